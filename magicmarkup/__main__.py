@@ -1,0 +1,3 @@
+from magicmarkup.cli import main
+
+main()

@@ -1,0 +1,389 @@
+"""The re-anchoring cascade: cheap, exact evidence first; approximate evidence only when needed;
+the LLM only for what stays uncertain; a human (needs_review) for what the model cannot settle.
+
+Stages, for one tag of one document:
+1. diff: the tag's characters all survived the (shared) diff -> exact, confidence 1.
+2. search: candidates from the diff's projection of the span, exact occurrences of the old text,
+   and occurrences ignoring whitespace, ranked by text, context and position.
+3. fuzzy: rapidfuzz alignment near the projection and whole-line voting for moved code, each
+   snapped to syntax (tree-sitter) -- only when stage 2 is not already confident.
+4. llm: queries for whatever is still below the LLM threshold or ambiguous (one batch).
+5. otherwise needs_review (best guess kept) or orphaned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from magicmarkup.anchoring import diffmap, fuzzy, syntax
+from magicmarkup.anchoring.search import (
+    Squashed,
+    context_similarity,
+    occurrences,
+    squash,
+    text_similarity,
+)
+from magicmarkup.anchoring.types import Candidate, LLMAnswer, LLMQuery, OldSpan, Placement, Resolver
+from magicmarkup.model import LineIndex, Status
+
+CONTEXT_CHARS = 80
+TOP_CANDIDATES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    review: float = 0.75  # a placement below this confidence is needs_review
+    orphan: float = 0.45  # with no candidate at least this good, the tag is orphaned
+    llm: float = 0.9  # below this (or ambiguous), the LLM is asked when there is one
+    ambiguity: float = 0.04  # two different places scoring within this are ambiguous
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One document pair and the tags anchored in the old one."""
+
+    old_text: str
+    new_text: str
+    spans: Sequence[OldSpan | tuple[int, int]]
+    language: str | None = None
+
+
+@dataclass(slots=True)
+class _Scored:
+    start: int
+    end: int
+    method: str
+    score: float = 0.0
+    confidence: float = 0.0
+    text_sim: float = 0.0
+    ctx: float = 0.0
+
+
+@dataclass
+class _Doc:
+    """Per-document state computed at most once and shared by all its tags."""
+
+    old: str
+    new: str
+    language: str | None
+    diff: diffmap.DiffMap
+    _index: LineIndex | None = None
+    _squashed: Squashed | None = None
+    _new_tree: syntax.SyntaxTree | bool | None = False
+    _old_tree: syntax.SyntaxTree | bool | None = False
+    _occ: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def index(self) -> LineIndex:
+        if self._index is None:
+            self._index = LineIndex(self.new)
+        return self._index
+
+    @property
+    def squashed(self) -> Squashed:
+        if self._squashed is None:
+            self._squashed = Squashed.of(self.new)
+        return self._squashed
+
+    @property
+    def new_tree(self) -> syntax.SyntaxTree | None:
+        if self._new_tree is False:
+            self._new_tree = syntax.parse(self.new, self.language)
+        return self._new_tree  # type: ignore[return-value]
+
+    @property
+    def old_tree(self) -> syntax.SyntaxTree | None:
+        if self._old_tree is False:
+            self._old_tree = syntax.parse(self.old, self.language)
+        return self._old_tree  # type: ignore[return-value]
+
+    def occurrences(self, needle: str) -> list[int]:
+        if needle not in self._occ:
+            self._occ[needle] = occurrences(self.new, needle)
+        return self._occ[needle]
+
+
+def reanchor(
+    old_text: str,
+    new_text: str,
+    spans: Sequence[OldSpan | tuple[int, int]],
+    language: str | None = None,
+    llm: Resolver | None = None,
+    thresholds: Thresholds | None = None,
+) -> list[Placement]:
+    """Where each span of `old_text` is in `new_text`, one Placement per span, in order."""
+    return reanchor_many([Job(old_text, new_text, spans, language)], llm, thresholds)[0]
+
+
+def reanchor_many(
+    jobs: Sequence[Job], llm: Resolver | None = None, thresholds: Thresholds | None = None
+) -> list[list[Placement]]:
+    """Re-anchor many documents; the LLM (if any) gets every uncertain tag in one batch,
+    so its requests run concurrently instead of one document at a time."""
+    th = thresholds or Thresholds()
+    results: list[list[Placement]] = []
+    queries: list[LLMQuery] = []
+    where: list[tuple[int, int]] = []
+    for j, job in enumerate(jobs):
+        placements, pending = cheap_placements(job, th)
+        results.append(placements)
+        if llm is not None:
+            for k, cands in pending:
+                span = _as_old_span(job.spans[k])
+                queries.append(
+                    LLMQuery(
+                        key=len(queries),
+                        old_text=job.old_text,
+                        new_text=job.new_text,
+                        old_start=span.start,
+                        old_end=span.end,
+                        candidates=tuple(cands),
+                        language=job.language,
+                        best=placements[k],
+                    )
+                )
+                where.append((j, k))
+    if llm is not None and queries:
+        answers = llm.resolve(queries)
+        by_key = {a.key: a for a in answers}
+        for query, (j, k) in zip(queries, where, strict=True):
+            answer = by_key.get(query.key) or LLMAnswer(key=query.key, error="no answer")
+            results[j][k] = apply_answer(jobs[j], query, answer, th)
+    return results
+
+
+def apply_answer(job: Job, query: LLMQuery, answer: LLMAnswer, th: Thresholds) -> Placement:
+    """Merge the model's verdict into the cheap placement; the model can only pick real text."""
+    best = query.best
+
+    def make(
+        start: int | None, end: int | None, status: Status, conf: float, method: str, error: str | None = None
+    ) -> Placement:
+        return Placement(start, end, status, conf, method, best.candidates, answer.calls, answer.tokens, error)
+
+    review_conf = min(best.confidence, th.review - 0.01)
+    if answer.error is not None:
+        if best.status is Status.ORPHANED:
+            return make(best.start, best.end, Status.ORPHANED, best.confidence, best.method, answer.error)
+        return make(best.start, best.end, Status.NEEDS_REVIEW, review_conf, best.method, answer.error)
+    if answer.orphaned:
+        return make(best.start, best.end, Status.ORPHANED, answer.confidence, "llm")
+    s, e = answer.start, answer.end
+    if s is None or e is None or not (0 <= s < e <= len(job.new_text)):
+        error = "answer outside the document"
+        return make(best.start, best.end, Status.NEEDS_REVIEW, review_conf, best.method, error)
+    old_piece = job.old_text[query.old_start : query.old_end]
+    if answer.confidence < th.review:
+        status = Status.NEEDS_REVIEW
+    elif job.new_text[s:e] == old_piece:
+        status = Status.ANCHORED if s == query.old_start else Status.MOVED
+    else:
+        status = Status.CHANGED
+    return make(s, e, status, answer.confidence, "llm")
+
+
+def _as_old_span(span: OldSpan | tuple[int, int]) -> OldSpan:
+    return span if isinstance(span, OldSpan) else OldSpan(span[0], span[1])
+
+
+def cheap_placements(job: Job, th: Thresholds) -> tuple[list[Placement], list[tuple[int, list[Candidate]]]]:
+    """Stages 1-3 for every span of one document; also which spans the LLM should see."""
+    doc = _Doc(
+        job.old_text,
+        job.new_text,
+        syntax.normalize_language(job.language),
+        diffmap.build(job.old_text, job.new_text),
+    )
+    placements: list[Placement] = []
+    pending: list[tuple[int, list[Candidate]]] = []
+    for k, raw in enumerate(job.spans):
+        placement, uncertain = _place(doc, _as_old_span(raw), th)
+        placements.append(placement)
+        if uncertain:
+            pending.append((k, placement.candidates))
+    return placements, pending
+
+
+def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
+    s = max(0, min(span.start, len(doc.old)))
+    e = max(s, min(span.end, len(doc.old)))
+    if e <= s:
+        return Placement(None, None, Status.ORPHANED, 0.0, "invalid-span"), False
+
+    # Stage 1: the diff alone.
+    hit = doc.diff.untouched(s, e)
+    if hit is not None and hit[1]:
+        new_start = hit[0]
+        status = Status.ANCHORED if new_start == s else Status.MOVED
+        return Placement(new_start, new_start + (e - s), status, 1.0, "diff"), False
+
+    anchor = doc.old[s:e]
+    prefix = doc.old[max(0, s - CONTEXT_CHARS) : s]
+    suffix = doc.old[e : e + CONTEXT_CHARS]
+    ps, pe = doc.diff.map_start(s), doc.diff.map_end(e)
+    # The projection is reliable when both boundary characters survived the edit.
+    boundaries_kept = doc.diff.untouched(s, s + 1) is not None and doc.diff.untouched(e - 1, e) is not None
+    squashed_anchor = squash(anchor)
+
+    cands: list[_Scored] = []
+    if hit is not None:
+        cands.append(_Scored(hit[0], hit[0] + (e - s), "diff"))
+    if pe > ps and doc.new[ps:pe].strip():
+        a, b = syntax.trim(doc.new, ps, pe)
+        cands.append(_Scored(a, b, "diff-projection"))
+    deleted = not (pe > ps and doc.new[ps:pe].strip())
+
+    # Stage 2: search for the old text.
+    if squashed_anchor:
+        occ = doc.occurrences(anchor)
+        for pos in occ:
+            cands.append(_Scored(pos, pos + len(anchor), "search"))
+        if not occ and squashed_anchor != anchor:
+            for a, b in doc.squashed.find_all(anchor):
+                cands.append(_Scored(a, b, "search-ws"))
+    unique_text = sum(1 for c in cands if c.method.startswith("search")) == 1
+
+    _score_all(doc, cands, anchor, prefix, suffix, ps, boundaries_kept, unique_text, squashed_anchor)
+    best, ambiguous = _choose(cands, th)
+
+    # Stage 3: fuzzy + syntax, only when the cheap evidence is not conclusive.
+    if best is None or best.confidence < th.llm or ambiguous:
+        node_type = span.node_type
+        if node_type is None and doc.old_tree is not None:
+            exact = doc.old_tree.exact_node(*syntax.trim(doc.old, s, e))
+            node_type = exact.type if exact is not None else None
+        fresh: list[_Scored] = []
+        span_lines = anchor.count("\n") + 1
+        for w0, w1 in fuzzy.windows(doc.index, len(doc.new), ps, max(ps, pe), span_lines):
+            found = fuzzy.align(anchor, doc.new, w0, w1)
+            if found is not None and found[2] >= 0.5:
+                fresh.append(_Scored(found[0], found[1], "fuzzy"))
+        if span_lines >= 2:
+            for a, b, _vote in fuzzy.line_blocks(anchor, doc.new, doc.index):
+                fresh.append(_Scored(a, b, "fuzzy-lines"))
+        snapped: list[_Scored] = []
+        tree = doc.new_tree
+        for c in [*cands, *fresh]:
+            if c.method in ("search", "diff"):
+                continue
+            a, b = _snap(doc.new, tree, c.start, c.end, node_type, squashed_anchor)
+            if (a, b) != (c.start, c.end):
+                snapped.append(_Scored(a, b, c.method + "+syntax"))
+        more = [*fresh, *snapped]
+        _score_all(doc, more, anchor, prefix, suffix, ps, boundaries_kept, unique_text, squashed_anchor)
+        cands.extend(more)
+        best, ambiguous = _choose(cands, th)
+
+    top = _distinct(cands)[:TOP_CANDIDATES]
+    candidates = [Candidate(c.start, c.end, round(c.score, 4), c.method) for c in top]
+    if best is None:
+        return Placement(None, None, Status.ORPHANED, 0.0, "none", candidates), bool(candidates)
+    conf = best.confidence
+    if ambiguous:
+        conf = min(conf, th.review - 0.01)
+    if conf < th.orphan or (deleted and conf < th.review and best.text_sim < 0.99):
+        placement = Placement(best.start, best.end, Status.ORPHANED, round(conf, 4), best.method, candidates)
+        return placement, bool(candidates)
+    if conf < th.review:
+        status = Status.NEEDS_REVIEW
+    elif doc.new[best.start : best.end] == anchor:
+        status = Status.ANCHORED if best.start == s else Status.MOVED
+    else:
+        status = Status.CHANGED
+    placement = Placement(best.start, best.end, status, round(conf, 4), best.method, candidates)
+    return placement, conf < th.llm or ambiguous
+
+
+def _score_all(
+    doc: _Doc,
+    cands: list[_Scored],
+    anchor: str,
+    prefix: str,
+    suffix: str,
+    expected: int,
+    boundaries_kept: bool,
+    unique_text: bool,
+    squashed_anchor: str,
+) -> None:
+    scale = max(400.0, 2.0 * len(anchor))
+    for c in cands:
+        piece = doc.new[c.start : c.end]
+        c.text_sim = 1.0 if piece == anchor else text_similarity(anchor, piece)
+        c.ctx = context_similarity(doc.new, c.start, c.end, prefix, suffix)
+        pos = 1.0 / (1.0 + abs(c.start - expected) / scale)
+        c.score = 0.5 * c.text_sim + 0.35 * c.ctx + 0.15 * pos
+        if c.method == "diff":
+            c.confidence = 0.85 + 0.15 * c.ctx
+        elif c.text_sim >= 0.999:
+            conf = 0.55 + 0.45 * c.ctx
+            if unique_text:
+                long_enough = len(squashed_anchor) >= 12
+                conf = max(conf, 0.92 if long_enough else 0.6 + 0.35 * c.ctx)
+            c.confidence = conf
+        elif c.method.startswith("diff-projection") and boundaries_kept:
+            c.confidence = 0.25 + 0.5 * c.ctx + 0.25 * c.text_sim
+        else:
+            c.confidence = 0.6 * c.text_sim + 0.4 * c.ctx
+        c.confidence = min(1.0, c.confidence)
+
+
+def _overlaps(a: _Scored, b: _Scored) -> bool:
+    return a.start < b.end and b.start < a.end
+
+
+def _distinct(cands: list[_Scored]) -> list[_Scored]:
+    """Best first, dropping candidates that overlap a better one."""
+    out: list[_Scored] = []
+    for c in sorted(cands, key=lambda c: (-c.score, -c.confidence, c.start)):
+        if not any(_overlaps(c, o) for o in out):
+            out.append(c)
+    return out
+
+
+def _choose(cands: list[_Scored], th: Thresholds) -> tuple[_Scored | None, bool]:
+    ranked = _distinct(cands)
+    if not ranked:
+        return None, False
+    best = max(ranked, key=lambda c: c.score + 0.0001 * c.confidence)
+    others = [c for c in ranked if c is not best]
+    ambiguous = any(best.score - o.score < th.ambiguity and o.text_sim > 0.6 for o in others)
+    return best, ambiguous
+
+
+def _snap(
+    text: str,
+    tree: syntax.SyntaxTree | None,
+    start: int,
+    end: int,
+    node_type: str | None,
+    squashed_anchor: str,
+) -> tuple[int, int]:
+    """Snap a rough match to whole syntax nodes, preferring the old node's type."""
+    a, b = syntax.trim(text, start, end)
+    if tree is None or b <= a:
+        return a, b
+    nodes = tree.nodes_around(a, b)
+    length = b - a
+    if node_type is not None:
+        best: tuple[float, int, int] | None = None
+        for n in nodes:
+            if n.type != node_type:
+                continue
+            inter = max(0, min(b, n.end) - max(a, n.start))
+            if inter / length >= 0.6 and inter / max(1, n.end - n.start) >= 0.5:
+                sim = text_similarity(squashed_anchor, text[n.start : n.end])
+                key = (sim + inter / max(1, n.end - n.start, length), n.start, n.end)
+                if best is None or key[0] > best[0]:
+                    best = key
+        if best is not None:
+            return best[1], best[2]
+    exact = tree.exact_node(a, b)
+    if exact is not None:
+        return a, b
+    cover = tree.smallest_covering(a, b)
+    if cover is not None and cover.parent is not None:
+        ns = tree.node_span(cover)
+        if ns.end - ns.start <= 1.25 * length + 2:
+            return ns.start, ns.end
+    return a, b

@@ -1,0 +1,206 @@
+"""One diff per (old, new) document pair, shared by all its tags.
+
+Lines first (common prefix/suffix stripped, then an LCS over interned lines), then characters,
+but only inside changed hunks, so a 200,000-line file with a few edits costs a few hunks, not a
+quadratic character diff. The result is a sorted list of equal blocks; mapping an offset is a
+binary search.
+"""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+from dataclasses import dataclass
+
+from rapidfuzz.distance import Indel
+
+MAX_LCS_CELLS = 40_000_000  # past this, rapidfuzz's bit matrix gets too big: use difflib
+MAX_CHAR_HUNK_CELLS = 6_000_000  # a changed hunk larger than this is not diffed by character
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    old: int  # start in the old text
+    new: int  # start in the new text
+    size: int
+    exact_lines: bool  # True when it came from whole unchanged lines (strong evidence)
+
+
+class DiffMap:
+    """Equal blocks between two texts, and offset mapping through them."""
+
+    def __init__(self, old_len: int, new_len: int, blocks: list[Block]) -> None:
+        self.old_len = old_len
+        self.new_len = new_len
+        self.blocks = blocks
+        self._old_starts = [b.old for b in blocks]
+
+    def _block_at(self, offset: int) -> int:
+        """Index of the last block starting at or before `offset` (-1 if none)."""
+        return bisect.bisect_right(self._old_starts, offset) - 1
+
+    def untouched(self, start: int, end: int) -> tuple[int, bool] | None:
+        """If every character of old [start, end) is unchanged and contiguous in new, its new
+        start and whether the evidence is whole unchanged lines; else None."""
+        if end <= start:
+            return None
+        i = self._block_at(start)
+        if i < 0:
+            return None
+        block = self.blocks[i]
+        if end <= block.old + block.size:
+            return block.new + (start - block.old), block.exact_lines
+        # The span may run across adjacent blocks that are contiguous on both sides.
+        new_start = block.new + (start - block.old)
+        exact = block.exact_lines
+        while end > block.old + block.size:
+            i += 1
+            if i >= len(self.blocks):
+                return None
+            nxt = self.blocks[i]
+            if nxt.old != block.old + block.size or nxt.new != block.new + block.size:
+                return None
+            exact = exact and nxt.exact_lines
+            block = nxt
+        return new_start, exact
+
+    def map_start(self, offset: int) -> int:
+        """New position of a span start at old `offset`: exact if that character survived,
+        else the start of the changed region it fell into."""
+        i = self._block_at(offset)
+        if i >= 0:
+            block = self.blocks[i]
+            if offset < block.old + block.size:
+                return block.new + (offset - block.old)
+            return block.new + block.size
+        return 0
+
+    def map_end(self, offset: int) -> int:
+        """New position of a span end (exclusive) at old `offset`: just past the new position
+        of its last character if it survived, else the end of the changed region."""
+        if offset <= 0:
+            return 0
+        i = self._block_at(offset - 1)
+        if i >= 0:
+            block = self.blocks[i]
+            if offset - 1 < block.old + block.size:
+                return block.new + (offset - block.old)
+        nxt = i + 1
+        if nxt < len(self.blocks):
+            return self.blocks[nxt].new
+        return self.new_len
+
+    def changed_fraction(self, start: int, end: int) -> float:
+        """Fraction of old [start, end) whose characters were edited or deleted."""
+        if end <= start:
+            return 0.0
+        kept = 0
+        i = max(self._block_at(start), 0)
+        while i < len(self.blocks) and self.blocks[i].old < end:
+            b = self.blocks[i]
+            kept += max(0, min(end, b.old + b.size) - max(start, b.old))
+            i += 1
+        return 1.0 - kept / (end - start)
+
+
+def _line_key(line: str) -> str:
+    # CRLF <-> LF changes should not make every line "different".
+    return line.rstrip("\r\n")
+
+
+def _line_opcodes(a: list[int], b: list[int]) -> list[tuple[str, int, int, int, int]]:
+    if not a or not b:
+        return [("replace", 0, len(a), 0, len(b))] if (a or b) else []
+    if len(a) * len(b) <= MAX_LCS_CELLS:
+        return [(op.tag, op.src_start, op.src_end, op.dest_start, op.dest_end) for op in Indel.opcodes(a, b)]
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    return [(tag, i1, i2, j1, j2) for tag, i1, i2, j1, j2 in matcher.get_opcodes()]
+
+
+def build(old: str, new: str) -> DiffMap:
+    """The diff of two texts as equal blocks (see the module docstring)."""
+    if old == new:
+        return DiffMap(len(old), len(new), [Block(0, 0, len(old), True)] if old else [])
+    old_lines = old.splitlines(keepends=True)
+    new_lines = new.splitlines(keepends=True)
+    old_pos = [0]
+    for line in old_lines:
+        old_pos.append(old_pos[-1] + len(line))
+    new_pos = [0]
+    for line in new_lines:
+        new_pos.append(new_pos[-1] + len(line))
+
+    intern: dict[str, int] = {}
+    a = [intern.setdefault(_line_key(x), len(intern)) for x in old_lines]
+    b = [intern.setdefault(_line_key(x), len(intern)) for x in new_lines]
+    lo = 0
+    while lo < len(a) and lo < len(b) and a[lo] == b[lo]:
+        lo += 1
+    hi = 0
+    while hi < len(a) - lo and hi < len(b) - lo and a[-1 - hi] == b[-1 - hi]:
+        hi += 1
+    ops: list[tuple[str, int, int, int, int]] = []
+    if lo:
+        ops.append(("equal", 0, lo, 0, lo))
+    for tag, i1, i2, j1, j2 in _line_opcodes(a[lo : len(a) - hi], b[lo : len(b) - hi]):
+        ops.append((tag, i1 + lo, i2 + lo, j1 + lo, j2 + lo))
+    if hi:
+        ops.append(("equal", len(a) - hi, len(a), len(b) - hi, len(b)))
+
+    blocks: list[Block] = []
+    pending_old: tuple[int, int] | None = None  # a changed hunk, merged across delete+insert
+    pending_new: tuple[int, int] | None = None
+
+    def flush() -> None:
+        nonlocal pending_old, pending_new
+        if pending_old is None or pending_new is None:
+            pending_old = pending_new = None
+            return
+        (i1, i2), (j1, j2) = pending_old, pending_new
+        o0, o1, n0, n1 = old_pos[i1], old_pos[i2], new_pos[j1], new_pos[j2]
+        if o1 > o0 and n1 > n0 and (o1 - o0) * (n1 - n0) <= MAX_CHAR_HUNK_CELLS:
+            for op in Indel.opcodes(old[o0:o1], new[n0:n1]):
+                if op.tag == "equal":
+                    blocks.append(
+                        Block(o0 + op.src_start, n0 + op.dest_start, op.src_end - op.src_start, False)
+                    )
+        pending_old = pending_new = None
+
+    for tag, i1, i2, j1, j2 in ops:
+        if tag == "equal":
+            flush()
+            for k in range(i2 - i1):
+                ol, nl = old_lines[i1 + k], new_lines[j1 + k]
+                if ol == nl:
+                    blocks.append(Block(old_pos[i1 + k], new_pos[j1 + k], len(ol), True))
+                else:  # same content, different line ending
+                    size = len(_line_key(ol))
+                    if size:
+                        blocks.append(Block(old_pos[i1 + k], new_pos[j1 + k], size, True))
+            continue
+        if pending_old is None or pending_new is None:
+            pending_old, pending_new = (i1, i2), (j1, j2)
+        else:
+            pending_old = (pending_old[0], i2)
+            pending_new = (pending_new[0], j2)
+    flush()
+    return DiffMap(len(old), len(new), _coalesce(blocks))
+
+
+def _coalesce(blocks: list[Block]) -> list[Block]:
+    """Merge blocks that are contiguous on both sides (fewer blocks, faster lookups)."""
+    out: list[Block] = []
+    for block in blocks:
+        if block.size <= 0:
+            continue
+        if out:
+            last = out[-1]
+            if (
+                last.old + last.size == block.old
+                and last.new + last.size == block.new
+                and last.exact_lines == block.exact_lines
+            ):
+                out[-1] = Block(last.old, last.new, last.size + block.size, last.exact_lines)
+                continue
+        out.append(block)
+    return out

@@ -1,0 +1,93 @@
+"""Finding the anchor text again: exact occurrences, occurrences ignoring whitespace, and
+scoring a place by how well its surroundings match the old context."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz
+
+MAX_OCCURRENCES = 500
+_NON_SPACE = re.compile(r"\S+")
+
+
+def occurrences(text: str, needle: str, limit: int = MAX_OCCURRENCES) -> list[int]:
+    """Start offsets of `needle` in `text` (overlapping allowed), at most `limit`."""
+    if not needle:
+        return []
+    hits: list[int] = []
+    pos = text.find(needle)
+    while pos != -1 and len(hits) < limit:
+        hits.append(pos)
+        pos = text.find(needle, pos + 1)
+    return hits
+
+
+def squash(text: str) -> str:
+    """`text` without any whitespace (how reformatting-insensitive comparisons see code)."""
+    return "".join(text.split())
+
+
+@dataclass
+class Squashed:
+    """A document with its whitespace removed, and where each kept character came from."""
+
+    text: str
+    origin: list[int] = field(repr=False)
+
+    @classmethod
+    def of(cls, text: str) -> Squashed:
+        origin: list[int] = []
+        parts: list[str] = []
+        for m in _NON_SPACE.finditer(text):
+            parts.append(m.group())
+            origin.extend(range(m.start(), m.end()))
+        return cls("".join(parts), origin)
+
+    def find_all(self, needle: str, limit: int = MAX_OCCURRENCES) -> list[tuple[int, int]]:
+        """Spans of the original text whose non-space characters spell `needle`'s."""
+        squashed = squash(needle)
+        out = []
+        for pos in occurrences(self.text, squashed, limit):
+            out.append((self.origin[pos], self.origin[pos + len(squashed) - 1] + 1))
+        return out
+
+
+def similarity(a: str, b: str) -> float:
+    """Normalized Indel similarity in [0, 1]."""
+    if not a and not b:
+        return 1.0
+    return fuzz.ratio(a, b) / 100.0
+
+
+def text_similarity(anchor: str, candidate: str) -> float:
+    """How alike two code fragments are, ignoring whitespace entirely."""
+    return similarity(squash(anchor), squash(candidate))
+
+
+def context_similarity(text: str, start: int, end: int, prefix: str, suffix: str) -> float:
+    """How well the text around [start, end) matches the old prefix and suffix.
+
+    Compared near (16 characters) and far (the whole context), whitespace squashed, so a
+    re-indented neighbourhood still counts as the same neighbourhood.
+    """
+    scores: list[float] = []
+    for old_ctx, new_ctx in (
+        (prefix, text[max(0, start - len(prefix) - 40) : start]),
+        (suffix, text[end : end + len(suffix) + 40]),
+    ):
+        old_sq, new_sq = squash(old_ctx), squash(new_ctx)
+        if not old_sq:
+            scores.append(1.0 if not new_sq else 0.7)
+            continue
+        is_prefix = old_ctx is prefix
+        near = 16
+        if is_prefix:
+            a_near, b_near = old_sq[-near:], new_sq[-near:]
+            a_far, b_far = old_sq, new_sq[-len(old_sq) :]
+        else:
+            a_near, b_near = old_sq[:near], new_sq[:near]
+            a_far, b_far = old_sq, new_sq[: len(old_sq)]
+        scores.append(0.5 * similarity(a_near, b_near) + 0.5 * similarity(a_far, b_far))
+    return sum(scores) / len(scores)

@@ -1,0 +1,179 @@
+"""Tree-sitter views of a document: which syntax node a span is, and snapping a rough match
+to whole nodes, so a tag on a call stays on the whole call when the call changes.
+
+Grammars come from `tree-sitter-language-pack` (0.13 ships them compiled in the wheel, so this
+works offline). A language without a grammar is plain text: every function here degrades to
+"no syntax" instead of failing.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from tree_sitter import Node, Parser
+
+LANGUAGES = (
+    "python",
+    "javascript",
+    "typescript",
+    "tsx",
+    "c",
+    "cpp",
+    "java",
+    "go",
+    "rust",
+    "racket",
+    "scheme",
+)
+ALIASES = {
+    "js": "javascript",
+    "ts": "typescript",
+    "jsx": "javascript",
+    "py": "python",
+    "c++": "cpp",
+    "golang": "go",
+    "rs": "rust",
+}
+MAX_PARSE_CHARS = 5_000_000  # past this, the syntax stage is skipped (plain text placement)
+
+
+def normalize_language(language: str | None) -> str | None:
+    if not language:
+        return None
+    name = language.strip().lower()
+    return ALIASES.get(name, name)
+
+
+@lru_cache(maxsize=32)
+def get_parser(language: str) -> Parser | None:
+    """A parser for `language`, or None when no grammar is available."""
+    try:
+        from tree_sitter_language_pack import get_parser as pack_parser
+
+        return pack_parser(language)  # type: ignore[arg-type]
+    except Exception:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSpan:
+    start: int
+    end: int
+    type: str
+    depth: int
+
+
+class SyntaxTree:
+    """A parsed document with code-point offsets (tree-sitter itself counts UTF-8 bytes)."""
+
+    def __init__(self, text: str, tree: Any) -> None:
+        self.text = text
+        self.tree = tree
+        self._ascii = text.isascii()
+        self._byte_starts: list[int] = []
+        if not self._ascii:
+            self._byte_starts = [
+                0,
+                *itertools.accumulate(len(c.encode("utf-8", "surrogatepass")) for c in text),
+            ]
+
+    def to_byte(self, offset: int) -> int:
+        return offset if self._ascii else self._byte_starts[offset]
+
+    def to_char(self, byte: int) -> int:
+        if self._ascii:
+            return byte
+        return bisect.bisect_left(self._byte_starts, byte)
+
+    def node_span(self, node: Node, depth: int = 0) -> NodeSpan:
+        return NodeSpan(self.to_char(node.start_byte), self.to_char(node.end_byte), node.type, depth)
+
+    def smallest_covering(self, start: int, end: int) -> Node | None:
+        """The smallest named node whose range contains [start, end)."""
+        root = self.tree.root_node
+        node = root.named_descendant_for_byte_range(self.to_byte(start), self.to_byte(max(start, end)))
+        return node
+
+    def exact_node(self, start: int, end: int) -> Node | None:
+        """The outermost named node whose range is exactly [start, end), if any."""
+        node = self.smallest_covering(start, end)
+        b0, b1 = self.to_byte(start), self.to_byte(end)
+        found = None
+        while node is not None:
+            if node.start_byte == b0 and node.end_byte == b1:
+                if node.is_named:
+                    found = node
+            elif node.start_byte < b0 or node.end_byte > b1:
+                break
+            node = node.parent
+        return found
+
+    def nodes_around(self, start: int, end: int, up: int = 4) -> list[NodeSpan]:
+        """Candidate nodes to snap [start, end) to: the covering node, its ancestors, and the
+        named nodes inside the range that are large parts of it."""
+        out: list[NodeSpan] = []
+        cover = self.smallest_covering(start, end)
+        node = cover
+        depth = 0
+        while node is not None and depth <= up:
+            if node.is_named and node.parent is not None:
+                out.append(self.node_span(node, depth))
+            node = node.parent
+            depth += 1
+        if cover is not None:
+            b0, b1 = self.to_byte(start), self.to_byte(end)
+            stack = [(c, 1) for c in cover.named_children]
+            while stack:
+                child, d = stack.pop()
+                if child.end_byte <= b0 or child.start_byte >= b1:
+                    continue
+                out.append(self.node_span(child, -d))
+                if d < 3:
+                    stack.extend((c, d + 1) for c in child.named_children)
+        return out
+
+    def syntax_path(self, start: int, end: int, limit: int = 4) -> list[str]:
+        """Types of the nodes enclosing a span, innermost first (a short path for the anchor)."""
+        node = self.smallest_covering(start, end)
+        path: list[str] = []
+        while node is not None and len(path) < limit:
+            if node.is_named:
+                path.append(node.type)
+            node = node.parent
+        return path
+
+
+def parse(text: str, language: str | None) -> SyntaxTree | None:
+    """Parse `text`, or None when there is no grammar or the text is too large to bother."""
+    lang = normalize_language(language)
+    if lang is None or len(text) > MAX_PARSE_CHARS:
+        return None
+    parser = get_parser(lang)
+    if parser is None:
+        return None
+    tree = parser.parse(text.encode("utf-8", "surrogatepass"))
+    return SyntaxTree(text, tree)
+
+
+def describe_span(text: str, start: int, end: int, language: str | None) -> tuple[str | None, list[str]]:
+    """The node type a span is exactly (after trimming whitespace), and its syntax path."""
+    tree = parse(text, language)
+    if tree is None:
+        return None, []
+    s, e = trim(text, start, end)
+    node = tree.exact_node(s, e)
+    return (node.type if node is not None else None), tree.syntax_path(s, e)
+
+
+def trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """[start, end) without leading and trailing whitespace (unchanged if all whitespace)."""
+    s, e = start, end
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    return (s, e) if s < e else (start, end)

@@ -1,0 +1,137 @@
+"""`magicmarkup retag`: re-anchor tags after the code changed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from magicmarkup.agent import llm_session
+from magicmarkup.anchoring import Thresholds
+from magicmarkup.cli.app import State, console, err_console, pass_state, print_json
+from magicmarkup.config import Settings, load_settings
+from magicmarkup.errors import MagicMarkupError
+from magicmarkup.retag import RetagReport, retag_worktree
+from magicmarkup.store import Store
+
+STATUS_STYLE_NAMES = {
+    "anchored": "green",
+    "moved": "cyan",
+    "changed": "yellow",
+    "needs_review": "bold magenta",
+    "orphaned": "bold red",
+}
+
+
+def thresholds(settings: Settings) -> Thresholds:
+    return Thresholds(
+        review=settings.review_threshold, orphan=settings.orphan_threshold, llm=settings.llm_threshold
+    )
+
+
+def print_report(report: RetagReport, llm_note: str) -> None:
+    counts = ", ".join(f"{v} {k}" for k, v in report.counts.items() if v)
+    console.print(
+        f"{report.tags} tags in {report.documents} documents: {counts or 'nothing to do'} "
+        f"[dim]({report.seconds:.2f} s)[/]"
+    )
+    if report.changes:
+        table = Table(box=None, header_style="bold")
+        for col in ("tag", "path", "from", "to", "status", "by", "conf"):
+            table.add_column(col)
+        for c in report.changes[:200]:
+            table.add_row(
+                c.id[-10:],
+                escape(c.path + (f" (was {c.old_path})" if c.old_path else "")),
+                f"{c.old_start}:{c.old_end}",
+                f"{c.start}:{c.end}" if c.start is not None else "-",
+                c.status,
+                c.method,
+                f"{c.confidence:.2f}",
+            )
+        console.print(table)
+        if len(report.changes) > 200:
+            console.print(f"… and {len(report.changes) - 200} more (use --json for all)")
+    console.print(f"[dim]{escape(llm_note)}[/]")
+    if report.llm_used and (report.llm_calls or report.llm_failed):
+        console.print(
+            f"LLM: {report.llm_calls} calls, {report.llm_tokens} tokens; "
+            f"{report.llm_failed} tags it could not help with (left for review)"
+        )
+    if report.skipped:
+        console.print(f"{report.skipped} tags changed while retagging and were left for the next run")
+    for err in report.errors:
+        err_console.print(f"[yellow]warning:[/] {escape(err)}")
+
+
+@click.command("retag")
+@click.argument("rev_range", required=False)
+@click.option("--worktree", is_flag=True, help="Re-anchor to the files as they are on disk now.")
+@click.option(
+    "--path",
+    "paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Only these files (with --worktree).",
+)
+@click.option("--no-llm", is_flag=True, help="Cheap stages only; never ask a model.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@pass_state
+def retag_cmd(
+    state: State, rev_range: str | None, worktree: bool, paths: tuple[Path, ...], no_llm: bool, as_json: bool
+) -> None:
+    """Re-anchor tags after the code changed.
+
+    \b
+    magicmarkup retag --worktree            every tag, to the files on disk
+    magicmarkup retag --worktree --path a.py   only the tags of a.py
+    magicmarkup retag HEAD~3..HEAD          follow the commits of a range (git)
+    """
+    store = state.store()
+    settings = load_settings(store.dir)
+    if rev_range is not None:
+        from magicmarkup.cli.gitcmds import retag_range
+
+        retag_range(state, store, settings, rev_range, no_llm, as_json)
+        return
+    if not worktree:
+        raise MagicMarkupError("say what to retag: --worktree, or a revision range such as HEAD~1..HEAD")
+    rels = [store.relpath(p, state.repo) for p in paths] or None
+    report, note = run_worktree(store, settings, rels, no_llm, show_progress=not as_json)
+    if as_json:
+        data = report.to_json()
+        data["llm"]["note"] = note
+        print_json(data)
+    else:
+        print_report(report, note)
+
+
+def run_worktree(
+    store: Store, settings: Settings, rels: list[str] | None, no_llm: bool, show_progress: bool
+) -> tuple[RetagReport, str]:
+    use_llm = settings.llm and not no_llm
+    with llm_session(settings if use_llm else settings.model_copy(update={"llm": False}), store.dir) as (
+        resolver,
+        note,
+    ):
+        if not use_llm:
+            note = "LLM stage off (--no-llm or llm = false): cheap stages only"
+        with Progress(
+            TextColumn("retag"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+            disable=not show_progress,
+        ) as bar:
+            task = bar.add_task("retag", total=None)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            report = retag_worktree(store, rels, resolver, thresholds(settings), progress)
+    return report, note

@@ -1,0 +1,313 @@
+"""The tag store: a `.magicmarkup/` folder at the repository root, committed with the code.
+
+One JSON file per annotated document (sorted keys, tags in id order, so git diffs and merges
+stay readable) and gzip snapshots addressed by the sha256 of the text. Every write is atomic
+(temp file, fsync, `os.replace`) and every read-modify-write holds one inter-process lock, so
+the CLI, the watcher, the TUI and git hooks can all write at once without losing an update.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path, PurePosixPath
+
+from filelock import FileLock, Timeout
+from pydantic import ValidationError
+
+from magicmarkup.documents import read_document, text_hash
+from magicmarkup.errors import DocumentError, StoreError, TagNotFound
+from magicmarkup.model import SCHEMA_VERSION, Tag, TagFile
+
+STORE_DIR = ".magicmarkup"
+LOCK_TIMEOUT_S = 60.0
+GITIGNORE = "# local state, not shared\n.lock\ncache/\n*.tmp\nbackup/\n"
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` so a reader or a crash sees the old file or the new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with _suppress_oserror():
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+@contextmanager
+def _suppress_oserror() -> Iterator[None]:
+    with suppress(OSError):
+        yield
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def find_repo_root(start: Path) -> Path:
+    """The git work-tree root containing `start`, else `start` itself."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=start,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        return start
+    if out.returncode == 0 and out.stdout.strip():
+        return Path(out.stdout.strip()).resolve()
+    return start
+
+
+def dump_tag_file(rel: str, tags: Iterable[Tag]) -> bytes:
+    ordered = sorted(tags, key=lambda t: t.id)
+    doc = TagFile(path=rel, tags=ordered).model_dump(mode="json")
+    return (json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def parse_tag_file(data: bytes, label: str) -> TagFile:
+    """Parse and validate one tag file; every failure names the file and the problem."""
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise StoreError(f"{label}: corrupt store file (not UTF-8)") from None
+    except json.JSONDecodeError as exc:
+        raise StoreError(
+            f"{label}: corrupt store file (invalid JSON at line {exc.lineno}: {exc.msg})"
+        ) from None
+    if not isinstance(raw, dict):
+        raise StoreError(f"{label}: corrupt store file (expected a JSON object)")
+    version = raw.get("schema_version")
+    if not isinstance(version, int):
+        raise StoreError(f"{label}: corrupt store file (missing or non-integer schema_version)")
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{label}: schema_version {version} is newer than this magicmarkup supports "
+            f"({SCHEMA_VERSION}); upgrade magicmarkup"
+        )
+    try:
+        parsed = TagFile.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise StoreError(f"{label}: invalid store file ({where}: {err['msg']})") from None
+    seen: set[str] = set()
+    for tag in parsed.tags:
+        if tag.id in seen:
+            raise StoreError(f"{label}: duplicate tag id {tag.id}")
+        seen.add(tag.id)
+    return parsed
+
+
+class Store:
+    """A handle on one repository's `.magicmarkup/` folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.dir = self.root / STORE_DIR
+        self.tags_dir = self.dir / "tags"
+        self.snapshots_dir = self.dir / "snapshots"
+        self._lock = FileLock(str(self.dir / ".lock"), timeout=LOCK_TIMEOUT_S)
+
+    # -- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def init(cls, start: Path | None = None) -> Store:
+        """Create `.magicmarkup/` at the git root containing `start` (else at `start`)."""
+        root = find_repo_root((start or Path.cwd()).resolve())
+        store = cls(root)
+        if store.dir.exists() and not store.dir.is_dir():
+            raise StoreError(f"{store.dir}: exists and is not a directory")
+        store.tags_dir.mkdir(parents=True, exist_ok=True)
+        store.snapshots_dir.mkdir(parents=True, exist_ok=True)
+        gitignore = store.dir / ".gitignore"
+        if not gitignore.exists():
+            atomic_write(gitignore, GITIGNORE.encode())
+        return store
+
+    @classmethod
+    def discover(cls, start: Path | None = None) -> Store:
+        """The store of the nearest enclosing directory that has one."""
+        here = (start or Path.cwd()).resolve()
+        for candidate in (here, *here.parents):
+            if (candidate / STORE_DIR / "tags").is_dir():
+                return cls(candidate)
+        raise StoreError(f"{here}: no {STORE_DIR}/ store here or above; run `magicmarkup init`")
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the store's inter-process lock (re-entrant within one process)."""
+        try:
+            with self._lock:
+                yield
+        except Timeout:
+            raise StoreError(
+                f"{self.dir / '.lock'}: store is locked by another process (waited {LOCK_TIMEOUT_S:.0f} s)"
+            ) from None
+
+    # -- paths ---------------------------------------------------------------------------
+
+    def check_relpath(self, rel: str) -> str:
+        """Validate a repo-relative `/`-separated path; refuse anything that escapes the repo."""
+        if not rel or "\0" in rel:
+            raise DocumentError(f"{rel!r}: empty or invalid path")
+        if rel.startswith("/") or (len(rel) > 1 and rel[1] == ":") or "\\" in rel:
+            raise DocumentError(f"{rel}: absolute or non-POSIX path; store paths are repo-relative")
+        parts = PurePosixPath(rel).parts
+        if any(p in ("..", ".") for p in parts) or parts[0] == STORE_DIR:
+            raise DocumentError(f"{rel}: path escapes the repository or points into {STORE_DIR}/")
+        full = (self.root / rel).resolve()
+        if not full.is_relative_to(self.root):
+            raise DocumentError(f"{rel}: resolves outside the repository ({full})")
+        return str(PurePosixPath(*parts))
+
+    def relpath(self, path: str | Path, cwd: Path | None = None) -> str:
+        """A user-given path (relative to `cwd`, or absolute) as a repo-relative store path."""
+        given = Path(path)
+        full = given if given.is_absolute() else (cwd or Path.cwd()) / given
+        absolute = Path(os.path.abspath(full))
+        if not absolute.is_relative_to(self.root):
+            raise DocumentError(f"{path}: outside the repository {self.root}")
+        resolved = absolute.resolve()
+        if not resolved.is_relative_to(self.root):
+            raise DocumentError(f"{path}: resolves outside the repository ({resolved})")
+        rel = absolute.relative_to(self.root).as_posix()
+        return self.check_relpath(rel)
+
+    def document_path(self, rel: str) -> Path:
+        return self.root / self.check_relpath(rel)
+
+    def read_document(self, rel: str) -> str:
+        return read_document(self.document_path(rel), rel)
+
+    def tag_file(self, rel: str) -> Path:
+        return self.tags_dir / (self.check_relpath(rel) + ".json")
+
+    # -- tags ----------------------------------------------------------------------------
+
+    def load(self, rel: str) -> list[Tag]:
+        """The tags of one document (empty if it has none)."""
+        file = self.tag_file(rel)
+        try:
+            data = file.read_bytes()
+        except FileNotFoundError:
+            return []
+        except IsADirectoryError:
+            raise StoreError(f"{file}: is a directory, expected a store file") from None
+        parsed = parse_tag_file(data, str(file.relative_to(self.root)))
+        for tag in parsed.tags:
+            if tag.path != rel:
+                label = file.relative_to(self.root)
+                raise StoreError(f"{label}: tag {tag.id} has path {tag.path!r}, expected {rel!r}")
+        return parsed.tags
+
+    def save(self, rel: str, tags: list[Tag]) -> None:
+        """Write one document's tags (removing its file when none are left). Hold the lock."""
+        file = self.tag_file(rel)
+        if not tags:
+            with _suppress_oserror():
+                file.unlink()
+            return
+        atomic_write(file, dump_tag_file(rel, tags))
+
+    @contextmanager
+    def edit(self, rel: str) -> Iterator[list[Tag]]:
+        """Lock, load one document's tags, let the caller change the list, and save it."""
+        with self.locked():
+            tags = self.load(rel)
+            yield tags
+            self.save(rel, tags)
+
+    def paths(self) -> list[str]:
+        """Every annotated document, sorted."""
+        if not self.tags_dir.is_dir():
+            return []
+        out = []
+        for file in self.tags_dir.rglob("*.json"):
+            if file.is_file():
+                out.append(file.relative_to(self.tags_dir).as_posix()[: -len(".json")])
+        return sorted(out)
+
+    def all_tags(self) -> list[Tag]:
+        return [tag for rel in self.paths() for tag in self.load(rel)]
+
+    def find(self, tag_id: str) -> Tag:
+        """The tag whose id is `tag_id`, or the one tag whose id starts or ends with it."""
+        key = tag_id.strip().lower()
+        if not key:
+            raise TagNotFound("empty tag id")
+        matches = [t for t in self.all_tags() if t.id.startswith(key) or t.id.endswith(key)]
+        exact = [t for t in matches if t.id == key]
+        if exact:
+            return exact[0]
+        if not matches:
+            raise TagNotFound(f"{tag_id}: no such tag")
+        if len(matches) > 1:
+            raise TagNotFound(f"{tag_id}: ambiguous id prefix ({len(matches)} tags match)")
+        return matches[0]
+
+    # -- snapshots -----------------------------------------------------------------------
+
+    def snapshot_file(self, sha: str) -> Path:
+        if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+            raise StoreError(f"{sha!r}: not a snapshot id")
+        return self.snapshots_dir / sha[:2] / f"{sha}.gz"
+
+    def put_snapshot(self, text: str) -> str:
+        """Store a document text (content-addressed) and return its id."""
+        sha = text_hash(text)
+        file = self.snapshot_file(sha)
+        if not file.exists():
+            raw = text.encode("utf-8", "surrogatepass")
+            atomic_write(file, gzip.compress(raw, compresslevel=6, mtime=0))
+        return sha
+
+    def get_snapshot(self, sha: str) -> str:
+        file = self.snapshot_file(sha)
+        try:
+            raw = gzip.decompress(file.read_bytes())
+        except FileNotFoundError:
+            raise StoreError(f"{file.relative_to(self.root)}: snapshot missing") from None
+        except (OSError, EOFError) as exc:
+            raise StoreError(f"{file.relative_to(self.root)}: corrupt snapshot ({exc})") from None
+        text = raw.decode("utf-8", "surrogatepass")
+        if text_hash(text) != sha:
+            raise StoreError(f"{file.relative_to(self.root)}: snapshot content does not match its id")
+        return text
+
+    def has_snapshot(self, sha: str) -> bool:
+        return self.snapshot_file(sha).is_file()
+
+    def gc_snapshots(self) -> int:
+        """Delete snapshots no tag's anchor refers to; returns how many were removed."""
+        with self.locked():
+            keep = {t.anchor.snapshot for t in self.all_tags() if t.anchor.snapshot}
+            removed = 0
+            for file in self.snapshots_dir.glob("*/*.gz"):
+                if file.name[: -len(".gz")] not in keep:
+                    file.unlink()
+                    removed += 1
+            return removed

@@ -1,0 +1,282 @@
+"""Creating, editing and removing tags: the library API behind `add`, `edit`, `rm`, `import`
+and the TUI. Everything that writes goes through the store's lock."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import JsonValue, ValidationError
+
+from magicmarkup.anchoring.syntax import describe_span
+from magicmarkup.documents import language_for
+from magicmarkup.errors import SpanError, StoreError, TagNotFound
+from magicmarkup.model import (
+    SCHEMA_VERSION,
+    Anchor,
+    LineIndex,
+    RetagEvent,
+    Span,
+    Status,
+    Tag,
+    utcnow,
+)
+from magicmarkup.store import Store
+
+CONTEXT_CHARS = 80
+
+
+def make_anchor(text: str, start: int, end: int, language: str | None, snapshot: str | None) -> Anchor:
+    """Everything we need to find [start, end) again after `text` changes."""
+    node_type, path = describe_span(text, start, end, language)
+    return Anchor(
+        text=text[start:end],
+        start=start,
+        prefix=text[max(0, start - CONTEXT_CHARS) : start],
+        suffix=text[end : end + CONTEXT_CHARS],
+        node_type=node_type,
+        syntax_path=path,
+        snapshot=snapshot,
+    )
+
+
+def resolve_span(
+    text: str,
+    name: str,
+    *,
+    span: tuple[int, int] | None = None,
+    lines: tuple[int, int] | None = None,
+    match: str | None = None,
+    nth: int | None = None,
+) -> Span:
+    """Turn exactly one of `span` (offsets), `lines` (1-based, inclusive) or `match` (the
+    `nth` occurrence, 1-based; unique if not given) into a span of `text`."""
+    given = sum(x is not None for x in (span, lines, match))
+    if given != 1:
+        raise SpanError("give exactly one of --span, --lines, --match")
+    if span is not None:
+        start, end = span
+        if start < 0 or end < 0:
+            raise SpanError(f"{name}: span {start}:{end} has a negative offset")
+        if start >= end:
+            raise SpanError(f"{name}: span {start}:{end} is empty or has start after end")
+        if end > len(text):
+            raise SpanError(
+                f"{name}: span {start}:{end} is past the end of the file ({len(text)} characters)"
+            )
+        return Span(start=start, end=end)
+    if lines is not None:
+        first, last = lines
+        index = LineIndex(text)
+        line_count = text.count("\n") + (0 if not text or text.endswith("\n") else 1)
+        if first < 1 or last < first:
+            raise SpanError(f"{name}: lines {first}:{last} are not a 1-based range")
+        if last > line_count:
+            raise SpanError(f"{name}: lines {first}:{last} are past the end of the file ({line_count} lines)")
+        start = index.offset(first)
+        end = index.line_end(last)
+        if end > start and text[end - 1] == "\r":
+            end -= 1
+        if start >= end:
+            raise SpanError(f"{name}: lines {first}:{last} are empty")
+        return Span(start=start, end=end)
+    assert match is not None
+    if not match:
+        raise SpanError("--match text is empty")
+    hits: list[int] = []
+    pos = text.find(match)
+    while pos != -1:
+        hits.append(pos)
+        pos = text.find(match, pos + 1)
+    if not hits:
+        raise SpanError(f"{name}: --match text not found: {match!r}")
+    if nth is None:
+        if len(hits) > 1:
+            raise SpanError(
+                f"{name}: --match text occurs {len(hits)} times; choose one with --nth 1..{len(hits)}"
+            )
+        nth = 1
+    if not 1 <= nth <= len(hits):
+        raise SpanError(f"{name}: --nth {nth} is out of range (the text occurs {len(hits)} times)")
+    start = hits[nth - 1]
+    return Span(start=start, end=start + len(match))
+
+
+def add_tag(
+    store: Store,
+    path: str,
+    *,
+    span: tuple[int, int] | None = None,
+    lines: tuple[int, int] | None = None,
+    match: str | None = None,
+    nth: int | None = None,
+    note: str | None = None,
+    metadata: dict[str, JsonValue] | None = None,
+    language: str | None = None,
+) -> Tag:
+    """Tag a span of a document (a repo-relative path) and save it."""
+    rel = store.check_relpath(path)
+    text = store.read_document(rel)
+    where = resolve_span(text, rel, span=span, lines=lines, match=match, nth=nth)
+    meta: dict[str, JsonValue] = dict(metadata or {})
+    if note is not None:
+        meta["note"] = note
+    with store.locked():
+        sha = store.put_snapshot(text)
+        anchor = make_anchor(text, where.start, where.end, language or language_for(rel), sha)
+        tag = Tag(path=rel, span=where, anchor=anchor, metadata=meta)
+        with store.edit(rel) as tags:
+            tags.append(tag)
+    return tag
+
+
+def list_tags(store: Store, path: str | None = None, status: Status | None = None) -> list[Tag]:
+    """Tags of one document (or all), optionally of one status, in path then offset order."""
+    tags = store.load(store.check_relpath(path)) if path else store.all_tags()
+    if status is not None:
+        tags = [t for t in tags if t.status is status]
+    return sorted(tags, key=lambda t: (t.path, t.span.start, t.id))
+
+
+def edit_tag(
+    store: Store,
+    tag_id: str,
+    *,
+    note: str | None = None,
+    metadata: dict[str, JsonValue] | None = None,
+    unset: list[str] | None = None,
+) -> Tag:
+    """Change a tag's note and metadata (`unset` removes keys)."""
+    found = store.find(tag_id)
+    with store.edit(found.path) as tags:
+        tag = _take(tags, found.id)
+        if metadata:
+            tag.metadata.update(metadata)
+        for key in unset or []:
+            tag.metadata.pop(key, None)
+        if note is not None:
+            tag.metadata["note"] = note
+        tag.updated_at = utcnow()
+    return tag
+
+
+def remove_tag(store: Store, tag_id: str) -> Tag:
+    found = store.find(tag_id)
+    with store.edit(found.path) as tags:
+        tag = _take(tags, found.id)
+        tags.remove(tag)
+    return tag
+
+
+def restore_tag(store: Store, tag: Tag) -> Tag:
+    """Put back a tag exactly as it was (undo of a removal)."""
+    with store.edit(tag.path) as tags:
+        if any(t.id == tag.id for t in tags):
+            raise StoreError(f"tag {tag.id} already exists")
+        tags.append(tag)
+    return tag
+
+
+def reattach_tag(store: Store, tag_id: str, start: int, end: int, method: str = "manual") -> Tag:
+    """Anchor a tag to [start, end) of its document as it is now (a human repair)."""
+    found = store.find(tag_id)
+    rel = found.path
+    text = store.read_document(rel)
+    where = resolve_span(text, rel, span=(start, end))
+    with store.locked():
+        sha = store.put_snapshot(text)
+        with store.edit(rel) as tags:
+            tag = _take(tags, found.id)
+            tag.history.append(
+                RetagEvent(
+                    from_snapshot=tag.anchor.snapshot,
+                    to_snapshot=sha,
+                    old_span=tag.span,
+                    new_span=where,
+                    status=Status.ANCHORED,
+                    method=method,
+                    confidence=1.0,
+                    reason="reattached by hand",
+                )
+            )
+            tag.anchor = make_anchor(text, where.start, where.end, language_for(rel), sha)
+            tag.span = where
+            tag.status = Status.ANCHORED
+            tag.confidence = 1.0
+            tag.method = method
+            tag.candidates = []
+            tag.updated_at = utcnow()
+    return tag
+
+
+def accept_placement(store: Store, tag_id: str) -> Tag:
+    """Confirm a needs_review tag where it is (a human says the guess is right)."""
+    found = store.find(tag_id)
+    return reattach_tag(store, found.id, found.span.start, found.span.end, method="accepted")
+
+
+def export_tags(store: Store) -> dict[str, Any]:
+    """All tags and the snapshots they are anchored to, for backup or moving to another repo."""
+    tags = store.all_tags()
+    snapshots = {}
+    for tag in tags:
+        sha = tag.anchor.snapshot
+        if sha and sha not in snapshots and store.has_snapshot(sha):
+            snapshots[sha] = store.get_snapshot(sha)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tags": [t.model_dump(mode="json") for t in tags],
+        "snapshots": snapshots,
+    }
+
+
+def import_tags(store: Store, file: Path) -> tuple[int, int]:
+    """Add the tags of an export file; tags whose id already exists are skipped.
+    Returns (imported, skipped). Validates everything before writing anything."""
+    try:
+        raw = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StoreError(f"{file}: cannot read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise StoreError(f"{file}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("tags"), list):
+        raise StoreError(f'{file}: not a magicmarkup export (no "tags" list)')
+    version = raw.get("schema_version", SCHEMA_VERSION)
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{file}: schema_version {version} is newer than this magicmarkup supports ({SCHEMA_VERSION})"
+        )
+    try:
+        incoming = [Tag.model_validate(t) for t in raw["tags"]]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise StoreError(f"{file}: invalid tag ({'.'.join(map(str, err['loc']))}: {err['msg']})") from None
+    for tag in incoming:
+        store.check_relpath(tag.path)
+    snapshots = raw.get("snapshots") or {}
+    imported = skipped = 0
+    with store.locked():
+        existing = {t.id for t in store.all_tags()}
+        for text in snapshots.values():
+            if isinstance(text, str):
+                store.put_snapshot(text)
+        by_path: dict[str, list[Tag]] = {}
+        for tag in incoming:
+            if tag.id in existing:
+                skipped += 1
+                continue
+            existing.add(tag.id)
+            by_path.setdefault(tag.path, []).append(tag)
+            imported += 1
+        for rel, new in by_path.items():
+            with store.edit(rel) as tags:
+                tags.extend(new)
+    return imported, skipped
+
+
+def _take(tags: list[Tag], tag_id: str) -> Tag:
+    for tag in tags:
+        if tag.id == tag_id:
+            return tag
+    raise TagNotFound(f"{tag_id}: no such tag (removed meanwhile?)")

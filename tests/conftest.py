@@ -1,0 +1,80 @@
+"""Shared fixtures: real temp git repositories and the real CLI entry point.
+
+Area-specific fixtures belong in the area's own test module or a sub-folder conftest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+GIT_ENV = {
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.invalid",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.invalid",
+    "GIT_CONFIG_NOSYSTEM": "1",
+}
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test sees the developer's git identity, LLM endpoint or debug settings."""
+    for key, value in GIT_ENV.items():
+        monkeypatch.setenv(key, value)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    for var in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "MAGICMARKUP_DEBUG"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def git(cwd: Path, *args: str) -> str:
+    out = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
+                         env={**os.environ, **GIT_ENV})
+    return out.stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """An empty git repository (main branch) in a temp dir."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "commit.gpgsign", "false")
+    return root
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+CliRunner = Callable[..., Result]
+
+
+@pytest.fixture
+def mm(repo: Path) -> CliRunner:
+    """Run the real `magicmarkup` entry point as a subprocess inside `repo`."""
+
+    def run(*args: str, cwd: Path | None = None, input: str | None = None, timeout: float = 120) -> Result:
+        proc = subprocess.run(
+            [sys.executable, "-m", "magicmarkup", *args],
+            cwd=cwd or repo, capture_output=True, text=True, input=input, timeout=timeout,
+            env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
