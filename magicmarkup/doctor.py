@@ -1,0 +1,451 @@
+"""`magicmarkup doctor`: check the `.magicmarkup/` store for anything that would lose or misplace a
+tag, and repair what can be repaired without losing one.
+
+The store's normal loader stops at the first bad file (the right thing for a command that is about
+to write). The doctor instead reads every file on its own terms, so one corrupt file does not hide
+the state of the others, and it never rewrites a file it could not fully parse.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from collections.abc import Iterator
+from contextlib import suppress
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from magicmarkup.documents import text_hash
+from magicmarkup.errors import MagicMarkupError
+from magicmarkup.model import SCHEMA_VERSION, RetagEvent, Status, Tag, TagFile, new_id, utcnow
+from magicmarkup.store import Store, atomic_write, dump_tag_file
+
+BACKUP_DIR = "backup"
+
+# Problem kinds. Errors make `doctor` exit non-zero; warnings are tidy-ups.
+UNPARSABLE = "unparsable"  # not UTF-8, not JSON, wrong types: left untouched for a human
+NEWER_SCHEMA = "newer_schema"  # written by a newer magicmarkup: left untouched
+DUPLICATE_ID = "duplicate_id"  # the same id twice (in one file or across files)
+PATH_MISMATCH = "path_mismatch"  # a tag's `path` is not the document its file belongs to
+PATH_OUTSIDE = "path_outside"  # a store file or document resolves outside the repository
+MISSING_SNAPSHOT = "missing_snapshot"  # an anchor refers to a snapshot that is gone or corrupt
+SPAN_OUT_OF_RANGE = "span_out_of_range"  # a placed tag's span does not fit its document
+SPAN_TEXT_MISMATCH = "span_text_mismatch"  # placed in the anchored text, but the text differs
+UNREFERENCED_SNAPSHOT = "unreferenced_snapshot"  # warning: garbage to collect
+CORRUPT_SNAPSHOT = "corrupt_snapshot"  # an unreferenced snapshot that cannot be read
+STRAY_TEMP = "stray_temp"  # warning: a temp file left by an interrupted write
+MISSING_DOCUMENT = "missing_document"  # warning: tags of a document that is gone (retag orphans them)
+
+WARNINGS = {UNREFERENCED_SNAPSHOT, STRAY_TEMP, MISSING_DOCUMENT, CORRUPT_SNAPSHOT}
+
+
+@dataclass
+class Problem:
+    kind: str
+    file: str  # relative to the repository root
+    message: str
+    tag_id: str | None = None
+    fixable: bool = False
+    fixed: bool = False
+
+    @property
+    def severity(self) -> str:
+        return "warning" if self.kind in WARNINGS else "error"
+
+    def line(self) -> str:
+        state = " [fixed]" if self.fixed else (" [fixable with --fix]" if self.fixable else "")
+        return f"{self.severity}: {self.file}: {self.message}{state}"
+
+
+@dataclass
+class DoctorReport:
+    files: int = 0
+    tags: int = 0
+    snapshots: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    backup_dir: str | None = None
+    rewritten: list[str] = field(default_factory=list)
+
+    @property
+    def remaining(self) -> list[Problem]:
+        """Errors still present after the run (warnings never fail the check)."""
+        return [p for p in self.problems if not p.fixed and p.severity == "error"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.remaining
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "files": self.files,
+            "tags": self.tags,
+            "snapshots": self.snapshots,
+            "problems": [{**asdict(p), "severity": p.severity} for p in self.problems],
+            "remaining": len(self.remaining),
+            "backup_dir": self.backup_dir,
+            "rewritten": self.rewritten,
+        }
+
+
+@dataclass
+class _File:
+    """One tag file as the doctor sees it; `tags` is None when it could not be parsed."""
+
+    rel: str  # the document path this file belongs to
+    path: Path
+    raw: dict[str, Any] | None = None
+    tags: list[Tag] | None = None
+    dirty: bool = False
+
+
+def check(store: Store, fix: bool = False) -> DoctorReport:
+    """Check (and with `fix`, repair) the store, holding its lock so no writer interleaves."""
+    with store.locked():
+        return _Doctor(store, fix).run()
+
+
+class _Doctor:
+    def __init__(self, store: Store, fix: bool) -> None:
+        self.store = store
+        self.fix = fix
+        self.report = DoctorReport()
+        self.stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
+        self.backup_root = store.dir / BACKUP_DIR / self.stamp
+
+    def label(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.store.root).as_posix()
+        except ValueError:
+            return str(path)
+
+    def problem(
+        self, kind: str, path: Path, message: str, tag: str | None = None, fixable: bool = False
+    ) -> Problem:
+        p = Problem(kind, self.label(path), message, tag, fixable)
+        self.report.problems.append(p)
+        return p
+
+    # -- the run -------------------------------------------------------------------------
+
+    def run(self) -> DoctorReport:
+        files = list(self._tag_files())
+        self.report.files = len(files)
+        for f in files:
+            self._parse(f)
+        parsed = [f for f in files if f.tags is not None]
+        self.report.tags = sum(len(f.tags or []) for f in parsed)
+        self._check_paths(parsed)
+        self._check_duplicates(parsed)
+        referenced = self._check_snapshots_and_spans(parsed)
+        self._check_unreferenced(referenced)
+        self._check_temp_files()
+        if self.fix:
+            for f in parsed:
+                if f.dirty and f.tags is not None:
+                    self._rewrite(f)
+        return self.report
+
+    def _tag_files(self) -> Iterator[_File]:
+        tags_dir = self.store.tags_dir
+        if not tags_dir.is_dir():
+            return
+        for file in sorted(tags_dir.rglob("*.json")):
+            if file.is_dir():
+                self.problem(UNPARSABLE, file, "is a directory where a store file should be")
+                continue
+            rel = file.relative_to(tags_dir).as_posix()[: -len(".json")]
+            if file.is_symlink() or not file.resolve().is_relative_to(self.store.dir.resolve()):
+                self.problem(PATH_OUTSIDE, file, "store file is a symbolic link; refusing to follow it")
+                continue
+            yield _File(rel, file)
+
+    def _parse(self, f: _File) -> None:
+        try:
+            data = f.path.read_bytes()
+        except OSError as exc:
+            self.problem(UNPARSABLE, f.path, f"cannot read ({exc.strerror})")
+            return
+        try:
+            raw = json.loads(data.decode("utf-8"))
+        except UnicodeDecodeError:
+            self.problem(
+                UNPARSABLE, f.path, "corrupt store file (not UTF-8); restore it from git or a backup"
+            )
+            return
+        except json.JSONDecodeError as exc:
+            self.problem(
+                UNPARSABLE,
+                f.path,
+                f"corrupt store file (invalid JSON at line {exc.lineno}: {exc.msg}); "
+                "restore it from git or a backup",
+            )
+            return
+        if not isinstance(raw, dict):
+            self.problem(UNPARSABLE, f.path, "corrupt store file (expected a JSON object)")
+            return
+        version = raw.get("schema_version")
+        if not isinstance(version, int) or isinstance(version, bool):
+            self.problem(UNPARSABLE, f.path, "missing or non-integer schema_version")
+            return
+        if version > SCHEMA_VERSION:
+            self.problem(
+                NEWER_SCHEMA,
+                f.path,
+                f"schema_version {version} is newer than this magicmarkup supports ({SCHEMA_VERSION})",
+            )
+            return
+        try:
+            parsed = TagFile.model_validate(raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            self.problem(UNPARSABLE, f.path, f"invalid store file ({where}: {err['msg']})")
+            return
+        f.raw = raw
+        f.tags = parsed.tags
+        if parsed.path != f.rel:
+            p = self.problem(
+                PATH_MISMATCH,
+                f.path,
+                f"file says path {parsed.path!r}, its location says {f.rel!r}",
+                fixable=True,
+            )
+            if self.fix:
+                f.dirty = p.fixed = True
+
+    def _check_paths(self, files: list[_File]) -> None:
+        for f in files:
+            try:
+                self.store.check_relpath(f.rel)
+            except MagicMarkupError as exc:
+                self.problem(PATH_OUTSIDE, f.path, str(exc))
+            for tag in f.tags or []:
+                if tag.path == f.rel:
+                    continue
+                p = self.problem(
+                    PATH_MISMATCH,
+                    f.path,
+                    f"tag {tag.id} has path {tag.path!r} but is stored under {f.rel!r}",
+                    tag.id,
+                    fixable=True,
+                )
+                if self.fix:
+                    tag.path = f.rel
+                    f.dirty = p.fixed = True
+
+    def _check_duplicates(self, files: list[_File]) -> None:
+        seen: dict[str, str] = {}
+        for f in files:
+            for tag in f.tags or []:
+                first = seen.get(tag.id)
+                if first is None:
+                    seen[tag.id] = f.rel
+                    continue
+                where = "twice in this file" if first == f.rel else f"also in the file of {first!r}"
+                p = self.problem(
+                    DUPLICATE_ID, f.path, f"tag id {tag.id} is used {where}", tag.id, fixable=True
+                )
+                if self.fix:
+                    old = tag.id
+                    tag.id = new_id()
+                    while tag.id in seen:
+                        tag.id = new_id()
+                    seen[tag.id] = f.rel
+                    tag.metadata.setdefault("doctor_previous_id", old)
+                    f.dirty = p.fixed = True
+                    p.message += f"; renamed to {tag.id}"
+
+    def _check_snapshots_and_spans(self, files: list[_File]) -> set[str]:
+        referenced: set[str] = set()
+        snapshot_ok: dict[str, bool] = {}
+        for f in files:
+            text = self._document(f)
+            for tag in f.tags or []:
+                sha = tag.anchor.snapshot
+                if sha:
+                    if sha not in snapshot_ok:
+                        snapshot_ok[sha] = self._snapshot_readable(sha)
+                    if not snapshot_ok[sha] and text is not None and text_hash(text) == sha:
+                        # The document is exactly the text the snapshot held: restore it from there.
+                        p = self.problem(
+                            MISSING_SNAPSHOT,
+                            f.path,
+                            f"tag {tag.id}: snapshot {sha[:12]} missing",
+                            tag.id,
+                            True,
+                        )
+                        if self.fix:
+                            self._backup_snapshot(sha)
+                            self._write_snapshot(sha, text)
+                            snapshot_ok[sha] = p.fixed = True
+                            p.message += "; restored from the document"
+                    elif not snapshot_ok[sha]:
+                        p = self.problem(
+                            MISSING_SNAPSHOT,
+                            f.path,
+                            f"tag {tag.id}: snapshot {sha[:12]} missing or corrupt "
+                            "(retag falls back to the anchor's own context)",
+                            tag.id,
+                            True,
+                        )
+                        if self.fix:
+                            self._backup_snapshot(sha)
+                            tag.anchor = tag.anchor.model_copy(update={"snapshot": None})
+                            f.dirty = p.fixed = True
+                            p.message += "; dangling reference cleared"
+                    if tag.anchor.snapshot:
+                        referenced.add(tag.anchor.snapshot)
+                self._check_span(f, tag, text)
+        return referenced
+
+    def _check_span(self, f: _File, tag: Tag, text: str | None) -> None:
+        if not tag.status.placed or text is None:
+            return
+        if tag.span.end > len(text):
+            p = self.problem(
+                SPAN_OUT_OF_RANGE,
+                f.path,
+                f"tag {tag.id} ({tag.status.value}) spans {tag.span.start}:{tag.span.end} "
+                f"but {f.rel} has {len(text)} characters",
+                tag.id,
+                fixable=True,
+            )
+            if self.fix:
+                self._unplace(tag, Status.ORPHANED, "span out of range")
+                f.dirty = p.fixed = True
+                p.message += "; marked orphaned (run `magicmarkup retag --worktree` to re-find it)"
+            return
+        current = text[tag.span.start : tag.span.end]
+        if tag.anchor.snapshot == text_hash(text) and current != tag.anchor.text:
+            p = self.problem(
+                SPAN_TEXT_MISMATCH,
+                f.path,
+                f"tag {tag.id} ({tag.status.value}) is anchored in this exact text but its span holds "
+                f"{current[:30]!r}, not {tag.anchor.text[:30]!r}",
+                tag.id,
+                fixable=True,
+            )
+            if self.fix:
+                self._unplace(tag, Status.NEEDS_REVIEW, "span does not hold the anchored text")
+                f.dirty = p.fixed = True
+                p.message += "; marked needs_review"
+
+    def _unplace(self, tag: Tag, status: Status, why: str) -> None:
+        tag.history.append(
+            RetagEvent(
+                from_snapshot=tag.anchor.snapshot,
+                to_snapshot=tag.anchor.snapshot,
+                old_span=tag.span,
+                new_span=tag.span if status is Status.NEEDS_REVIEW else None,
+                status=status,
+                method="doctor",
+                confidence=0.0,
+                reason=f"doctor: {why}",
+            )
+        )
+        tag.status = status
+        tag.confidence = 0.0
+        tag.method = "doctor"
+        tag.updated_at = utcnow()
+
+    def _document(self, f: _File) -> str | None:
+        """The document's current text, or None (reported when tags depend on it)."""
+        try:
+            full = self.store.document_path(f.rel)
+        except MagicMarkupError:
+            return None  # already reported as PATH_OUTSIDE
+        if not full.exists() and not full.is_symlink():
+            if any(t.status.placed for t in f.tags or []):
+                self.problem(
+                    MISSING_DOCUMENT,
+                    f.path,
+                    f"{f.rel} no longer exists; `retag --worktree` will orphan its tags",
+                )
+            return None
+        try:
+            return self.store.read_document(f.rel)
+        except MagicMarkupError as exc:
+            self.problem(MISSING_DOCUMENT, f.path, f"document unreadable: {exc}")
+            return None
+
+    # -- snapshots -----------------------------------------------------------------------
+
+    def _snapshot_readable(self, sha: str) -> bool:
+        try:
+            self.store.get_snapshot(sha)
+        except (MagicMarkupError, UnicodeDecodeError):
+            return False
+        return True
+
+    def _write_snapshot(self, sha: str, text: str) -> None:
+        file = self.store.snapshot_file(sha)
+        atomic_write(file, gzip.compress(text.encode("utf-8", "surrogatepass"), compresslevel=6, mtime=0))
+
+    def _backup_snapshot(self, sha: str) -> None:
+        file = self.store.snapshot_file(sha)
+        if file.is_file():
+            self._backup(file)
+
+    def _check_unreferenced(self, referenced: set[str]) -> None:
+        snaps = self.store.snapshots_dir
+        if not snaps.is_dir():
+            return
+        for file in sorted(snaps.glob("*/*.gz")):
+            self.report.snapshots += 1
+            sha = file.name[: -len(".gz")]
+            if sha in referenced:
+                continue
+            try:
+                self.store.snapshot_file(sha)
+            except MagicMarkupError:
+                self.problem(CORRUPT_SNAPSHOT, file, "not a snapshot file name", fixable=True)
+                continue
+            if not self._snapshot_readable(sha):
+                p = self.problem(CORRUPT_SNAPSHOT, file, "unreferenced and unreadable snapshot", fixable=True)
+                if self.fix:
+                    self._backup(file)
+                    file.unlink()
+                    p.fixed = True
+                continue
+            p = self.problem(UNREFERENCED_SNAPSHOT, file, "no tag refers to this snapshot", fixable=True)
+            if self.fix:
+                file.unlink()
+                p.fixed = True
+                p.message += "; collected"
+
+    def _check_temp_files(self) -> None:
+        for file in sorted(self.store.dir.rglob(".*.tmp")):
+            if BACKUP_DIR in file.relative_to(self.store.dir).parts[:1]:
+                continue
+            p = self.problem(STRAY_TEMP, file, "temp file left by an interrupted write", fixable=True)
+            if self.fix:
+                with suppress(OSError):
+                    file.unlink()
+                p.fixed = True
+
+    # -- writing -------------------------------------------------------------------------
+
+    def _backup(self, file: Path) -> None:
+        target = self.backup_root / file.relative_to(self.store.dir)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(file, target)
+        self.report.backup_dir = self.label(self.backup_root)
+
+    def _rewrite(self, f: _File) -> None:
+        assert f.tags is not None
+        self._backup(f.path)
+        data = dump_tag_file(f.rel, f.tags)
+        if f.raw is not None:
+            # Keep top-level fields a newer tool of the same schema may have written.
+            extra = {k: v for k, v in f.raw.items() if k not in ("schema_version", "path", "tags")}
+            if extra:
+                doc = json.loads(data)
+                doc.update(extra)
+                data = (json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+        atomic_write(f.path, data)
+        self.report.rewritten.append(self.label(f.path))
