@@ -122,12 +122,13 @@ def add_tag(
     meta: dict[str, JsonValue] = dict(metadata or {})
     if note is not None:
         meta["note"] = note
-    with store.locked():
+    # Load (and so validate) the tag file before writing anything: a corrupt or newer-schema
+    # store file must leave the store unchanged, not even a new snapshot.
+    with store.edit(rel) as tags:
         sha = store.put_snapshot(text)
         anchor = make_anchor(text, where.start, where.end, language or language_for(rel), sha)
         tag = Tag(path=rel, span=where, anchor=anchor, metadata=meta)
-        with store.edit(rel) as tags:
-            tags.append(tag)
+        tags.append(tag)
     return tag
 
 
