@@ -205,6 +205,22 @@ def cheap_placements(job: Job, th: Thresholds) -> tuple[list[Placement], list[tu
     return placements, pending
 
 
+@dataclass(slots=True)
+class _Anchor:
+    """What one tag is re-found by, cut from the old text."""
+
+    start: int
+    end: int
+    text: str
+    prefix: str
+    suffix: str
+    squashed: str
+    expected: int  # where the diff puts its start in the new text
+    boundaries_kept: bool  # both of its boundary characters survived the edit
+    node_type: str | None = None
+    unique_text: bool = False
+
+
 def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
     s = max(0, min(span.start, len(doc.old)))
     e = max(s, min(span.end, len(doc.old)))
@@ -218,61 +234,58 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
         status = Status.ANCHORED if new_start == s else Status.MOVED
         return Placement(new_start, new_start + (e - s), status, 1.0, "diff"), False
 
-    anchor = doc.old[s:e]
-    prefix = doc.old[max(0, s - CONTEXT_CHARS) : s]
-    suffix = doc.old[e : e + CONTEXT_CHARS]
+    text = doc.old[s:e]
     ps, pe = doc.diff.map_start(s), doc.diff.map_end(e)
-    # The projection is reliable when both boundary characters survived the edit.
-    boundaries_kept = doc.diff.untouched(s, s + 1) is not None and doc.diff.untouched(e - 1, e) is not None
-    squashed_anchor = squash(anchor)
+    anchor = _Anchor(
+        start=s,
+        end=e,
+        text=text,
+        prefix=doc.old[max(0, s - CONTEXT_CHARS) : s],
+        suffix=doc.old[e : e + CONTEXT_CHARS],
+        squashed=squash(text),
+        expected=ps,
+        boundaries_kept=doc.diff.untouched(s, s + 1) is not None and doc.diff.untouched(e - 1, e) is not None,
+        node_type=span.node_type,
+    )
+    if anchor.node_type is None and doc.old_tree is not None:
+        exact = doc.old_tree.exact_node(*syntax.trim(doc.old, s, e))
+        anchor.node_type = exact.type if exact is not None else None
 
+    # Stage 2: the diff's projection of the span, and searches for its old text.
     cands: list[_Scored] = []
     if hit is not None:
         cands.append(_Scored(hit[0], hit[0] + (e - s), "diff"))
-    if pe > ps and doc.new[ps:pe].strip():
-        a, b = syntax.trim(doc.new, ps, pe)
-        cands.append(_Scored(a, b, "diff-projection"))
     deleted = not (pe > ps and doc.new[ps:pe].strip())
-
-    # Stage 2: search for the old text.
-    if squashed_anchor:
-        occ = doc.occurrences(anchor)
-        for pos in occ:
-            cands.append(_Scored(pos, pos + len(anchor), "search"))
-        if not occ and squashed_anchor != anchor:
-            for a, b in doc.squashed.find_all(anchor):
-                cands.append(_Scored(a, b, "search-ws"))
-    unique_text = sum(1 for c in cands if c.method.startswith("search")) == 1
-
-    _score_all(doc, cands, anchor, prefix, suffix, ps, boundaries_kept, unique_text, squashed_anchor)
+    if not deleted:
+        a, b = syntax.trim(doc.new, ps, pe)
+        if text[:1].isspace():
+            a = ps
+        if text[-1:].isspace():
+            b = pe
+        cands.append(_Scored(a, b, "diff-projection"))
+    if anchor.squashed:
+        occ = doc.occurrences(text)
+        cands.extend(_Scored(pos, pos + len(text), "search") for pos in occ)
+        if not occ and anchor.squashed != text:
+            cands.extend(_Scored(a, b, "search-ws") for a, b in doc.squashed.find_all(text))
+    anchor.unique_text = sum(1 for c in cands if c.method.startswith("search")) == 1
+    cands.extend(_syntax_variants(doc, cands, anchor))
+    _score_all(doc, cands, anchor)
     best, ambiguous = _choose(cands, th)
 
     # Stage 3: fuzzy + syntax, only when the cheap evidence is not conclusive.
     if best is None or best.confidence < th.llm or ambiguous:
-        node_type = span.node_type
-        if node_type is None and doc.old_tree is not None:
-            exact = doc.old_tree.exact_node(*syntax.trim(doc.old, s, e))
-            node_type = exact.type if exact is not None else None
         fresh: list[_Scored] = []
-        span_lines = anchor.count("\n") + 1
+        span_lines = text.count("\n") + 1
         for w0, w1 in fuzzy.windows(doc.index, len(doc.new), ps, max(ps, pe), span_lines):
-            found = fuzzy.align(anchor, doc.new, w0, w1)
+            found = fuzzy.align(text, doc.new, w0, w1)
             if found is not None and found[2] >= 0.5:
                 fresh.append(_Scored(found[0], found[1], "fuzzy"))
         if span_lines >= 2:
-            for a, b, _vote in fuzzy.line_blocks(anchor, doc.new, doc.index):
-                fresh.append(_Scored(a, b, "fuzzy-lines"))
-        snapped: list[_Scored] = []
-        tree = doc.new_tree
-        for c in [*cands, *fresh]:
-            if c.method in ("search", "diff"):
-                continue
-            a, b = _snap(doc.new, tree, c.start, c.end, node_type, squashed_anchor)
-            if (a, b) != (c.start, c.end):
-                snapped.append(_Scored(a, b, c.method + "+syntax"))
-        more = [*fresh, *snapped]
-        _score_all(doc, more, anchor, prefix, suffix, ps, boundaries_kept, unique_text, squashed_anchor)
-        cands.extend(more)
+            fresh.extend(_Scored(a, b, "fuzzy-lines") for a, b, _ in fuzzy.line_blocks(text, doc.new, doc.index))
+        fresh.extend(_syntax_variants(doc, fresh, anchor))
+        _score_all(doc, fresh, anchor)
+        cands.extend(fresh)
         best, ambiguous = _choose(cands, th)
 
     top = _distinct(cands)[:TOP_CANDIDATES]
@@ -287,7 +300,7 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
         return placement, bool(candidates)
     if conf < th.review:
         status = Status.NEEDS_REVIEW
-    elif doc.new[best.start : best.end] == anchor:
+    elif doc.new[best.start : best.end] == text:
         status = Status.ANCHORED if best.start == s else Status.MOVED
     else:
         status = Status.CHANGED
@@ -295,37 +308,61 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
     return placement, conf < th.llm or ambiguous
 
 
-def _score_all(
-    doc: _Doc,
-    cands: list[_Scored],
-    anchor: str,
-    prefix: str,
-    suffix: str,
-    expected: int,
-    boundaries_kept: bool,
-    unique_text: bool,
-    squashed_anchor: str,
-) -> None:
-    scale = max(400.0, 2.0 * len(anchor))
+def _is_node(doc: _Doc, c: _Scored, node_type: str | None) -> bool:
+    tree = doc.new_tree if node_type else None
+    if tree is None:
+        return False
+    node = tree.exact_node(c.start, c.end)
+    return node is not None and node.type == node_type
+
+
+def _syntax_variants(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> list[_Scored]:
+    """Each candidate snapped to whole syntax nodes (of the old node's type where possible),
+    when that differs from the candidate: a call that became `obj.call(...)` grows to it."""
+    tree = doc.new_tree
+    if tree is None:
+        return []
+    out: list[_Scored] = []
+    seen = {(c.start, c.end) for c in cands}
+    for c in cands:
+        if anchor.node_type is not None and _is_node(doc, c, anchor.node_type):
+            continue
+        a, b = _snap(doc.new, tree, c.start, c.end, anchor.node_type, anchor.squashed)
+        if (a, b) not in seen and b > a:
+            seen.add((a, b))
+            out.append(_Scored(a, b, c.method + "+syntax"))
+    return out
+
+
+def _score_all(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> None:
+    """Rank (score) and calibrate (confidence) candidates.
+
+    The score weighs text, context and position (as Hypothesis and LHDiff do) plus whether the
+    candidate is a whole node of the old node's type. The confidence depends on the kind of
+    evidence: surviving characters, a unique exact occurrence, or only similarity."""
+    scale = max(400.0, 2.0 * len(anchor.text))
     for c in cands:
         piece = doc.new[c.start : c.end]
-        c.text_sim = 1.0 if piece == anchor else text_similarity(anchor, piece)
-        c.ctx = context_similarity(doc.new, c.start, c.end, prefix, suffix)
-        pos = 1.0 / (1.0 + abs(c.start - expected) / scale)
-        c.score = 0.5 * c.text_sim + 0.35 * c.ctx + 0.15 * pos
-        if c.method == "diff":
-            c.confidence = 0.85 + 0.15 * c.ctx
+        # Identical text outranks text that differs only in whitespace.
+        c.text_sim = 1.0 if piece == anchor.text else min(0.995, text_similarity(anchor.text, piece))
+        c.ctx = context_similarity(doc.new, c.start, c.end, anchor.prefix, anchor.suffix)
+        pos = 1.0 / (1.0 + abs(c.start - anchor.expected) / scale)
+        node = 1.0 if _is_node(doc, c, anchor.node_type) else 0.0
+        c.score = 0.45 * c.text_sim + 0.3 * c.ctx + 0.1 * pos + 0.15 * node
+        base, _, variant = c.method.partition("+")
+        if base == "diff":
+            conf = 0.85 + 0.15 * c.ctx
+            if variant:
+                conf *= 0.85 + 0.15 * c.text_sim
         elif c.text_sim >= 0.999:
             conf = 0.55 + 0.45 * c.ctx
-            if unique_text:
-                long_enough = len(squashed_anchor) >= 12
-                conf = max(conf, 0.92 if long_enough else 0.6 + 0.35 * c.ctx)
-            c.confidence = conf
-        elif c.method.startswith("diff-projection") and boundaries_kept:
-            c.confidence = 0.25 + 0.5 * c.ctx + 0.25 * c.text_sim
+            if anchor.unique_text:
+                conf = max(conf, 0.92 if len(anchor.squashed) >= 12 else 0.6 + 0.35 * c.ctx)
+        elif base == "diff-projection" and anchor.boundaries_kept:
+            conf = 0.25 + 0.5 * c.ctx + 0.25 * c.text_sim
         else:
-            c.confidence = 0.6 * c.text_sim + 0.4 * c.ctx
-        c.confidence = min(1.0, c.confidence)
+            conf = 0.6 * c.text_sim + 0.4 * c.ctx
+        c.confidence = min(1.0, conf)
 
 
 def _overlaps(a: _Scored, b: _Scored) -> bool:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import bisect
 import difflib
+import re
 from dataclasses import dataclass
 
 from rapidfuzz.distance import Indel
 
 MAX_LCS_CELLS = 40_000_000  # past this, rapidfuzz's bit matrix gets too big: use difflib
-MAX_CHAR_HUNK_CELLS = 6_000_000  # a changed hunk larger than this is not diffed by character
+MAX_CHAR_HUNK_CELLS = 40_000_000  # a changed hunk larger than this (chars x chars) is not diffed inside
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,11 +160,7 @@ def build(old: str, new: str) -> DiffMap:
         (i1, i2), (j1, j2) = pending_old, pending_new
         o0, o1, n0, n1 = old_pos[i1], old_pos[i2], new_pos[j1], new_pos[j2]
         if o1 > o0 and n1 > n0 and (o1 - o0) * (n1 - n0) <= MAX_CHAR_HUNK_CELLS:
-            for op in Indel.opcodes(old[o0:o1], new[n0:n1]):
-                if op.tag == "equal":
-                    blocks.append(
-                        Block(o0 + op.src_start, n0 + op.dest_start, op.src_end - op.src_start, False)
-                    )
+            blocks.extend(_token_blocks(old, o0, o1, new, n0, n1))
         pending_old = pending_new = None
 
     for tag, i1, i2, j1, j2 in ops:
@@ -185,6 +182,28 @@ def build(old: str, new: str) -> DiffMap:
             pending_new = (pending_new[0], j2)
     flush()
     return DiffMap(len(old), len(new), _coalesce(blocks))
+
+
+_TOKEN = re.compile(r"\w+|\s+|[^\w\s]")
+
+
+def _token_blocks(old: str, o0: int, o1: int, new: str, n0: int, n1: int) -> list[Block]:
+    """Equal blocks inside one changed hunk, aligned on tokens (words, runs of space,
+    punctuation) rather than characters: a character LCS happily matches the `t` of `try`
+    with the `t` of `total`; a token LCS matches `total` with `total`."""
+    old_toks = [(m.start(), m.end()) for m in _TOKEN.finditer(old, o0, o1)]
+    new_toks = [(m.start(), m.end()) for m in _TOKEN.finditer(new, n0, n1)]
+    intern: dict[str, int] = {}
+    a = [intern.setdefault(old[x:y], len(intern)) for x, y in old_toks]
+    b = [intern.setdefault(new[x:y], len(intern)) for x, y in new_toks]
+    out: list[Block] = []
+    for op in Indel.opcodes(a, b):
+        if op.tag != "equal":
+            continue
+        start_old = old_toks[op.src_start][0]
+        end_old = old_toks[op.src_end - 1][1]
+        out.append(Block(start_old, new_toks[op.dest_start][0], end_old - start_old, False))
+    return out
 
 
 def _coalesce(blocks: list[Block]) -> list[Block]:
