@@ -35,6 +35,9 @@ class Settings(BaseModel):
     concurrency: int = Field(4, ge=1, le=256)
     timeout: float = Field(60.0, gt=0)
     retries: int = Field(2, ge=0, le=10)
+    server_threads: int = Field(2, ge=1, le=256, description="CPU threads of the local model server")
+    llm_cache: bool = Field(True, description="reuse cached model answers (keyed by the request)")
+    cache_dir: str | None = Field(None, description="user cache (models, logs); default: platformdirs")
 
 
 # env var -> setting name. OPENAI_* are honoured as the OpenAI client itself does.

@@ -1,17 +1,169 @@
-"""The LLM stage of the cascade (see issue: the LLM agent). Placeholder until it lands:
-`llm_session` yields no resolver, so callers run the cheap stages only and say so."""
+"""The LLM stage of the cascade: which model to talk to, and a session that provides it.
+
+Endpoint resolution (shared by the cascade and by other users of the model, e.g. the LLM-written
+benchmark generator):
+1. `base_url` / `OPENAI_BASE_URL` set: that OpenAI-compatible endpoint, model `settings.model`.
+2. otherwise a pulled local model (`settings.local_model`: a name from `llm models`, or a .gguf
+   path): llama.cpp's server is started on 127.0.0.1 for the duration and stopped after.
+3. otherwise nothing (the caller runs the cheap stages only and says so once).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+import openai
+
+from magicmarkup.agent.models import MODELS, ModelError, resolve_model
+from magicmarkup.agent.server import LocalServer, ServerConfig, ServerError, xllamacpp_available
 from magicmarkup.anchoring.types import Resolver
 from magicmarkup.config import Settings
+
+__all__ = ["Endpoint", "EndpointPlan", "chat_endpoint", "llm_session", "plan_endpoint"]
+
+LOCAL_API_KEY = "local-no-key"  # the local server checks no key; the client insists on one
+
+
+@dataclass
+class Endpoint:
+    """A ready OpenAI-compatible endpoint. `identity` names the model behind it for caching
+    (a local alias such as "local" says nothing about which GGUF answers)."""
+
+    client: openai.OpenAI
+    async_client: openai.AsyncOpenAI
+    model: str
+    description: str
+    base_url: str = ""
+    identity: str = ""
+    local: bool = False
+
+    def new_async_client(self, timeout: float, max_retries: int = 0) -> openai.AsyncOpenAI:
+        """A fresh async client (one per event loop: an httpx pool cannot cross loops)."""
+        return openai.AsyncOpenAI(
+            base_url=self.base_url, api_key=self.client.api_key, timeout=timeout, max_retries=max_retries
+        )
+
+
+@dataclass(frozen=True)
+class EndpointPlan:
+    """What would be used, before anything is started: for `llm status` and the session note."""
+
+    kind: str  # "remote" | "local" | "none"
+    base_url: str | None
+    model: str
+    model_path: Path | None
+    note: str
+
+
+def plan_endpoint(settings: Settings) -> EndpointPlan:
+    if settings.base_url:
+        return EndpointPlan(
+            "remote", settings.base_url, settings.model, None, f"LLM: {settings.model} at {settings.base_url}"
+        )
+    try:
+        path = resolve_model(settings.local_model, settings.cache_dir)
+    except ModelError as exc:
+        return EndpointPlan("none", None, settings.local_model, None, f"LLM not available: {exc}")
+    if path is None:
+        hint = "" if settings.local_model in MODELS else f" {settings.local_model}"
+        return EndpointPlan(
+            "none",
+            None,
+            settings.local_model,
+            None,
+            f"no LLM endpoint configured and no local model: run `magicmarkup llm pull{hint}` "
+            "or set OPENAI_BASE_URL (cheap stages only)",
+        )
+    if not xllamacpp_available():
+        return EndpointPlan(
+            "none",
+            None,
+            settings.local_model,
+            path,
+            "a local model is pulled but xllamacpp is missing: pip install 'magicmarkup[local]' "
+            "(cheap stages only)",
+        )
+    return EndpointPlan(
+        "local",
+        None,
+        settings.local_model,
+        path,
+        f"LLM: local {path.name} ({settings.server_threads} threads)",
+    )
+
+
+def _clients(base_url: str, api_key: str, settings: Settings) -> tuple[openai.OpenAI, openai.AsyncOpenAI]:
+    common = {"base_url": base_url, "api_key": api_key, "timeout": settings.timeout, "max_retries": 0}
+    return openai.OpenAI(**common), openai.AsyncOpenAI(**common)  # type: ignore[arg-type]
+
+
+@contextmanager
+def chat_endpoint(settings: Settings, store_dir: Path | None = None) -> Iterator[Endpoint | None]:
+    """Yield an Endpoint (starting the local server if that is what is configured), or None.
+
+    Ignores `settings.llm` (that switch is about the cascade; a caller asking for an endpoint
+    wants one). Raises ServerError if a pulled local model cannot be served.
+    """
+    plan = plan_endpoint(settings)
+    if plan.kind == "remote":
+        assert plan.base_url is not None
+        key = settings.api_key.get_secret_value() if settings.api_key is not None else LOCAL_API_KEY
+        client, aclient = _clients(plan.base_url, key, settings)
+        try:
+            yield Endpoint(
+                client,
+                aclient,
+                settings.model,
+                plan.note.removeprefix("LLM: "),
+                plan.base_url.rstrip("/"),
+                f"remote:{plan.base_url.rstrip('/')}:{settings.model}",
+            )
+        finally:
+            client.close()
+        return
+    if plan.kind == "none":
+        yield None
+        return
+    assert plan.model_path is not None
+    config = ServerConfig(
+        plan.model_path, threads=settings.server_threads, parallel=min(settings.concurrency, 4)
+    )
+    with LocalServer(config) as server:
+        client, aclient = _clients(server.base_url, LOCAL_API_KEY, settings)
+        try:
+            yield Endpoint(
+                client,
+                aclient,
+                config.alias,
+                f"local {plan.model_path.name} at {server.url}",
+                server.base_url,
+                f"local:{plan.model_path.name}",
+                local=True,
+            )
+        finally:
+            client.close()
 
 
 @contextmanager
 def llm_session(settings: Settings, store_dir: Path | None = None) -> Iterator[tuple[Resolver | None, str]]:
     """Yield (resolver or None, a one-line description of what is used)."""
-    yield None, "LLM stage not available in this build: cheap stages only"
+    if not settings.llm:
+        yield None, "LLM stage off (llm = false): cheap stages only"
+        return
+    from magicmarkup.agent.resolver import LLMResolver
+
+    stack = ExitStack()
+    try:
+        endpoint = stack.enter_context(chat_endpoint(settings, store_dir))
+    except ServerError as exc:
+        yield None, f"LLM not available ({exc}): cheap stages only"
+        return
+    with stack:
+        if endpoint is None:
+            yield None, plan_endpoint(settings).note
+            return
+        resolver = LLMResolver(endpoint, settings, store_dir)
+        yield resolver, f"LLM: {endpoint.description}"

@@ -1,0 +1,348 @@
+"""The LLM stage as the cascade sees it (`Resolver`): uncertain tags in, one verdict each out.
+
+Requests run concurrently (asyncio, bounded by `settings.concurrency`). The model only *chooses*:
+among the cheap stages' candidates (first prompt), or, when none is plausible, by copying text
+that must then be found in the new document (second prompt). How far its choice is trusted is
+decided here (`Calibration`), because a small model is weak evidence: it may confirm or break a tie
+between candidates the cheap stages found close, but a pick of a weak candidate, or a disagreement
+with strong cheap evidence, leaves the tag for review rather than moving it confidently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from magicmarkup.agent import Endpoint, prompts
+from magicmarkup.agent.client import ChatClient, ChatResult, Counters, ResponseCache
+from magicmarkup.anchoring import diffmap
+from magicmarkup.anchoring.search import text_similarity
+from magicmarkup.anchoring.types import Candidate, LLMAnswer, LLMQuery
+from magicmarkup.config import Settings
+from magicmarkup.model import Status
+
+MAX_CANDIDATES = 4
+T = TypeVar("T", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """How much a model's pick is worth, relative to the review threshold (R)."""
+
+    review: float = 0.75
+    locate_below: float = 0.45  # best candidate text similarity below this: ask to locate instead
+    agree_min_conf: float = 0.5  # agreeing with the cheap best raises it to placed only above this
+    agree_min_sim: float = 0.5
+    agree_bonus: float = 0.05  # placed at max(cheap conf, R + bonus)
+    agree_cap: float = 0.92
+    switch_max_gap: float = 0.08  # the model may switch to a candidate scoring this close to the best
+    switch_min_sim: float = 0.6
+    rescue_min_sim: float = 0.35  # an orphaned tag becomes a review guess when the model picks this
+
+
+@dataclass(frozen=True, slots=True)
+class _Shown:
+    start: int
+    end: int
+    score: float
+    sim: float
+    is_best: bool
+
+
+class LLMResolver:
+    """Answers LLMQuery batches with a real model behind an OpenAI-compatible endpoint."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        settings: Settings,
+        store_dir: Path | None = None,
+        *,
+        calibration: Calibration | None = None,
+        backoff: float = 0.5,
+    ) -> None:
+        self.endpoint = endpoint
+        self.settings = settings
+        self.calibration = calibration or Calibration(review=settings.review_threshold)
+        self.cache = ResponseCache.for_store(store_dir, settings.llm_cache, settings.cache_dir)
+        self.counters = Counters()
+        self.backoff = backoff
+        self.queries = 0
+        self.unhelpful = 0  # queries whose answer carried an error
+        self.wall_seconds = 0.0
+        self._schema_ok = True
+
+    # -- the protocol ---------------------------------------------------------------------------
+    def resolve(self, queries: list[LLMQuery]) -> list[LLMAnswer]:
+        if not queries:
+            return []
+        began = time.perf_counter()
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            answers = asyncio.run(self._resolve_all(queries))
+        else:  # called from inside an event loop (e.g. the TUI): run ours in a worker thread
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                answers = pool.submit(asyncio.run, self._resolve_all(queries)).result()
+        self.wall_seconds += time.perf_counter() - began
+        self.queries += len(queries)
+        self.unhelpful += sum(1 for a in answers if a.error is not None)
+        return answers
+
+    def stats(self) -> dict[str, object]:
+        return {
+            "queries": self.queries,
+            "unhelpful": self.unhelpful,
+            "wall_seconds": round(self.wall_seconds, 3),
+            **self.counters.to_json(),
+        }
+
+    # -- machinery ------------------------------------------------------------------------------
+    async def _resolve_all(self, queries: list[LLMQuery]) -> list[LLMAnswer]:
+        client = self.endpoint.new_async_client(self.settings.timeout)
+        chat = ChatClient(
+            client,
+            self.endpoint.model,
+            self.endpoint.identity or self.endpoint.model,
+            prompts.PROMPT_VERSION,
+            temperature=self.settings.temperature,
+            retries=self.settings.retries,
+            timeout=self.settings.timeout,
+            cache=self.cache,
+            counters=self.counters,
+            backoff=self.backoff,
+        )
+        chat.schema_ok = self._schema_ok
+        limit = asyncio.Semaphore(self.settings.concurrency)
+        diffs: dict[tuple[int, int], diffmap.DiffMap] = {}
+
+        async def one(q: LLMQuery) -> LLMAnswer:
+            async with limit:
+                try:
+                    return await self._answer(chat, q, diffs)
+                except Exception as exc:  # a bug here must not stop the run either
+                    return LLMAnswer(key=q.key, error=f"agent error: {type(exc).__name__}: {exc}")
+
+        try:
+            return list(await asyncio.gather(*(one(q) for q in queries)))
+        finally:
+            self._schema_ok = chat.schema_ok
+            await client.close()
+
+    async def _ask(
+        self,
+        chat: ChatClient,
+        messages: list[dict[str, str]],
+        schema: dict[str, object],
+        name: str,
+        max_tokens: int,
+        parse: Callable[[str], T | str],
+    ) -> tuple[T | None, ChatResult]:
+        """Ask; on an invalid answer ask once more with the error. Returns (answer, totals)."""
+        total = ChatResult()
+
+        def valid(content: str) -> str | None:
+            out = parse(content)
+            return out if isinstance(out, str) else None
+
+        for attempt in range(2):
+            res = await chat.complete(messages, schema, name, max_tokens, valid)
+            total.calls += res.calls
+            total.tokens += res.tokens
+            total.cached = total.cached or res.cached
+            total.seconds += res.seconds
+            if res.content is None:
+                total.error = res.error or "no answer"
+                return None, total
+            parsed = parse(res.content)
+            if not isinstance(parsed, str):
+                total.error = None
+                return parsed, total
+            chat.counters.invalid += 1
+            total.error = f"invalid answer: {parsed}"
+            if attempt == 0:
+                messages = prompts.retry_messages(messages, res.content, parsed)
+        chat.counters.failures += 1
+        return None, total
+
+    async def _answer(
+        self, chat: ChatClient, q: LLMQuery, diffs: dict[tuple[int, int], diffmap.DiffMap]
+    ) -> LLMAnswer:
+        old_piece = q.old_text[q.old_start : q.old_end]
+        shown = shown_candidates(q, old_piece)
+        if not shown or max(c.sim for c in shown) < self.calibration.locate_below:
+            return await self._locate(chat, q, old_piece, diffs)
+        messages = prompts.choice_messages(
+            q.old_text,
+            q.old_start,
+            q.old_end,
+            q.new_text,
+            [prompts.Shown(c.start, c.end) for c in shown],
+        )
+        n = len(shown)
+        answer, res = await self._ask(
+            chat, messages, prompts.choice_schema(n), "choice", 16, lambda c: prompts.parse_choice(c, n)
+        )
+        if answer is None:
+            return LLMAnswer(
+                key=q.key, calls=res.calls, tokens=res.tokens, cached=res.cached, error=res.error
+            )
+        verdict = decide_choice(q, shown, answer.choice, self.calibration)
+        return _with_costs(verdict, res)
+
+    async def _locate(
+        self, chat: ChatClient, q: LLMQuery, old_piece: str, diffs: dict[tuple[int, int], diffmap.DiffMap]
+    ) -> LLMAnswer:
+        key = (id(q.old_text), id(q.new_text))
+        if key not in diffs:
+            diffs[key] = diffmap.build(q.old_text, q.new_text)
+        dm = diffs[key]
+        ps, pe = dm.map_start(q.old_start), dm.map_end(q.old_end)
+        w0, w1 = line_window(q.new_text, min(ps, pe), max(ps, pe), prompts.LOCATE_WINDOW_LINES)
+        messages = prompts.locate_messages(q.old_text, q.old_start, q.old_end, q.new_text, w0, w1)
+        max_chars = min(4000, 2 * len(old_piece) + 200)
+        answer, res = await self._ask(
+            chat,
+            messages,
+            prompts.locate_schema(max_chars),
+            "locate",
+            max(64, max_chars // 3),
+            prompts.parse_locate,
+        )
+        if answer is None:
+            return LLMAnswer(
+                key=q.key, calls=res.calls, tokens=res.tokens, cached=res.cached, error=res.error
+            )
+        found = prompts.find_in_window(q.new_text, w0, w1, answer.code) if answer.found else None
+        if answer.found and found is None:
+            return _with_costs(LLMAnswer(key=q.key, error="the model's code is not in the document"), res)
+        verdict = decide_locate(q, old_piece, found, (ps, pe), self.calibration)
+        return _with_costs(verdict, res)
+
+
+def _with_costs(answer: LLMAnswer, res: ChatResult) -> LLMAnswer:
+    return LLMAnswer(
+        key=answer.key,
+        start=answer.start,
+        end=answer.end,
+        orphaned=answer.orphaned,
+        confidence=answer.confidence,
+        calls=res.calls,
+        tokens=res.tokens,
+        cached=res.cached,
+        error=answer.error,
+    )
+
+
+def shown_candidates(q: LLMQuery, old_piece: str) -> list[_Shown]:
+    """The candidates the model sees: the cheap best first in rank, at most MAX_CANDIDATES, then
+    presented in document order (so "1" does not mean "the cheap stages' favourite")."""
+    picked: list[Candidate] = []
+    best_span = (q.best.start, q.best.end)
+    for c in q.candidates:
+        if c.end <= c.start or not (0 <= c.start < c.end <= len(q.new_text)):
+            continue
+        if any(c.start < o.end and o.start < c.end for o in picked):
+            continue
+        picked.append(c)
+        if len(picked) >= MAX_CANDIDATES:
+            break
+    if (
+        q.best.start is not None
+        and q.best.end is not None
+        and 0 <= q.best.start < q.best.end <= len(q.new_text)
+        and not any((c.start, c.end) == best_span for c in picked)
+    ):
+        picked = [Candidate(q.best.start, q.best.end, 0.0, q.best.method), *picked[: MAX_CANDIDATES - 1]]
+    out = [
+        _Shown(
+            c.start,
+            c.end,
+            c.score,
+            text_similarity(old_piece, q.new_text[c.start : c.end]),
+            (c.start, c.end) == best_span,
+        )
+        for c in picked
+    ]
+    return sorted(out, key=lambda c: (c.start, c.end))
+
+
+def line_window(text: str, start: int, end: int, lines: int) -> tuple[int, int]:
+    """`lines` whole lines above `start` and below `end`."""
+    a = text.rfind("\n", 0, start) + 1
+    for _ in range(lines):
+        if a == 0:
+            break
+        a = text.rfind("\n", 0, a - 1) + 1
+    b = text.find("\n", end)
+    b = len(text) if b == -1 else b
+    for _ in range(lines):
+        if b >= len(text):
+            break
+        nxt = text.find("\n", b + 1)
+        b = len(text) if nxt == -1 else nxt
+    return a, b
+
+
+def decide_choice(q: LLMQuery, shown: list[_Shown], choice: int, cal: Calibration) -> LLMAnswer:
+    """Turn the model's pick into a verdict the cascade can apply, trusting it only as far as the
+    cheap evidence allows."""
+    best = q.best
+    orphaned = best.status is Status.ORPHANED
+    keep = (
+        LLMAnswer(key=q.key, orphaned=True, confidence=best.confidence)
+        if orphaned or best.start is None
+        else LLMAnswer(key=q.key, start=best.start, end=best.end, confidence=best.confidence)
+    )
+    if choice == 0:
+        return keep  # "none" confirms an orphan; it never un-places a guess on its own
+    pick = shown[choice - 1]
+    best_shown = next((c for c in shown if c.is_best), None)
+    if orphaned:
+        if pick.sim >= cal.rescue_min_sim and not (best_shown is pick and best.confidence < 0.2):
+            return LLMAnswer(key=q.key, start=pick.start, end=pick.end, confidence=cal.review - 0.05)
+        return keep
+    if pick.is_best:
+        if best.confidence >= cal.agree_min_conf and pick.sim >= cal.agree_min_sim:
+            conf = min(cal.agree_cap, max(best.confidence, cal.review + cal.agree_bonus))
+            return LLMAnswer(key=q.key, start=pick.start, end=pick.end, confidence=conf)
+        return keep
+    best_score = best_shown.score if best_shown is not None else max(c.score for c in shown)
+    if best_score - pick.score <= cal.switch_max_gap and pick.sim >= cal.switch_min_sim:
+        # A tie the cheap stages could not break: the model's pick becomes the guess, for review.
+        return LLMAnswer(key=q.key, start=pick.start, end=pick.end, confidence=cal.review - 0.02)
+    # The model prefers a clearly weaker candidate: keep the cheap guess, but flag it.
+    return LLMAnswer(
+        key=q.key, start=best.start, end=best.end, confidence=min(best.confidence, cal.review - 0.01)
+    )
+
+
+def decide_locate(
+    q: LLMQuery,
+    old_piece: str,
+    found: tuple[int, int, float] | None,
+    projection: tuple[int, int],
+    cal: Calibration,
+) -> LLMAnswer:
+    best = q.best
+    keep = (
+        LLMAnswer(key=q.key, orphaned=True, confidence=best.confidence)
+        if best.status is Status.ORPHANED or best.start is None
+        else LLMAnswer(key=q.key, start=best.start, end=best.end, confidence=best.confidence)
+    )
+    if found is None:
+        return keep
+    s, e, _score = found
+    ps, pe = min(projection), max(projection)
+    near = s <= pe + 200 and e >= ps - 200  # where the diff says the old span went
+    sim = text_similarity(old_piece, q.new_text[s:e])
+    if near and sim >= cal.rescue_min_sim:
+        return LLMAnswer(key=q.key, start=s, end=e, confidence=cal.review - 0.05)
+    return keep
