@@ -1,0 +1,214 @@
+"""`magicmarkup retag REV_RANGE` and `magicmarkup hooks ...`: tags follow git operations."""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from magicmarkup import git as gitlib
+from magicmarkup.anchoring import Resolver, Thresholds
+from magicmarkup.cli.app import State, console, err_console, pass_state, print_json
+from magicmarkup.config import Settings, load_settings
+from magicmarkup.errors import MagicMarkupError
+from magicmarkup.retag import RetagReport
+from magicmarkup.store import Store
+
+NO_LLM_NOTE = "LLM stage off (--no-llm or llm = false): cheap stages only"
+
+
+def thresholds(settings: Settings) -> Thresholds:
+    return Thresholds(
+        review=settings.review_threshold, orphan=settings.orphan_threshold, llm=settings.llm_threshold
+    )
+
+
+@contextmanager
+def resolver_session(
+    settings: Settings, store_dir: Path | None, no_llm: bool
+) -> Iterator[tuple[Resolver | None, str]]:
+    """The model when wanted, else nothing; the LLM client is imported only when used, so
+    hooks and the watcher without a model start fast."""
+    if no_llm or not settings.llm:
+        yield None, NO_LLM_NOTE
+        return
+    from magicmarkup.agent import llm_session
+
+    with llm_session(settings, store_dir) as pair:
+        yield pair
+
+
+def retag_range(
+    state: State, store: Store, settings: Settings, rev_range: str, no_llm: bool, as_json: bool
+) -> None:
+    """Follow the commits of a range (called by `magicmarkup retag REV_RANGE`)."""
+    from magicmarkup.cli.retagcmd import print_report
+
+    with (
+        resolver_session(settings, store.dir, no_llm) as (resolver, note),
+        Progress(
+            TextColumn("retag commits"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+            disable=as_json,
+        ) as bar,
+    ):
+        task = bar.add_task("retag", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        result = gitlib.retag_range(store, rev_range, resolver, thresholds(settings), progress)
+    if as_json:
+        data = result.to_json()
+        data["llm"]["note"] = note
+        print_json(data)
+        return
+    if not result.steps:
+        console.print(f"{escape(rev_range)}: no commits in this range")
+    for step in result.steps:
+        moved = Counter(c.status for c in step.report.changes)
+        what = ", ".join(f"{n} {s}" for s, n in sorted(moved.items())) or "no tag moved"
+        console.print(
+            f"[bold]{step.commit[:10]}[/] {escape(step.subject[:60])}: {step.files} tagged files, {what}"
+        )
+    print_report(result.total, note)
+
+
+@click.group("hooks")
+def hooks_group() -> None:
+    """Git hooks that keep tags on the code through commits, pulls, checkouts and rebases.
+
+    \b
+    magicmarkup hooks install     post-commit, post-merge, post-checkout, post-rewrite
+    magicmarkup hooks uninstall   remove them (a hook that was there before comes back)
+    """
+
+
+def _hook_repo(state: State) -> Path:
+    return state.store().root
+
+
+@hooks_group.command("install")
+@click.option(
+    "--llm/--no-llm",
+    default=False,
+    help="Let hooks ask the model about uncertain tags (slower git commands). Default: cheap "
+    "stages only; uncertain tags become needs_review and a later `retag --worktree` can ask.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+@pass_state
+def install_cmd(state: State, llm: bool, as_json: bool) -> None:
+    """Install the hooks, chaining any hook already there (it keeps running first)."""
+    root = _hook_repo(state)
+    command = [sys.executable, "-m", "magicmarkup"]
+    directory, actions = gitlib.install_hooks(root, command, [] if llm else ["--no-llm"])
+    # From now on, hooks diff against the HEAD the tags are synced to.
+    store = Store(root)
+    head = gitlib.rev_parse(root, "HEAD")
+    if head is not None and gitlib.read_synced_head(store) is None:
+        gitlib.write_synced_head(store, head)
+    _print_actions(directory, actions, command, as_json)
+
+
+@hooks_group.command("uninstall")
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+@pass_state
+def uninstall_cmd(state: State, as_json: bool) -> None:
+    """Remove magicmarkup's hooks and put back the hooks they chained."""
+    directory, actions = gitlib.uninstall_hooks(_hook_repo(state))
+    _print_actions(directory, actions, None, as_json)
+
+
+def _print_actions(
+    directory: Path, actions: list[gitlib.HookAction], command: list[str] | None, as_json: bool
+) -> None:
+    if as_json:
+        print_json(
+            {
+                "hooks_dir": str(directory),
+                "command": command,
+                "hooks": [
+                    {
+                        "name": a.name,
+                        "path": a.path,
+                        "action": a.action,
+                        "chained": a.chained,
+                        "detail": a.detail,
+                    }
+                    for a in actions
+                ],
+            }
+        )
+        return
+    for a in actions:
+        extra = f" (runs {Path(a.chained).name} first)" if a.chained and a.action != "restored" else ""
+        detail = f": {a.detail}" if a.detail else ""
+        console.print(f"{a.name}: {a.action}{escape(extra)}{escape(detail)}")
+    console.print(f"[dim]hooks directory: {escape(str(directory))}[/]")
+
+
+@hooks_group.command(
+    "run", hidden=True, context_settings={"ignore_unknown_options": True, "allow_extra_args": True}
+)
+@click.argument("hook")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--no-llm", is_flag=True)
+@pass_state
+def run_cmd(state: State, hook: str, args: tuple[str, ...], no_llm: bool) -> None:
+    """What the installed hooks call. Never fails: errors are one line, exit status 0."""
+    try:
+        _run_hook(state, hook, list(args), no_llm)
+    except KeyboardInterrupt:
+        click.echo(f"magicmarkup {hook}: interrupted; run `magicmarkup retag --worktree` later", err=True)
+    except BaseException as exc:  # a hook must never fail the git command
+        if state.debug:
+            raise
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if not isinstance(exc, MagicMarkupError):
+            msg = f"unexpected {type(exc).__name__}: {msg}"
+        click.echo(
+            f"magicmarkup {hook}: {msg} (tags not re-anchored; run `magicmarkup retag --worktree`)",
+            err=True,
+        )
+    sys.exit(0)
+
+
+def _run_hook(state: State, hook: str, args: list[str], no_llm: bool) -> None:
+    try:
+        store = state.store()
+    except MagicMarkupError:
+        return  # no store in this repository (e.g. a shared core.hooksPath): nothing to do
+    stdin = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+    settings = load_settings(store.dir)
+    with resolver_session(settings, store.dir, no_llm) as (resolver, _note):
+        report = gitlib.run_hook(store, hook, args, stdin, resolver, thresholds(settings))
+    if report is not None:
+        line = hook_summary(hook, report)
+        if line:
+            click.echo(line, err=True)
+
+
+def hook_summary(hook: str, report: RetagReport) -> str:
+    """One line for the terminal after a git command, or "" when no tag moved."""
+    if not report.changes and not report.errors:
+        return ""
+    counts = Counter(c.status for c in report.changes)
+    parts = [f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items())]
+    line = f"magicmarkup {hook}: {len(report.changes)} of {report.tags} tags re-anchored"
+    if parts:
+        line += " (" + ", ".join(parts) + ")"
+    if counts.get("needs_review") or counts.get("orphaned"):
+        line += "; see `magicmarkup list --status needs_review`"
+    if report.errors:
+        line += f"; {len(report.errors)} problems, first: {report.errors[0]}"
+    return line
