@@ -1,8 +1,10 @@
-"""`magicmarkup demo`: the main job, end to end, on a throwaway copy of the demo project."""
+"""`magicmarkup demo`: the main job, end to end, on a throwaway git copy of the demo project."""
 
 from __future__ import annotations
 
 import tempfile
+import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +13,18 @@ from rich.markup import escape
 from rich.table import Table
 
 from magicmarkup import demo
-from magicmarkup.agent import llm_session
 from magicmarkup.cli.app import State, console, pass_state, print_json
-from magicmarkup.cli.retagcmd import STATUS_STYLE_NAMES, thresholds
+from magicmarkup.cli.gitcmds import resolver_session, thresholds
 from magicmarkup.config import load_settings
 from magicmarkup.model import Status
+
+STATUS_STYLE_NAMES = {
+    "anchored": "green",
+    "moved": "cyan",
+    "changed": "yellow",
+    "needs_review": "bold magenta",
+    "orphaned": "bold red",
+}
 
 
 @click.command("demo")
@@ -26,19 +35,22 @@ from magicmarkup.model import Status
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_state
 def demo_cmd(state: State, no_llm: bool, keep: Path | None, as_json: bool) -> None:
-    """Tag a copy of the demo project, edit it like a programmer would, show where tags went."""
+    """Tag a copy of the demo project in a git repository, change it over a few commits
+    (insertions above, a rename, a refactored call, a deleted function), retag through the
+    commits, and show where each tag went and which stage placed it."""
     settings = load_settings(None)
+    began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="magicmarkup-demo-") as tmp:
         workdir = keep or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        use = settings if not no_llm else settings.model_copy(update={"llm": False})
-        with llm_session(use) as (resolver, note):
-            if no_llm:
-                note = "LLM stage off (--no-llm): cheap stages only"
+        with resolver_session(settings, None, no_llm) as (resolver, note):
             if not as_json:
                 console.print(f"[dim]{escape(note)}[/]")
-                for i, edit in enumerate(demo.DEMO_EDITS, 1):
-                    console.print(f"edit {i}: {escape(edit.description)}")
+                console.print(f"tagging {len(demo.DEMO_TAGS)} spans, then committing:")
+                for i, commit in enumerate(demo.DEMO_COMMITS, 1):
+                    console.print(f"  commit {i}: [bold]{escape(commit.message)}[/]")
+                    for edit in commit.edits:
+                        console.print(f"    - {escape(edit.description)}")
             store, before, report = demo.run(workdir, resolver, thresholds(settings))
         after = {t.id: t for t in store.all_tags()}
         rows: list[dict[str, Any]] = []
@@ -52,6 +64,7 @@ def demo_cmd(state: State, no_llm: bool, keep: Path | None, as_json: bool) -> No
             rows.append(
                 {
                     "id": tag.id,
+                    "path_before": tag.path,
                     "path": now.path,
                     "note": tag.note,
                     "before": tag.anchor.text,
@@ -61,15 +74,35 @@ def demo_cmd(state: State, no_llm: bool, keep: Path | None, as_json: bool) -> No
                     "confidence": now.confidence,
                 }
             )
+        seconds = time.perf_counter() - began
         if as_json:
-            print_json({"root": str(store.root), "llm": note, "tags": rows, "report": report.to_json()})
+            print_json(
+                {
+                    "root": str(store.root),
+                    "kept": keep is not None,
+                    "llm": note,
+                    "llm_used": resolver is not None,
+                    "commits": [c.message for c in demo.DEMO_COMMITS],
+                    "tags": rows,
+                    "report": report.to_json(),
+                    "seconds": round(seconds, 3),
+                }
+            )
             return
+        for step in report.steps:
+            counts = Counter(c.status for c in step.report.changes)
+            what = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no tag moved"
+            console.print(f"retag {step.commit[:8]} {escape(step.subject)}: {what}")
         table = Table(title="where each tag went", header_style="bold", show_lines=True)
-        for col in ("note", "tagged text before", "tagged text after", "status", "placed by", "conf"):
+        for col in ("note", "file", "tagged text before", "tagged text after"):
             table.add_column(col, overflow="fold")
+        for col in ("status", "placed by", "conf"):
+            table.add_column(col, no_wrap=True)
         for r in rows:
+            where = r["path"] if r["path"] == r["path_before"] else f"{r['path_before']} -> {r['path']}"
             table.add_row(
                 escape(r["note"]),
+                escape(where),
                 escape(r["before"]),
                 escape(r["after"] or "(gone)"),
                 f"[{STATUS_STYLE_NAMES[r['status']]}]{r['status']}[/]",
@@ -77,5 +110,9 @@ def demo_cmd(state: State, no_llm: bool, keep: Path | None, as_json: bool) -> No
                 f"{r['confidence']:.2f}",
             )
         console.print(table)
+        model = "with the model" if resolver is not None else "without a model (cheap stages only)"
+        console.print(
+            f"[dim]{len(rows)} tags through {len(report.steps)} commits {model} in {seconds:.1f} s[/]"
+        )
         if keep:
             console.print(f"demo repository kept in {escape(str(store.root))}")
