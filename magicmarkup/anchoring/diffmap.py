@@ -184,7 +184,7 @@ def build(old: str, new: str) -> DiffMap:
     return DiffMap(len(old), len(new), _coalesce(blocks))
 
 
-_TOKEN = re.compile(r"\w+|\s+|[^\w\s]")
+_TOKEN = re.compile(r"\w+|[^\S\n]+|\n|[^\w\s]")
 
 
 def _token_blocks(old: str, o0: int, o1: int, new: str, n0: int, n1: int) -> list[Block]:

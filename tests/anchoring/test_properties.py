@@ -17,13 +17,16 @@ edit = st.tuples(st.sampled_from(["insert", "delete", "replace"]), st.floats(0, 
 def _guard(text: str, start: int, end: int) -> tuple[int, int]:
     """Bounds of the region edits must avoid: the span plus the tokens touching it and one
     separating character (an edit glued to a boundary token may legitimately extend the tag)."""
+    def glued(ch: str) -> bool:  # part of a word or of a run of spaces
+        return ch.isalnum() or ch == "_" or ch in " \t"
+
     lo = start
-    while lo > 0 and (text[lo - 1].isalnum() or text[lo - 1] == "_"):
+    while lo > 0 and glued(text[lo - 1]):
         lo -= 1
     hi = end
-    while hi < len(text) and (text[hi].isalnum() or text[hi] == "_"):
+    while hi < len(text) and glued(text[hi]):
         hi += 1
-    return max(0, lo - 1), min(len(text), hi + 1)
+    return lo - 1, hi + 1  # the separating characters (-1 / len+1: there is none)
 
 
 def apply_outside(text: str, start: int, end: int, edits: list[tuple[str, float, int, str]]) -> tuple[str, int]:
@@ -32,15 +35,15 @@ def apply_outside(text: str, start: int, end: int, edits: list[tuple[str, float,
     for kind, where, length, payload in edits:
         before = where < 0.5
         g0, g1 = _guard(text, start, end)
-        lo, hi = (0, g0) if before else (g1, len(text))
-        if hi <= lo and kind != "insert":
+        lo, hi = (0, g0) if before else (g1, len(text))  # edits start in [lo, hi]
+        if hi < lo:
             continue
         pos = lo + int((hi - lo) * (where * 2 % 1))
-        cut = min(length, hi - pos) if kind != "insert" else 0
-        piece = payload if kind != "delete" else ""
+        cut = 0 if kind == "insert" else min(length, (g0 if before else len(text)) - pos)
+        piece = "" if kind == "delete" else payload
         text = text[:pos] + piece + text[pos + cut :]
-        delta = len(piece) - cut
         if before:
+            delta = len(piece) - cut
             start += delta
             end += delta
     return text, start
