@@ -1,0 +1,326 @@
+"""Modal screens: confirm, edit a tag, repair a tag, search. Each returns the user's decision
+through `dismiss`; the app carries it out with the library API."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from pydantic import JsonValue
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Button, Footer, Input, Label, OptionList, Static, TextArea
+from textual.widgets.option_list import Option
+
+from magicmarkup.browse import first_line, search_tags
+from magicmarkup.model import Status, Tag
+from tui.widgets import SafeTextArea, status_content, textarea_language
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Yes or no to a destructive action."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog") as box:
+            box.border_title = "Confirm"
+            yield Static(self.message)
+            with Horizontal(classes="buttons"):
+                yield Button("Yes \\[y]", id="yes", variant="error", compact=True)
+                yield Button("No \\[n]", id="no", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+@dataclass(frozen=True)
+class TagEdit:
+    note: str
+    metadata: dict[str, JsonValue]  # everything but the note
+    unset: list[str]
+
+
+class TagEditorScreen(ModalScreen[TagEdit | None]):
+    """Edit a note in a Markdown editor, its colour, and the rest of its metadata as JSON."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "save", "Save", priority=True),
+        Binding("escape", "cancel", "Cancel"),
+    ]
+
+    def __init__(self, title: str, tag: Tag | None, excerpt: str) -> None:
+        super().__init__()
+        self.heading = title
+        self.tag = tag
+        self.excerpt = excerpt
+
+    def compose(self) -> ComposeResult:
+        meta = dict(self.tag.metadata) if self.tag else {}
+        note = meta.pop("note", "")
+        color = meta.pop("color", "")
+        with Vertical(classes="dialog editor") as box:
+            box.border_title = self.heading
+            yield Static(Content.styled(first_line(self.excerpt, 200) or "(empty)", "italic"), id="excerpt")
+            yield Label("Note (Markdown)")
+            yield SafeTextArea(
+                note if isinstance(note, str) else json.dumps(note),
+                language="markdown",
+                id="note",
+                soft_wrap=True,
+                tab_behavior="indent",
+            )
+            with Horizontal(classes="row"):
+                yield Label("Color ")
+                yield Input(
+                    str(color or ""),
+                    placeholder="orange, #ff8800 (empty: by status)",
+                    id="color",
+                    compact=True,
+                )
+            yield Label("Other metadata (a JSON object)")
+            yield SafeTextArea(json.dumps(meta, indent=2, ensure_ascii=False), language="json", id="meta")
+            yield Label("", id="editor-error")
+            with Horizontal(classes="buttons"):
+                yield Button("Save \\[ctrl+s]", id="save", variant="primary", compact=True)
+                yield Button("Cancel \\[esc]", id="cancel", compact=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#note", TextArea).focus()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def action_save(self) -> None:
+        error = self.query_one("#editor-error", Label)
+        try:
+            meta = json.loads(self.query_one("#meta", TextArea).text or "{}")
+        except json.JSONDecodeError as exc:
+            error.update(f"metadata: invalid JSON at line {exc.lineno}: {exc.msg}")
+            return
+        if not isinstance(meta, dict):
+            error.update('metadata: must be a JSON object, like {"author": "ana"}')
+            return
+        meta.pop("note", None)
+        color = self.query_one("#color", Input).value.strip()
+        if color:
+            meta["color"] = color
+        before = set(self.tag.metadata) if self.tag else set()
+        unset = sorted(k for k in before - set(meta) if k != "note")
+        note = self.query_one("#note", TextArea).text
+        self.dismiss(TagEdit(note=note, metadata=meta, unset=unset))
+
+    @on(Button.Pressed, "#save")
+    def _save(self) -> None:
+        self.action_save()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+
+RepairKind = Literal["candidate", "accept", "reject", "select"]
+
+
+@dataclass(frozen=True)
+class RepairChoice:
+    kind: RepairKind
+    start: int = 0
+    end: int = 0
+
+
+class RepairScreen(ModalScreen[RepairChoice | None]):
+    """A needs_review or orphaned tag: the text it was anchored to beside the places the engine
+    considered; accept one, confirm or reject the guess, or go and select new text."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "take", "Accept candidate"),
+        Binding("p", "accept_placement", "Accept placement"),
+        Binding("x", "reject", "Reject (orphan)"),
+        Binding("s", "select_text", "Re-attach to selection"),
+        Binding("escape", "close", "Close"),
+    ]
+
+    def __init__(self, tag: Tag, guess: str | None) -> None:
+        super().__init__()
+        self.tag = tag
+        self.guess = guess
+
+    def compose(self) -> ComposeResult:
+        tag = self.tag
+        with Vertical(classes="dialog repair") as box:
+            box.border_title = f"Repair {tag.id[-10:]}  {tag.path}"
+            yield Static(
+                Content.assemble(
+                    status_content(tag),
+                    f" {tag.status.value}  confidence {tag.confidence:.2f} by {tag.method}   ",
+                    Content.styled(first_line(tag.note, 60), "italic"),
+                ),
+                id="repair-head",
+            )
+            with Horizontal(id="repair-body"):
+                with Vertical(id="repair-old"):
+                    yield Label("Anchored text (before the change)", classes="pane-title")
+                    old = SafeTextArea(
+                        tag.anchor.text,
+                        read_only=True,
+                        language=textarea_language(tag.path),
+                        id="old-text",
+                        soft_wrap=True,
+                    )
+                    old.cursor_blink = False
+                    yield old
+                with Vertical(id="repair-candidates"):
+                    yield Label("Candidates in the current file", classes="pane-title")
+                    options = [
+                        Option(
+                            Content.assemble(
+                                Content.styled(f"{c.score:.2f} {c.method:<8}", "bold"),
+                                Content.styled(f" {c.start}:{c.end}\n", "dim"),
+                                Content(_clip(c.text)),
+                            ),
+                            id=str(i),
+                        )
+                        for i, c in enumerate(tag.candidates)
+                    ]
+                    yield OptionList(*options, id="candidates")
+                    if not options:
+                        yield Static(Content.styled("The engine found no candidate.", "dim"))
+            if tag.status is Status.NEEDS_REVIEW and self.guess is not None:
+                yield Static(
+                    Content.assemble(
+                        Content.styled("Current guess: ", "bold"), Content(_clip(self.guess, 3))
+                    ),
+                    id="repair-guess",
+                )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        candidates = self.query_one("#candidates", OptionList)
+        if self.tag.candidates:
+            candidates.highlighted = 0
+        candidates.focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("accept_placement", "reject"):
+            return self.tag.status is Status.NEEDS_REVIEW
+        if action == "take":
+            return bool(self.tag.candidates)
+        return True
+
+    def action_take(self) -> None:
+        index = self.query_one("#candidates", OptionList).highlighted
+        if index is None or not self.tag.candidates:
+            return
+        c = self.tag.candidates[index]
+        self.dismiss(RepairChoice("candidate", c.start, c.end))
+
+    @on(OptionList.OptionSelected, "#candidates")
+    def _chosen(self) -> None:
+        self.action_take()
+
+    def action_accept_placement(self) -> None:
+        self.dismiss(RepairChoice("accept"))
+
+    def action_reject(self) -> None:
+        self.dismiss(RepairChoice("reject"))
+
+    def action_select_text(self) -> None:
+        self.dismiss(RepairChoice("select"))
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+def _clip(text: str, lines: int = 4) -> str:
+    parts = text.splitlines() or [""]
+    out = "\n".join(p[:200] for p in parts[:lines])
+    return out + ("\n…" if len(parts) > lines else "")
+
+
+class SearchScreen(ModalScreen[str | None]):
+    """Type words; tags whose note, text, metadata or path contain them all are listed."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Close"),
+        Binding("down", "to_results", "Results", show=False),
+    ]
+
+    def __init__(self, tags: list[Tag], query: str = "") -> None:
+        super().__init__()
+        self.tags = tags
+        self.query_text = query
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog search") as box:
+            box.border_title = "Search notes and tagged text"
+            yield Input(self.query_text, placeholder="words to find…", id="search-input")
+            yield OptionList(id="search-results")
+            yield Label("", id="search-count")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#search-input", Input).focus()
+        self._search(self.query_text)
+
+    @on(Input.Changed, "#search-input")
+    def _changed(self, event: Input.Changed) -> None:
+        self._search(event.value)
+
+    @on(Input.Submitted, "#search-input")
+    def _submitted(self) -> None:
+        results = self.query_one("#search-results", OptionList)
+        if results.option_count:
+            self.dismiss(results.get_option_at_index(results.highlighted or 0).id)
+
+    def _search(self, query: str) -> None:
+        hits = search_tags(self.tags, query)
+        results = self.query_one("#search-results", OptionList)
+        results.clear_options()
+        results.add_options(
+            Option(
+                Content.assemble(
+                    status_content(h.tag),
+                    " ",
+                    Content.styled(h.tag.path, "$text-accent"),
+                    Content.styled(f" [{h.field}] ", "dim"),
+                    Content(first_line(h.tag.note, 80) or first_line(h.tag.anchor.text, 80)),
+                ),
+                id=h.tag.id,
+            )
+            for h in hits
+        )
+        if hits:
+            results.highlighted = 0
+        count = self.query_one("#search-count", Label)
+        count.update(f"{len(hits)} tag{'' if len(hits) == 1 else 's'}" if query.strip() else "")
+
+    @on(OptionList.OptionSelected, "#search-results")
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_to_results(self) -> None:
+        self.query_one("#search-results", OptionList).focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
