@@ -244,6 +244,7 @@ class ChatClient:
                 choices = getattr(resp, "choices", None) or []
                 content = choices[0].message.content if choices and choices[0].message else None
                 if not isinstance(content, str) or not content.strip():
+                    self.counters.failures += 1
                     return ChatResult(None, tokens, calls, error="empty answer", seconds=seconds)
                 return ChatResult(content, tokens, calls, seconds=seconds)
             if attempt >= self.retries:

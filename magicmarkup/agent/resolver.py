@@ -42,6 +42,7 @@ class Calibration:
     agree_min_sim: float = 0.5
     agree_bonus: float = 0.05  # placed at max(cheap conf, R + bonus)
     agree_cap: float = 0.92
+    agree_rival_margin: float = 0.05  # no boost when another candidate's text is this much closer
     switch_max_gap: float = 0.08  # the model may switch to a candidate scoring this close to the best
     switch_min_sim: float = 0.6
     rescue_min_sim: float = 0.35  # an orphaned tag becomes a review guess when the model picks this
@@ -309,8 +310,15 @@ def decide_choice(q: LLMQuery, shown: list[_Shown], choice: int, cal: Calibratio
         if pick.sim >= cal.rescue_min_sim and not (best_shown is pick and best.confidence < 0.2):
             return LLMAnswer(key=q.key, start=pick.start, end=pick.end, confidence=cal.review - 0.05)
         return keep
+    rival_sim = max((c.sim for c in shown if c is not pick), default=0.0)
     if pick.is_best:
-        if best.confidence >= cal.agree_min_conf and pick.sim >= cal.agree_min_sim:
+        # Agreement is worth something only when the text evidence does not point elsewhere:
+        # a model (or an instruction in a comment) agreeing with a weak guess must not seal it.
+        if (
+            best.confidence >= cal.agree_min_conf
+            and pick.sim >= cal.agree_min_sim
+            and pick.sim >= rival_sim - cal.agree_rival_margin
+        ):
             conf = min(cal.agree_cap, max(best.confidence, cal.review + cal.agree_bonus))
             return LLMAnswer(key=q.key, start=pick.start, end=pick.end, confidence=conf)
         return keep
