@@ -26,6 +26,7 @@ Usage is reported as prompt chars // 4 tokens (+ a few), so token counting can b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -81,6 +82,7 @@ class FaultServer:
     def url(self) -> str:
         assert self._httpd is not None, "not started"
         host, port = self._httpd.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
         return f"http://{host}:{port}"
 
     @property
@@ -128,10 +130,8 @@ class FaultServer:
                     self._send(404, {"error": {"message": "not found"}})
                     return
                 mode = server.next_mode(body)
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # client gave up
                     server._reply(self, mode, body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeout): fine
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
@@ -160,7 +160,9 @@ class FaultServer:
             h._send(int(mode), {"error": {"message": f"injected {mode}", "type": "fault", "code": mode}})
             return
         if mode == "refuse_schema" and fmt == "json_schema":
-            h._send(400, {"error": {"message": "response_format json_schema is not supported", "type": "fault"}})
+            h._send(
+                400, {"error": {"message": "response_format json_schema is not supported", "type": "fault"}}
+            )
             return
         if mode == "badbody":
             h._send(200, None, raw=b"<html>this is not json")

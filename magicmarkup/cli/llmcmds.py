@@ -88,7 +88,13 @@ def pull_cmd(state: State, name: str | None, verify: bool, as_json: bool) -> Non
     size = path.stat().st_size
     if as_json:
         print_json(
-            {"name": name, "path": str(path), "bytes": size, "downloaded": fetched, "seconds": round(seconds, 2)}
+            {
+                "name": name,
+                "path": str(path),
+                "bytes": size,
+                "downloaded": fetched,
+                "seconds": round(seconds, 2),
+            }
         )
         return
     if fetched:
@@ -176,7 +182,10 @@ def status_cmd(state: State, no_probe: bool, as_json: bool) -> None:
         except MagicMarkupError as exc:
             data["answers"], data["error"] = False, str(exc)
         except Exception as exc:  # the endpoint's fault, reported as status
-            data["answers"], data["error"] = False, f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+            data["answers"], data["error"] = (
+                False,
+                f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}",
+            )
         data["seconds"] = round(time.perf_counter() - began, 3)
     if as_json:
         print_json(data)
