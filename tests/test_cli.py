@@ -1,0 +1,209 @@
+"""The CLI end to end through its real entry point (`python -m magicmarkup` in a temp git repo)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from magicmarkup.store import Store
+from tests.conftest import CliRunner
+from tests.test_store import snapshot_bytes
+
+SOURCE = "def total(price, qty):\n    return price * qty\n\n\ndef twice(x):\n    return x * 2\n"
+
+
+@pytest.fixture
+def ready(repo: Path, mm: CliRunner) -> Path:
+    (repo / "app.py").write_text(SOURCE, encoding="utf-8")
+    assert mm("init").code == 0
+    return repo
+
+
+def test_readme_flow_init_add_list_json(repo: Path, mm: CliRunner) -> None:
+    (repo / "app.py").write_text(SOURCE, encoding="utf-8")
+    init = mm("init", "--json")
+    assert init.code == 0 and init.json()["store"] == str((repo / ".magicmarkup").resolve())
+    added = mm("add", "app.py", "--match", "price * qty", "--note", "hi")
+    assert added.code == 0, added.err
+    tag_id = added.out.strip()
+    assert len(tag_id) == 26 and added.err == ""
+    [row] = mm("list", "--json").json()
+    start = SOURCE.index("price * qty")
+    assert row == {
+        "id": tag_id,
+        "path": "app.py",
+        "start": start,
+        "end": start + len("price * qty"),
+        "text": "price * qty",
+        "status": "anchored",
+        "confidence": 1.0,
+        "method": "manual",
+        "metadata": {"note": "hi"},
+    }
+
+
+def test_add_variants_list_table_show_edit_rm(ready: Path, mm: CliRunner) -> None:
+    by_lines = mm("add", "app.py", "--lines", "5:6", "--meta", "author=ana", "--meta", "n=3", "--json").json()
+    assert by_lines["anchor"]["text"] == "def twice(x):\n    return x * 2"
+    assert by_lines["metadata"] == {"author": "ana", "n": 3}
+    by_span = mm("add", "app.py", "--span", "0:3", "--json").json()
+    assert by_span["anchor"]["text"] == "def"
+    nth = mm("add", str(ready / "app.py"), "--match", "return", "--nth", "2", "--note", "second").json
+    assert nth  # absolute paths inside the repo are accepted
+    sub = ready / "sub"
+    sub.mkdir()
+    from_sub = mm("add", "../app.py", "--match", "qty)", "--json", cwd=sub)
+    assert from_sub.code == 0, from_sub.err
+    assert from_sub.json()["path"] == "app.py"
+
+    table = mm("list")
+    assert table.code == 0
+    for needle in ("app.py:5", "anchored", "def twice(x):", by_span["id"][-10:]):
+        assert needle in table.out
+    anchored = mm("list", "app.py", "--status", "anchored", "--json").json()
+    assert anchored[0]["id"] == by_span["id"]
+    assert mm("list", "--status", "orphaned", "--json").json() == []
+    assert "no tags" in mm("list", "--status", "orphaned").out
+
+    shown = mm("show", by_lines["id"][:14], "--json").json()
+    assert shown["current_text"] == by_lines["anchor"]["text"] and shown["history"] == []
+    human = mm("show", by_lines["id"])
+    assert human.code == 0 and "return x * 2" in human.out and "author" in human.out
+
+    edited = mm("edit", by_lines["id"], "--note", "new note", "--meta", "color=red", "--unset", "n", "--json")
+    assert edited.json()["metadata"] == {"author": "ana", "color": "red", "note": "new note"}
+    assert "edited" in mm("edit", by_lines["id"], "--meta", "k=v").out
+    removed = mm("rm", by_span["id"], "--json")
+    assert removed.json()["id"] == by_span["id"]
+    assert by_span["id"] not in {t["id"] for t in mm("list", "--json").json()}
+    assert "removed" in mm("rm", by_lines["id"]).out
+    assert len(mm("list", "--json").json()) == 2
+
+
+def test_export_import_between_repos(ready: Path, mm: CliRunner, tmp_path: Path) -> None:
+    a = mm("add", "app.py", "--match", "twice", "--note", "n").out.strip()
+    mm("add", "app.py", "--lines", "1")
+    exported = mm("export", "--json")
+    data = exported.json()
+    assert {t["id"] for t in data["tags"]} >= {a} and len(data["snapshots"]) == 1
+    out_file = tmp_path / "backup.json"
+    assert "exported 2 tags" in mm("export", "-o", str(out_file)).out
+    assert json.loads(out_file.read_text()) == data
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "app.py").write_text(SOURCE, encoding="utf-8")
+    assert mm("init", cwd=other).code == 0
+    assert mm("import", str(out_file), "--json", cwd=other).json() == {"imported": 2, "skipped": 0}
+    assert "imported 0 tags, skipped 2" in mm("import", str(out_file), cwd=other).out
+    assert mm("list", "--json", cwd=other).json() == mm("list", "--json").json()
+    assert mm("gc", "--json", cwd=other).json() == {"removed": 0}
+
+
+BAD_INPUTS = [
+    (["add", "../outside.py", "--span", "0:1"], "outside the repository"),
+    (["add", "latin.py", "--span", "0:1"], "latin.py: not UTF-8 text"),
+    (["add", "blob.bin", "--span", "0:1"], "blob.bin: binary file"),
+    (["add", "app.py", "--span", "0:100000"], "app.py: span 0:100000 is past the end of the file"),
+    (["add", "app.py", "--span", "9:3"], "app.py: span 9:3 is empty or has start after end"),
+    (["add", "app.py", "--span", "a:b"], "expected N or A:B"),
+    (["add", "app.py", "--match", "nowhere"], "app.py: --match text not found"),
+    (["add", "app.py", "--match", "return"], "app.py: --match text occurs 2 times"),
+    (["add", "app.py", "--nth", "2", "--lines", "1"], "--nth goes with --match"),
+    (["add", "app.py", "--lines", "1", "--meta", "novalue"], "expected KEY=VALUE"),
+    (["add", "missing.py", "--lines", "1"], "missing.py: no such file"),
+    (["show", "zzzzzz"], "zzzzzz: no such tag"),
+    (["edit", "zzzzzz", "--note", "x"], "zzzzzz: no such tag"),
+    (["rm", "zzzzzz"], "zzzzzz: no such tag"),
+    (["import", "nothere.json"], "nothere.json: cannot read"),
+    (["retag"], "say what to retag"),
+]
+
+
+def test_bad_input_is_one_line_nonzero_and_store_unchanged(ready: Path, mm: CliRunner) -> None:
+    """Every bad input of issue 2, in one repository (one `init`, to keep the suite fast)."""
+    (ready / "latin.py").write_bytes("x = 'caf\u00e9'\n".encode("latin-1"))
+    (ready / "blob.bin").write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0")
+    (ready.parent / "outside.py").write_text("x = 1\n")
+    assert mm("add", "app.py", "--match", "twice").code == 0
+    store = Store(ready)
+    before = snapshot_bytes(store)
+    for args, message in BAD_INPUTS:
+        result = mm(*args)
+        assert result.code != 0, args
+        lines = result.err.strip().splitlines()
+        assert len(lines) == 1, (args, result.err)
+        assert lines[0].startswith("error: ") and message in lines[0], (args, lines[0])
+        assert "Traceback" not in result.err and result.out == "", args
+        assert snapshot_bytes(store) == before, args
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"schema_version": 1, "path": "app.py", "tags": [', "corrupt store file (invalid JSON"),
+        ('{"schema_version": 2, "path": "app.py", "tags": []}', "schema_version 2 is newer"),
+    ],
+    ids=["corrupt", "newer"],
+)
+def test_bad_store_file_names_the_file_and_is_never_overwritten(
+    ready: Path, mm: CliRunner, content: str, message: str
+) -> None:
+    assert mm("add", "app.py", "--match", "twice").code == 0
+    tag_file = ready / ".magicmarkup" / "tags" / "app.py.json"
+    tag_file.write_text(content, encoding="utf-8")
+    store = Store(ready)
+    before = snapshot_bytes(store)
+    for args in (["add", "app.py", "--lines", "1"], ["list"], ["export"]):
+        result = mm(*args)
+        assert result.code != 0, args
+        err = result.err.strip()
+        assert "\n" not in err and ".magicmarkup/tags/app.py.json" in err and message in err, (args, err)
+    # retag goes on with the other documents and warns about this one
+    retag = mm("retag", "--worktree", "--no-llm")
+    assert "warning: .magicmarkup/tags/app.py.json" in retag.err and message in retag.err
+    doctor = mm("doctor", "--json")
+    assert doctor.code == 1 and doctor.json()["problems"][0]["file"] == ".magicmarkup/tags/app.py.json"
+    assert mm("doctor", "--fix").code == 1  # nothing it may repair: the file is left for a human
+    assert snapshot_bytes(store) == before
+
+
+def test_debug_shows_a_traceback_only_when_asked(ready: Path, mm: CliRunner) -> None:
+    plain = mm("add", "app.py", "--match", "nowhere")
+    assert plain.code == 1 and "Traceback" not in plain.err
+    debug = mm("--debug", "add", "app.py", "--match", "nowhere")
+    assert debug.code != 0
+    assert "Traceback (most recent call last)" in debug.err and "SpanError" in debug.err
+
+
+def test_no_store_is_a_clear_error(repo: Path, mm: CliRunner) -> None:
+    result = mm("list")
+    assert result.code == 1 and "run `magicmarkup init`" in result.err and "Traceback" not in result.err
+
+
+def test_every_data_command_has_json(ready: Path, mm: CliRunner) -> None:
+    """--json output parses for every command that prints data."""
+    tag = mm("add", "app.py", "--match", "twice", "--json").json()
+    for args in (
+        ["init", "--json"],
+        ["list", "--json"],
+        ["show", tag["id"], "--json"],
+        ["edit", tag["id"], "--note", "x", "--json"],
+        ["export", "--json"],
+        ["gc", "--json"],
+        ["retag", "--worktree", "--no-llm", "--json"],
+        ["doctor", "--json"],
+        ["rm", tag["id"], "--json"],
+    ):
+        result = mm(*args)
+        assert result.code == 0, (args, result.err)
+        json.loads(result.out)
+
+
+def test_help_lists_commands(mm: CliRunner) -> None:
+    result = mm("--help")
+    assert result.code == 0
+    for name in ("init", "add", "list", "show", "edit", "rm", "export", "import", "retag", "doctor"):
+        assert name in result.out
