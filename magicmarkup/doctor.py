@@ -116,6 +116,7 @@ class _Doctor:
         self.report = DoctorReport()
         self.stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
         self.backup_root = store.dir / BACKUP_DIR / self.stamp
+        self._unreadable = 0  # store files skipped before parsing (directories, symlinks)
 
     def label(self, path: Path) -> str:
         try:
@@ -142,7 +143,8 @@ class _Doctor:
         self._check_paths(parsed)
         self._check_duplicates(parsed)
         referenced = self._check_snapshots_and_spans(parsed)
-        self._check_unreferenced(referenced)
+        # A file we could not read may refer to any snapshot: collect nothing until it is repaired.
+        self._check_unreferenced(referenced, collect=len(parsed) == len(files) and not self._unreadable)
         self._check_temp_files()
         if self.fix:
             for f in parsed:
@@ -157,10 +159,12 @@ class _Doctor:
         for file in sorted(tags_dir.rglob("*.json")):
             if file.is_dir():
                 self.problem(UNPARSABLE, file, "is a directory where a store file should be")
+                self._unreadable += 1
                 continue
             rel = file.relative_to(tags_dir).as_posix()[: -len(".json")]
             if file.is_symlink() or not file.resolve().is_relative_to(self.store.dir.resolve()):
                 self.problem(PATH_OUTSIDE, file, "store file is a symbolic link; refusing to follow it")
+                self._unreadable += 1
                 continue
             yield _File(rel, file)
 
@@ -391,7 +395,7 @@ class _Doctor:
         if file.is_file():
             self._backup(file)
 
-    def _check_unreferenced(self, referenced: set[str]) -> None:
+    def _check_unreferenced(self, referenced: set[str], collect: bool) -> None:
         snaps = self.store.snapshots_dir
         if not snaps.is_dir():
             return
@@ -406,14 +410,16 @@ class _Doctor:
                 self.problem(CORRUPT_SNAPSHOT, file, "not a snapshot file name", fixable=True)
                 continue
             if not self._snapshot_readable(sha):
-                p = self.problem(CORRUPT_SNAPSHOT, file, "unreferenced and unreadable snapshot", fixable=True)
-                if self.fix:
+                p = self.problem(
+                    CORRUPT_SNAPSHOT, file, "unreferenced and unreadable snapshot", fixable=collect
+                )
+                if self.fix and collect:
                     self._backup(file)
                     file.unlink()
                     p.fixed = True
                 continue
-            p = self.problem(UNREFERENCED_SNAPSHOT, file, "no tag refers to this snapshot", fixable=True)
-            if self.fix:
+            p = self.problem(UNREFERENCED_SNAPSHOT, file, "no tag refers to this snapshot", fixable=collect)
+            if self.fix and collect:
                 file.unlink()
                 p.fixed = True
                 p.message += "; collected"
