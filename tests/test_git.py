@@ -15,7 +15,7 @@ from magicmarkup.model import Status, Tag
 from magicmarkup.store import Store
 from tests.conftest import GIT_ENV, CliRunner, git
 
-APP = '''def load(path):
+APP = """def load(path):
     with open(path) as handle:
         return handle.read()
 
@@ -29,7 +29,7 @@ def total(prices):
 
 def legacy(x):
     return x - 5
-'''
+"""
 
 
 def write(root: Path, rel: str, text: str) -> None:
@@ -70,10 +70,11 @@ def install(root: Path) -> None:
     gitlib.write_synced_head(Store(root), head)
 
 
-def run_git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        ["git", *args], cwd=root, capture_output=True, text=True, env={**os.environ, **GIT_ENV}
-    )
+def run_git(
+    root: Path, *args: str, check: bool = True, hooks: bool = True
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **GIT_ENV, "MAGICMARKUP_HOOKS": "1" if hooks else "0"}
+    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, env=env)
     if check:
         assert proc.returncode == 0, proc.stderr
     return proc
@@ -200,35 +201,47 @@ def test_pull_from_a_second_clone(tmp_path: Path, repo: Path) -> None:
 
 
 def test_rebase_rewriting_two_commits(repo: Path) -> None:
-    store, tags = tagged_repo(repo)
-    install(repo)
+    write(repo, "app.py", APP)
+    commit_all(repo, "initial")
     git(repo, "checkout", "-q", "-b", "feature")
     write(repo, "app.py", APP.replace("    result = 0\n", "    result = 0  # start\n"))
-    run_git(repo, "commit", "-q", "-am", "f1")
+    commit_all(repo, "f1")
     write(repo, "app.py", (repo / "app.py").read_text().replace("def legacy(x):", "def legacy(x):  # old"))
-    run_git(repo, "commit", "-q", "-am", "f2")
+    commit_all(repo, "f2")
     git(repo, "checkout", "-q", "main")
     write(repo, "app.py", "import math\n\n\n" + APP)
-    run_git(repo, "commit", "-q", "-am", "main: import")
-    run_git(repo, "checkout", "-q", "feature")
+    commit_all(repo, "main: import")
+    git(repo, "checkout", "-q", "feature")
+    store = Store.init(repo)
+    tags = {
+        "call": tagapi.add_tag(store, "app.py", match="result += price * TAX"),
+        "read": tagapi.add_tag(store, "app.py", match="return handle.read()"),
+        "legacy": tagapi.add_tag(store, "app.py", match="def legacy(x):  # old\n    return x - 5"),
+    }
+    install(repo)
     rebased = run_git(repo, "rebase", "-q", "main")
     assert "magicmarkup post-rewrite" in rebased.stderr, rebased.stderr
+    assert [s for s in git(repo, "log", "--format=%s").splitlines()] == [
+        "f2",
+        "f1",
+        "main: import",
+        "initial",
+    ]
     disk = (repo / "app.py").read_text()
     assert disk.startswith("import math") and "# start" in disk and "# old" in disk
-    for key in ("call", "read"):
-        now, text = current(store, tags[key])
-        assert text == tags[key].anchor.text and now.anchor.snapshot == gitlib.text_hash(disk), key
-    legacy, text = current(store, tags["legacy"])
-    assert legacy.status.placed and text is not None and text.startswith("def legacy(x):")
+    for tag in tags.values():
+        now, text = current(store, tag)
+        assert text == tag.anchor.text and now.status is Status.MOVED
+        assert now.anchor.snapshot == gitlib.text_hash(disk)
 
 
 def test_merge_with_conflict_resolved_by_hand(repo: Path) -> None:
     store, tags = tagged_repo(repo)
-    install(repo)
     git(repo, "checkout", "-q", "-b", "feature")
     write(repo, "app.py", APP.replace("    result = 0\n", "    result = 1\n"))
-    run_git(repo, "commit", "-q", "-am", "feature: start at 1")
+    commit_all(repo, "feature: start at 1")
     git(repo, "checkout", "-q", "main")
+    install(repo)  # tags are on the initial text; main moves on with the hooks in place
     write(repo, "app.py", "# main\n" + APP.replace("    result = 0\n", "    result = 2\n"))
     run_git(repo, "commit", "-q", "-am", "main: start at 2")
     merge = run_git(repo, "merge", "-q", "feature", check=False)
@@ -243,12 +256,16 @@ def test_merge_with_conflict_resolved_by_hand(repo: Path) -> None:
         assert text == tag.anchor.text and now.anchor.snapshot == gitlib.text_hash(resolved)
 
 
-def test_install_chains_user_hook_respects_hookspath_and_uninstall_restores(repo: Path, mm: CliRunner) -> None:
+def test_install_chains_user_hook_respects_hookspath_and_uninstall_restores(
+    repo: Path, mm: CliRunner
+) -> None:
     store, tag = tagged_repo(repo)[0], None
     git(repo, "config", "core.hooksPath", "my-hooks")
     user_hook = repo / "my-hooks" / "post-checkout"
     user_hook.parent.mkdir()
-    user_hook.write_text('#!/bin/sh\necho "user hook $3" >> "$(git rev-parse --show-toplevel)/user.log"\nexit 3\n')
+    user_hook.write_text(
+        '#!/bin/sh\necho "user hook $3" >> "$(git rev-parse --show-toplevel)/user.log"\nexit 3\n'
+    )
     user_hook.chmod(0o755)
     out = mm("hooks", "install", "--json")
     assert out.code == 0, out.err
@@ -261,7 +278,7 @@ def test_install_chains_user_hook_respects_hookspath_and_uninstall_restores(repo
     first = run_git(repo, "checkout", "-q", "-b", "b2", check=False)
     assert first.returncode != 0  # the user's hook still decides checkout's exit status
     write(repo, "app.py", "# b2\n" + APP)
-    run_git(repo, "commit", "-q", "-am", "b2")
+    run_git(repo, "commit", "-q", "-am", "b2", hooks=False)
     back = run_git(repo, "checkout", "-q", "main", check=False)
     assert back.returncode != 0
     assert (repo / "user.log").read_text().splitlines() == ["user hook 1", "user hook 1"]
