@@ -1,0 +1,39 @@
+"""The quick-start demo, through the real CLI, without a model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import CliRunner
+
+
+def test_demo_follows_tags_through_commits(tmp_path: Path, mm: CliRunner) -> None:
+    out = mm("demo", "--no-llm", "--json", "--keep", str(tmp_path / "kept"))
+    assert out.code == 0, out.err
+    data = out.json()
+    assert data["llm_used"] is False and "cheap stages only" in data["llm"]
+    assert len(data["report"]["commits"]) == 4
+    rows = {r["note"]: r for r in data["tags"]}
+    legacy = rows["Remove once the 2019 contracts end."]
+    assert (legacy["status"], legacy["after"]) == ("orphaned", None)
+    stock = rows["Should be a domain error."]
+    assert (stock["path_before"], stock["path"]) == ("inventory/stock.py", "inventory/warehouse.py")
+    assert stock["after"] == stock["before"] and stock["status"] in ("moved", "anchored")
+    call = rows["Hot path: called per line item."]
+    assert call["after"] == "pricing.unit_price(item, quantity, CURRENCY) * quantity"
+    loop = rows["Could this be a generator?"]
+    assert loop["after"] == "for item, quantity in items:" and loop["method"] in ("diff", "search")
+    discount = rows["Why 10%? Ask sales before changing."]
+    assert discount["status"] in ("changed", "needs_review") and discount["after"] == "price * BULK_DISCOUNT"
+    # the kept repository really has the commits and the tags on disk
+    root = Path(data["root"])
+    assert (root / "inventory" / "warehouse.py").is_file() and not (root / "inventory" / "stock.py").exists()
+    assert data["seconds"] < 30
+
+
+def test_demo_table(mm: CliRunner) -> None:
+    out = mm("demo", "--no-llm")
+    assert out.code == 0, out.err
+    assert "where each tag went" in out.out
+    assert "warehouse" in out.out and "4 commits" in out.out
+    assert "orphaned" in out.out and "without a model" in out.out
