@@ -223,6 +223,7 @@ class MagicMarkupApp(App[None]):
         self.query_one(TagDetail).show(tag, self.line_of(tag) if tag else None)
         if reveal and tag is not None and tag.path == self.current_path and tag.status is not Status.ORPHANED:
             self.code.reveal(tag.span.start, tag.span.end)
+        self.refresh_bindings()
 
     def select(self, tag_id: str | None, reveal: bool = True) -> None:
         tag = next((t for t in self.all_tags if t.id == tag_id), None)
@@ -237,6 +238,7 @@ class MagicMarkupApp(App[None]):
         self.query_one(TagDetail).show(tag, self.line_of(tag))
         if reveal and tag.status is not Status.ORPHANED:
             self.code.reveal(tag.span.start, tag.span.end)
+        self.refresh_bindings()
 
     def status(self, message: str, error: bool = False) -> None:
         self.query_one(StatusLine).message(

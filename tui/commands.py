@@ -39,7 +39,7 @@ class MagicMarkupCommands(Provider):
 
     def _entries(self) -> list[tuple[str, str, str]]:
         return [
-            (f"{label}  ({key.replace('slash', '/')})", action, help_text)
+            (f"{help_text}  ({key.replace('slash', '/')})", action, label)
             for key, action, label, help_text, _show, _prio in ACTIONS
         ]
 
@@ -50,7 +50,7 @@ class MagicMarkupCommands(Provider):
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for title, action, help_text in self._entries():
-            score = max(matcher.match(title), matcher.match(help_text) * 0.8)
+            score = matcher.match(title)
             if score > 0:
                 yield Hit(
                     score, matcher.highlight(title), partial(self.app.run_action, action), help=help_text

@@ -106,7 +106,9 @@ class TagEditorScreen(ModalScreen[TagEdit | None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#note", TextArea).focus()
+        note = self.query_one("#note", TextArea)
+        note.move_cursor(note.document.end)  # ready to continue the note
+        note.focus()
 
     def action_cancel(self) -> None:
         self.dismiss(None)
