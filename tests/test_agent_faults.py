@@ -93,7 +93,7 @@ def test_connection_refused_is_a_failure_not_a_crash() -> None:
     srv = FaultServer().start()
     url = srv.base_url
     srv.stop()
-    settings = Settings(base_url=url, retries=1, timeout=2.0, llm_cache=False)
+    settings = Settings.model_validate({"base_url": url, "retries": 1, "timeout": 2.0, "llm_cache": False})
     with chat_endpoint(settings) as endpoint:
         assert endpoint is not None
         resolver = LLMResolver(endpoint, settings, backoff=0.01)

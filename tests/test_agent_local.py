@@ -136,7 +136,9 @@ def test_cache_makes_reruns_free(run: Run, smol_server: LocalServer) -> None:
 
 
 def test_session_starts_and_stops_the_local_server(smol_path: Path) -> None:
-    settings = Settings(local_model=MODEL, cache_dir=str(TEST_CACHE), server_threads=1, llm_cache=False)
+    settings = Settings.model_validate(
+        {"local_model": MODEL, "cache_dir": str(TEST_CACHE), "server_threads": 1, "llm_cache": False}
+    )
     with llm_session(settings) as (res, note):
         assert isinstance(res, LLMResolver)
         assert smol_path.name in note
@@ -149,7 +151,7 @@ def test_session_starts_and_stops_the_local_server(smol_path: Path) -> None:
 
 
 def test_session_without_a_model_says_how_to_get_one(tmp_path: Path) -> None:
-    settings = Settings(cache_dir=str(tmp_path / "empty-cache"))
+    settings = Settings.model_validate({"cache_dir": str(tmp_path / "empty-cache")})
     with llm_session(settings) as (res, note):
         assert res is None
         assert "magicmarkup llm pull" in note
