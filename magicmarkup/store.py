@@ -170,8 +170,10 @@ class Store:
 
     # -- paths ---------------------------------------------------------------------------
 
-    def check_relpath(self, rel: str) -> str:
-        """Validate a repo-relative `/`-separated path; refuse anything that escapes the repo."""
+    def check_relpath(self, rel: str, resolve: bool = True) -> str:
+        """Validate a repo-relative `/`-separated path; refuse anything that escapes the repo.
+        `resolve=False` checks the path's form only (for naming its tag file: a document that
+        became a symlink out of the repo must not make its tags unreadable)."""
         if not rel or "\0" in rel:
             raise DocumentError(f"{rel!r}: empty or invalid path")
         if rel.startswith("/") or (len(rel) > 1 and rel[1] == ":") or "\\" in rel:
@@ -179,7 +181,7 @@ class Store:
         parts = PurePosixPath(rel).parts
         if any(p in ("..", ".") for p in parts) or parts[0] == STORE_DIR:
             raise DocumentError(f"{rel}: path escapes the repository or points into {STORE_DIR}/")
-        full = (self.root / rel).resolve()
+        full = (self.root / rel).resolve() if resolve else self.root
         if not full.is_relative_to(self.root):
             raise DocumentError(f"{rel}: resolves outside the repository ({full})")
         return str(PurePosixPath(*parts))
@@ -204,7 +206,11 @@ class Store:
         return read_document(self.document_path(rel), rel)
 
     def tag_file(self, rel: str) -> Path:
-        return self.tags_dir / (self.check_relpath(rel) + ".json")
+        file = self.tags_dir / (self.check_relpath(rel, resolve=False) + ".json")
+        # A committed symlink inside the store must not lead reads or writes out of it.
+        if not file.parent.resolve().is_relative_to(self.tags_dir.resolve()):
+            raise StoreError(f"{file.relative_to(self.root)}: store folder resolves outside {STORE_DIR}/tags")
+        return file
 
     # -- tags ----------------------------------------------------------------------------
 
