@@ -343,3 +343,25 @@ def test_tag_file_that_is_a_directory_is_a_clear_error(store: Store) -> None:
     store.tag_file("a.py").mkdir(parents=True)
     with pytest.raises(StoreError, match="is a directory"):
         store.load("a.py")
+
+
+def test_document_turned_symlink_out_keeps_its_tags_readable(store: Store, tmp_path: Path) -> None:
+    tag = tagapi.add_tag(store, "a.py", match="x + 1")
+    outside = tmp_path / "outside.py"
+    outside.write_text("x = 1\n")
+    (store.root / "a.py").unlink()
+    (store.root / "a.py").symlink_to(outside)
+    assert store.load("a.py") == [tag]  # the tags are still there to list, show or repair
+    with pytest.raises(DocumentError, match="resolves outside the repository"):
+        store.read_document("a.py")  # but the document outside is never read
+
+
+def test_store_folder_symlinked_out_is_refused(store: Store, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (store.tags_dir / "pkg").symlink_to(elsewhere)
+    (store.root / "pkg").mkdir()
+    (store.root / "pkg" / "m.py").write_text("y = 2\n")
+    with pytest.raises(StoreError, match="resolves outside"):
+        tagapi.add_tag(store, "pkg/m.py", match="y = 2")
+    assert list(elsewhere.iterdir()) == []
