@@ -10,13 +10,12 @@ instruction hidden in a comment can at most make it pick a wrong *existing* cand
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rapidfuzz import fuzz
-
-from magicmarkup.anchoring.search import Squashed, squash
 
 PROMPT_VERSION = "mm-choose-2"
 
@@ -243,12 +242,11 @@ def find_in_window(
         return w0 + pos, w0 + pos + len(code), 1.0
     if pos != -1:
         return None  # the copy occurs several times: it does not say which
-    if squash(code):
-        hits = Squashed.of(window).find_all(code)
-        if len(hits) == 1:
-            return w0 + hits[0][0], w0 + hits[0][1], 0.99
-        if hits:
-            return None
+    hits = _find_ignoring_whitespace(window, code)
+    if len(hits) == 1:
+        return w0 + hits[0][0], w0 + hits[0][1], 0.99
+    if hits:
+        return None
     if len(code) < 8:
         return None
     al = fuzz.partial_ratio_alignment(code, window, score_cutoff=min_score)
@@ -262,3 +260,17 @@ def find_in_window(
     if b <= a:
         return None
     return w0 + a, w0 + b, al.score / 100.0
+
+
+def _find_ignoring_whitespace(text: str, needle: str, limit: int = 50) -> list[tuple[int, int]]:
+    """Spans of `text` whose non-space characters spell `needle`'s (reformatted copies)."""
+    chars = [c for c in needle if not c.isspace()]
+    if not chars:
+        return []
+    pattern = re.compile(r"\s*".join(re.escape(c) for c in chars))
+    out: list[tuple[int, int]] = []
+    for m in pattern.finditer(text):
+        out.append((m.start(), m.end()))
+        if len(out) >= limit:
+            break
+    return out
