@@ -151,6 +151,7 @@ class Watcher:
         """Re-anchor the tags of every annotated document this burst touched."""
         began = time.perf_counter()
         rels = {r for _, p in changes if (r := self._rel(p)) is not None}
+        rels |= self._inside_new_dirs(rels)
         now = time.monotonic()
         self._pending = {p: t for p, t in self._pending.items() if now - t < RENAME_WINDOW_S}
         if not rels and not self._pending:
@@ -188,6 +189,23 @@ class Watcher:
             if self.on_event is not None:
                 self.on_event(event)
         return events
+
+    def _inside_new_dirs(self, rels: set[str], limit: int = 2000) -> set[str]:
+        """Files inside directories that appeared in this burst: a file moved into a brand-new
+        directory can land before the directory is watched, so its own event may never come."""
+        found: set[str] = set()
+        for rel in rels:
+            full = self.store.root / rel
+            if not full.is_dir() or full.is_symlink():
+                continue
+            for file in full.rglob("*"):
+                if len(found) >= limit:
+                    return found
+                if file.is_file():
+                    sub = self._rel(str(file))
+                    if sub is not None and self._filter(Change.added, str(file)):
+                        found.add(sub)
+        return found
 
     def _exists(self, rel: str) -> bool:
         return (self.store.root / rel).is_file()

@@ -108,7 +108,9 @@ def test_watcher_and_add_at_the_same_time_lose_nothing(store: Store, running: Ru
         i = 0
         while not stop.is_set():
             i += 1
-            (store.root / "geo.py").write_text(f"# edit {i}\n" + CODE, encoding="utf-8")
+            tmp = store.root / f".geo.py.{i}.tmp"  # saved atomically, as editors do
+            tmp.write_text(f"# edit {i}\n" + CODE, encoding="utf-8")
+            os.replace(tmp, store.root / "geo.py")
             time.sleep(0.02)
 
     thread = threading.Thread(target=editor)
