@@ -1,0 +1,254 @@
+"""`magicmarkup bench`: score the cascade on benchmark cases, and generate cases."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from magicmarkup.cli.app import console, err_console, print_json
+from magicmarkup.errors import MagicMarkupError
+
+
+def _progress(label: str, disable: bool) -> Progress:
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=disable,
+    )
+
+
+def _settings() -> Any:
+    from magicmarkup.config import load_settings
+    from magicmarkup.store import Store
+
+    try:
+        store_dir: Path | None = Store.discover().dir
+    except MagicMarkupError:
+        store_dir = None
+    return load_settings(store_dir), store_dir
+
+
+@click.group("bench")
+def bench_group() -> None:
+    """Benchmarks: score the re-anchoring cascade, generate cases, measure speed.
+
+    \b
+    magicmarkup bench score data/bench/* --no-llm
+    magicmarkup bench generate --corpus DIR --n 500 --seed 1 -o cases.jsonl.gz
+    magicmarkup bench generate-llm --n 10 -o llm.jsonl
+    """
+
+
+@bench_group.command("score")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--no-llm", is_flag=True, help="Cheap stages only; never ask a model.")
+@click.option("--limit", type=click.IntRange(min=1), help="Score only the first N cases.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option(
+    "--predictions", type=click.Path(dir_okay=False, path_type=Path), help="Write one JSON line per case."
+)
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), help="Write a PNG chart.")
+def score_cmd(
+    files: tuple[Path, ...],
+    no_llm: bool,
+    limit: int | None,
+    as_json: bool,
+    predictions: Path | None,
+    plot: Path | None,
+) -> None:
+    """Run the real cascade on every case of FILE... (.jsonl or .jsonl.gz) and report accuracy."""
+    from benchmark_gen.cases import BadLine, read_cases
+    from benchmark_gen.report import plot as make_plot
+    from benchmark_gen.report import print_summary, summarize
+    from benchmark_gen.scorer import score_cases
+    from magicmarkup.agent import llm_session
+    from magicmarkup.cli.retagcmd import thresholds
+
+    logging.getLogger("benchmark_gen.cases").setLevel(logging.ERROR)  # reported below instead
+    bad: list[BadLine] = []
+    cases = read_cases(files, bad)
+    for item in bad:
+        err_console.print(f"[yellow]warning:[/] skipped malformed case {escape(str(item))}", highlight=False)
+    if limit is not None:
+        cases = cases[:limit]
+    if not cases:
+        raise MagicMarkupError(f"{', '.join(map(str, files))}: no cases to score")
+    settings, store_dir = _settings()
+    use_llm = settings.llm and not no_llm
+    session_settings = settings if use_llm else settings.model_copy(update={"llm": False})
+    with llm_session(session_settings, store_dir) as (resolver, note):
+        if not use_llm:
+            resolver, note = None, "LLM stage off (--no-llm): cheap stages only"
+        with _progress("score", disable=as_json) as bar:
+            task = bar.add_task("score", total=len(cases))
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            run = score_cases(
+                cases, resolver, thresholds(settings), progress, llm_concurrency=settings.concurrency
+            )
+    summary = summarize(cases, run.predictions)
+    if predictions is not None:
+        predictions.parent.mkdir(parents=True, exist_ok=True)
+        with open(predictions, "w", encoding="utf-8") as fh:
+            for p in run.predictions:
+                fh.write(json.dumps(p.to_json()) + "\n")
+    if plot is not None:
+        make_plot(summary, run.predictions, plot)
+    if as_json:
+        print_json(
+            {
+                **summary,
+                "seconds": round(run.seconds, 3),
+                "llm": {"note": note, "seconds": round(run.llm_seconds, 3), "queries": run.llm_queries},
+                "malformed": [str(b) for b in bad],
+            }
+        )
+        return
+    print_summary(summary, console, run.seconds)
+    console.print(f"[dim]{escape(note)}[/]")
+    if predictions is not None:
+        console.print(f"predictions: {escape(str(predictions))}")
+    if plot is not None:
+        console.print(f"chart: {escape(str(plot))}")
+
+
+@bench_group.command("generate")
+@click.option(
+    "--corpus",
+    "corpora",
+    multiple=True,
+    required=True,
+    help="Directory of real code (repeatable; NAME=DIR names it in meta.source).",
+)
+@click.option("--languages", help="Comma-separated languages (default: every language found).")
+@click.option("--n", "n", type=click.IntRange(min=1), required=True, help="How many cases.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed + corpus = same cases.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a summary as JSON.")
+def generate_cmd(
+    corpora: tuple[str, ...], languages: str | None, n: int, seed: int, output: Path, as_json: bool
+) -> None:
+    """Make cases mechanically from real code, with exact expected spans."""
+    from collections import Counter
+
+    from benchmark_gen.cases import write_cases
+    from benchmark_gen.mechanical import generate, parse_corpus_arg
+
+    langs = [x.strip() for x in languages.split(",") if x.strip()] if languages else None
+    roots = [parse_corpus_arg(c) for c in corpora]
+    cases = []
+    with _progress("generate", disable=as_json) as bar:
+        task = bar.add_task("generate", total=n)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        cases = list(generate(roots, n, seed, langs, progress))
+    written = write_cases(output, cases)
+    by_lang = Counter(c.language or "none" for c in cases)
+    by_cat = Counter(c.meta.get("category", "?").split(":")[0] for c in cases)
+    if as_json:
+        print_json({"written": written, "output": str(output), "by_language": by_lang, "by_category": by_cat})
+        return
+    console.print(f"wrote {written} cases to {escape(str(output))}")
+    console.print("languages: " + ", ".join(f"{k} {v}" for k, v in sorted(by_lang.items())))
+    console.print("kinds: " + ", ".join(f"{k} {v}" for k, v in sorted(by_cat.items())))
+    if written < n:
+        err_console.print(f"[yellow]warning:[/] the corpus gave only {written} of {n} cases")
+
+
+@bench_group.command("generate-llm")
+@click.option("--n", "n", type=click.IntRange(min=1), required=True, help="How many cases to attempt.")
+@click.option(
+    "--languages",
+    help="Comma-separated languages (default: python,javascript,typescript,java,go,rust,c,cpp).",
+)
+@click.option("--snippet-types", help="Comma-separated snippet types (default: all six).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--concurrency", type=click.IntRange(min=1), help="Requests at once (default: the setting).")
+@click.option("--json", "as_json", is_flag=True, help="Print a summary as JSON.")
+def generate_llm_cmd(
+    n: int,
+    languages: str | None,
+    snippet_types: str | None,
+    output: Path,
+    seed: int,
+    concurrency: int | None,
+    as_json: bool,
+) -> None:
+    """Make cases the paper's way: an LLM invents a program, marks a snippet, and updates it.
+
+    Resumable: cases already in OUTPUT are kept and skipped."""
+    from benchmark_gen.llm_written import DEFAULT_LANGUAGES, PAPER_SNIPPET_TYPES, run_pipeline
+    from magicmarkup.agent import chat_endpoint
+
+    langs = [x.strip() for x in languages.split(",") if x.strip()] if languages else list(DEFAULT_LANGUAGES)
+    types = (
+        [x.strip() for x in snippet_types.split(",") if x.strip()]
+        if snippet_types
+        else list(PAPER_SNIPPET_TYPES)
+    )
+    unknown = set(types) - set(PAPER_SNIPPET_TYPES)
+    if unknown:
+        raise MagicMarkupError(f"unknown snippet type(s): {', '.join(sorted(unknown))}")
+    settings, _store_dir = _settings()
+    with chat_endpoint(settings) as endpoint:
+        if endpoint is None:
+            raise MagicMarkupError(
+                "no LLM endpoint: set OPENAI_BASE_URL, or run `magicmarkup llm pull` for the local model"
+            )
+        with _progress("generate-llm", disable=as_json) as bar:
+            task = bar.add_task("generate-llm", total=n)
+
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            result = run_pipeline(
+                endpoint.new_async_client(timeout=max(settings.timeout, 900.0), max_retries=1),
+                endpoint.model,
+                n=n,
+                languages=langs,
+                snippet_types=types,
+                output=output,
+                seed=seed,
+                concurrency=concurrency or settings.concurrency,
+                progress=progress,
+            )
+    if as_json:
+        print_json({**result.to_json(), "output": str(output), "endpoint": endpoint.description})
+        return
+    console.print(
+        f"{result.valid} valid cases written to {escape(str(output))} "
+        f"({result.skipped} already there, {result.invalid} dropped)"
+    )
+    for reason, count in sorted(result.reasons.items(), key=lambda kv: -kv[1]):
+        console.print(f"  dropped {count}: {escape(reason)}")
+
+
+@bench_group.command(
+    "perf",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []},
+)
+@click.pass_context
+def perf_cmd(ctx: click.Context) -> None:
+    """Speed benchmarks (benchmark_gen.perf); arguments are passed through."""
+    try:
+        from benchmark_gen.perf import main as perf_main
+    except ImportError as exc:
+        raise MagicMarkupError(f"benchmark_gen/perf.py is not available in this build ({exc})") from None
+    code = perf_main(list(ctx.args))
+    if isinstance(code, int) and code:
+        ctx.exit(code)

@@ -1,0 +1,160 @@
+"""The scorer's judgement and metrics, on hand-made cases run through the real cascade."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmark_gen.cases import Case
+from benchmark_gen.report import percentile, summarize
+from benchmark_gen.scorer import Prediction, judge, score_cases
+
+OLD = """def price(qty, unit):
+    total = qty * unit
+    if total > 100:
+        total = total * 0.9
+    return round(total, 2)
+
+
+def label(name):
+    return name.strip().title()
+"""
+
+
+def _case(cid: str, new: str, piece: str, expected: str | None, category: str, nth: int = 0) -> Case:
+    start = OLD.index(piece)
+    if expected is None:
+        es = ee = None
+    else:
+        es = -1
+        for _ in range(nth + 1):
+            es = new.index(expected, es + 1)
+        ee = es + len(expected)
+    return Case(
+        id=cid,
+        old_text=OLD,
+        old_start=start,
+        old_end=start + len(piece),
+        new_text=new,
+        expected_start=es,
+        expected_end=ee,
+        language="python",
+        meta={"category": category},
+    )
+
+
+def hand_made() -> list[Case]:
+    moved = "import math\n\n\n" + OLD
+    reformatted = OLD.replace("round(total, 2)", "round(total,\n                 2)")
+    deleted = OLD.replace("    if total > 100:\n        total = total * 0.9\n", "")
+    return [
+        _case("same", OLD, "qty * unit", "qty * unit", "unchanged"),
+        _case("moved", moved, "name.strip().title()", "name.strip().title()", "insert_above"),
+        _case("ws", reformatted, "round(total, 2)", "round(total,\n                 2)", "reformat"),
+        _case("deleted", deleted, "total = total * 0.9", None, "delete"),
+        # A deliberately wrong answer key: the cascade (rightly) finds the unchanged call,
+        # so this case must be scored as a failure.
+        _case("wrong-key", OLD, "name.strip()", "def label", "insert_above"),
+    ]
+
+
+def test_judge_rules() -> None:
+    case = _case("x", OLD, "qty * unit", "qty * unit", "c")
+    es, ee = case.expected_start, case.expected_end
+    assert es is not None and ee is not None
+    assert judge(case, es, ee, False) == (True, True, 1.0)
+    # Same text ignoring whitespace but a different (non-overlapping) place: wrong.
+    assert judge(case, 0, 3, False)[0] is False
+    # Overlapping but with extra code: not correct, partial IoU (trailing whitespace alone would be fine).
+    correct, exact, iou = judge(case, es, ee + 10, False)
+    assert not correct and not exact and 0 < iou < 1
+    assert judge(case, None, None, True) == (False, False, 0.0)
+    gone = _case("g", OLD, "qty * unit", None, "delete")
+    assert judge(gone, None, None, True) == (True, True, 1.0)
+    assert judge(gone, 5, 9, False) == (False, False, 0.0)
+
+
+def test_scores_hand_made_cases_with_the_real_cascade() -> None:
+    cases = hand_made()
+    done: list[tuple[int, int]] = []
+    run = score_cases(cases, progress=lambda d, t: done.append((d, t)))
+    preds = {p.id: p for p in run.predictions}
+    assert done[-1] == (5, 5)
+    assert preds["same"].correct and preds["same"].exact and preds["same"].method == "diff"
+    assert preds["moved"].correct and preds["moved"].exact
+    assert preds["ws"].correct
+    assert preds["deleted"].status == "orphaned" and preds["deleted"].start is None
+    assert preds["deleted"].correct
+    assert not preds["wrong-key"].correct
+    assert all(p.ms > 0 and p.llm_calls == 0 for p in run.predictions)
+
+    summary = summarize(cases, run.predictions)
+    assert summary["n"] == 5
+    assert summary["accuracy"] == pytest.approx(0.8)
+    assert summary["failures"] == ["wrong-key"]
+    assert summary["orphan_precision"] == 1.0 and summary["orphan_recall"] == 1.0
+    assert summary["by_category"]["insert_above"] == {"n": 2, "accuracy": 0.5}
+    assert summary["by_language"] == {"python": {"n": 5, "accuracy": 0.8}}
+    assert summary["latency_ms"]["p95"] >= summary["latency_ms"]["p50"] > 0
+    assert summary["llm_calls_per_case"] == 0 and summary["tokens_per_case"] == 0
+
+
+def _pred(cid: str, orphaned: bool, correct: bool, ms: float = 1.0, calls: int = 0) -> Prediction:
+    return Prediction(
+        cid,
+        None if orphaned else 0,
+        None if orphaned else 1,
+        "orphaned" if orphaned else "moved",
+        0.5,
+        "x",
+        calls,
+        10 * calls,
+        ms,
+        correct,
+        correct,
+        1.0 if correct else 0.0,
+    )
+
+
+def test_orphan_precision_recall_and_llm_means() -> None:
+    base = hand_made()[0]
+    deleted = base.model_copy(update={"expected_start": None, "expected_end": None})
+    cases = [deleted, deleted, deleted, base, base]
+    preds = [
+        _pred("a", True, True),  # true orphan
+        _pred("b", True, True),  # true orphan
+        _pred("c", False, False),  # missed orphan
+        _pred("d", True, False, calls=2),  # false orphan
+        _pred("e", False, True, ms=9.0, calls=1),
+    ]
+    s = summarize(cases, preds)
+    assert s["orphan_precision"] == pytest.approx(2 / 3, abs=1e-4)
+    assert s["orphan_recall"] == pytest.approx(2 / 3, abs=1e-4)
+    assert s["llm_calls_per_case"] == pytest.approx(0.6)
+    assert s["tokens_per_case"] == pytest.approx(6.0)
+    assert s["accuracy"] == pytest.approx(0.6)
+    assert set(s) >= {
+        "n",
+        "accuracy",
+        "exact_accuracy",
+        "iou",
+        "orphan_precision",
+        "orphan_recall",
+        "llm_calls_per_case",
+        "tokens_per_case",
+        "latency_ms",
+        "by_category",
+        "by_language",
+        "failures",
+    }
+
+
+def test_no_deleted_cases_means_no_orphan_recall() -> None:
+    base = hand_made()[0]
+    s = summarize([base], [_pred("a", False, True)])
+    assert s["orphan_recall"] is None and s["orphan_precision"] is None
+
+
+def test_percentile() -> None:
+    assert percentile([], 50) == 0.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == pytest.approx(2.5)
+    assert percentile([5.0], 95) == 5.0
