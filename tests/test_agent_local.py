@@ -180,3 +180,16 @@ def test_llm_status_against_a_running_endpoint(
     data = mm("llm", "status", "--json").json()
     assert data["kind"] == "remote" and data["answers"] is True and data["api_key_set"] is True
     assert "sk-status-secret" not in mm("llm", "status").out
+
+
+def test_llm_pull_through_the_cli_is_idempotent(
+    mm: CliRunner, smol_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAGICMARKUP_CACHE_DIR", str(TEST_CACHE))
+    res = mm("llm", "pull", MODEL, "--json")
+    assert res.code == 0, res.err
+    data = res.json()
+    assert data == {**data, "name": MODEL, "path": str(smol_path), "downloaded": False}
+    assert data["bytes"] == smol_path.stat().st_size
+    bad = mm("llm", "pull", "no-such-model")
+    assert bad.code == 1 and "unknown model 'no-such-model'" in bad.err
