@@ -7,14 +7,14 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 
 from magicmarkup.model import Status, Tag
 from magicmarkup.store import Store
-from textual.pilot import Pilot
-
 from tui.app import MagicMarkupApp
 from tui.commands import ACTIONS
 from tui.widgets import CodeView, TagList
@@ -222,9 +222,22 @@ async def test_refreshes_when_the_cli_changes_the_store(shop: Store) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         proc = subprocess.run(
-            [sys.executable, "-m", "magicmarkup", "add", "inventory/stock.py", "--match", "self.levels = {}",
-             "--note", "from the CLI", "--json"],
-            cwd=shop.root, capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"},
+            [
+                sys.executable,
+                "-m",
+                "magicmarkup",
+                "add",
+                "inventory/stock.py",
+                "--match",
+                "self.levels = {}",
+                "--note",
+                "from the CLI",
+                "--json",
+            ],
+            cwd=shop.root,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "NO_COLOR": "1"},
         )
         assert proc.returncode == 0, proc.stderr
         for _ in range(50):
@@ -238,31 +251,44 @@ async def test_refreshes_when_the_cli_changes_the_store(shop: Store) -> None:
 # -- snapshots (pytest-textual-snapshot): fixed ids, timestamps and terminal sizes ----------
 
 
+def settled(*keys: str) -> Callable[[Pilot[None]], Awaitable[None]]:
+    """Press `keys`, then wait for the background syntax parse, so a snapshot always has its
+    colours (pressing can open another file, which starts another parse)."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.press(*keys)
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    return run_before
+
+
 def test_snapshot_main_80x24(shop: Store, snap_compare: object) -> None:
     app = make_app(shop, open_path="inventory/pricing.py")
-    assert snap_compare(app, terminal_size=(80, 24))  # type: ignore[operator]
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settled())  # type: ignore[operator]
 
 
 def test_snapshot_main_large(shop: Store, snap_compare: object) -> None:
     app = make_app(shop, open_path="inventory/stock.py")
-    assert snap_compare(app, terminal_size=(150, 45))  # type: ignore[operator]
+    assert snap_compare(app, terminal_size=(150, 45), run_before=settled())  # type: ignore[operator]
 
 
 def test_snapshot_review_light(shop: Store, snap_compare: object) -> None:
     app = make_app(shop, dark=False)
-    assert snap_compare(app, terminal_size=(100, 30), press=["r"])  # type: ignore[operator]
+    assert snap_compare(app, terminal_size=(100, 30), run_before=settled("r"))  # type: ignore[operator]
 
 
 def test_snapshot_repair(shop: Store, snap_compare: object) -> None:
     app = make_app(shop)
-    assert snap_compare(app, terminal_size=(100, 30), press=["r", "R"])  # type: ignore[operator]
+    assert snap_compare(app, terminal_size=(100, 30), run_before=settled("r", "R"))  # type: ignore[operator]
 
 
 def test_snapshot_editor(shop: Store, snap_compare: object) -> None:
     app = make_app(shop, open_path="inventory/stock.py")
-    assert snap_compare(app, terminal_size=(80, 24), press=["e"])  # type: ignore[operator]
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settled("e"))  # type: ignore[operator]
 
 
 def test_snapshot_search(shop: Store, snap_compare: object) -> None:
     app = make_app(shop)
-    assert snap_compare(app, terminal_size=(80, 24), press=["slash", *"price"])  # type: ignore[operator]
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settled("slash", *"price"))  # type: ignore[operator]

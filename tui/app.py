@@ -176,7 +176,7 @@ class MagicMarkupApp(App[None]):
             self.selected = select
         elif self.selected not in {t.id for t in tags}:
             self.selected = tags[0].id if tags else None
-        self.code.show(rel, self.text, tags, self.selected)
+        self.code.show(rel, self.text, tags, self.selected, self.docmap)
         self.code.border_title = rel
         self.query_one(FileTree).show(browse.summarize(self.all_tags), rel)
         self.refresh_views(reveal=True)
@@ -300,9 +300,9 @@ class MagicMarkupApp(App[None]):
     @on(TextArea.SelectionChanged, "#code")
     def _cursor_moved(self, event: TextArea.SelectionChanged) -> None:
         """Moving the cursor onto a tag selects it (the innermost one under the cursor)."""
-        if self.current_path is None:
+        if self.current_path is None or not isinstance(event.text_area, CodeView):
             return
-        offset = self.code.cursor_offset()
+        offset = event.text_area.cursor_offset()
         under = [
             t
             for t in self.by_path.get(self.current_path, [])

@@ -6,16 +6,22 @@ None of them reads or writes the store: the app owns the state and pushes it in 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
 from rich.style import Style
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.color import Color
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
+from textual.document._document import DocumentBase
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widgets import Label, Markdown, OptionList, ProgressBar, Static, TextArea, Tree
 from textual.widgets.option_list import Option
 from textual.widgets.tree import TreeNode
@@ -24,6 +30,11 @@ from magicmarkup.browse import FileSummary, first_line, tag_color
 from magicmarkup.documents import language_for
 from magicmarkup.model import Status, Tag
 from tui.geometry import DocMap
+
+if TYPE_CHECKING:
+    from tree_sitter import Query
+
+HIGHLIGHT_MARGIN = 150  # rows highlighted above and below the view
 
 STATUS_GLYPH: dict[Status, str] = {
     Status.ANCHORED: "●",
@@ -150,16 +161,90 @@ class CodeView(SafeTextArea):
         self._tags: list[Tag] = []
         self._selected: str | None = None
         self.path: str | None = None
+        self.first_paint: float | None = None  # perf_counter() when a document was first drawn
+        self._generation = 0  # which loaded document a background parse belongs to
+        self._highlight_window: tuple[int, int] | None = None
 
-    def show(self, path: str | None, text: str, tags: Sequence[Tag], selected: str | None) -> None:
-        """Load a document (only if it changed) and paint its tags."""
+    def show(
+        self,
+        path: str | None,
+        text: str,
+        tags: Sequence[Tag],
+        selected: str | None,
+        docmap: DocMap | None = None,
+    ) -> None:
+        """Load a document (only if it changed) and paint its tags. The text is drawn at once,
+        plain; the syntax tree is parsed in a thread and its colours arrive a moment later, so
+        a big file opens without waiting for tree-sitter."""
         if path != self.path or text != self.text:
             self.path = path
-            self.docmap = DocMap(text)
-            language = textarea_language(path) if path else None
-            self.set_reactive(TextArea.language, language)
+            self.docmap = docmap if docmap is not None else DocMap(text)
+            self._generation += 1
+            self.set_reactive(TextArea.language, None)
             self.load_text(text)
+            language = textarea_language(path) if path else None
+            if language is not None:
+                self._parse_in_thread(text, language, self._generation)
         self.paint(tags, selected)
+
+    @work(thread=True, exclusive=True, group="syntax", exit_on_error=False)
+    def _parse_in_thread(self, text: str, language: str, generation: int) -> None:
+        from textual._tree_sitter import get_language
+        from textual.document._syntax_aware_document import SyntaxAwareDocument
+
+        grammar = get_language(language)
+        if grammar is None:
+            return
+        document = SyntaxAwareDocument(text, grammar)
+        query = document.prepare_query(safe_highlight_query(language))
+        if self.app.is_running:
+            self.app.call_from_thread(self._install_syntax, document, query, language, generation)
+
+    def _install_syntax(
+        self, document: DocumentBase, query: Query | None, language: str, generation: int
+    ) -> None:
+        """Swap in the parsed document (same text, so wrapping, cursor and scroll stay)."""
+        if generation != self._generation or document.text != self.text:
+            return
+        self.document = document
+        self.wrapped_document.document = document
+        self.set_reactive(TextArea.language, language)
+        self._highlight_query = query
+        self._build_highlight_map()
+        self.refresh()
+
+    def _build_highlight_map(self) -> None:
+        """Highlights are computed for the rows around the view only (tree-sitter queries a
+        point range), and again when scrolling leaves that window."""
+        self._line_cache.clear()
+        self._highlights.clear()
+        self._highlight_window = None
+        self._ensure_highlights()
+
+    def _ensure_highlights(self) -> None:
+        if not self._highlight_query:
+            return
+        top = self.scroll_offset.y
+        bottom = top + max(self.size.height, 50)
+        window = self._highlight_window
+        if window is not None and window[0] <= top and bottom <= window[1]:
+            return
+        first, last = max(0, top - HIGHLIGHT_MARGIN), bottom + HIGHLIGHT_MARGIN
+        highlights = self._highlights
+        highlights.clear()
+        captures = self.document.query_syntax_tree(self._highlight_query, (first, 0), (last, 0))
+        for name, nodes in captures.items():
+            for node in nodes:
+                (start_row, start_col), (end_row, end_col) = node.start_point, node.end_point
+                if start_row == end_row:
+                    highlights[start_row].append((start_col, end_col, name))
+                    continue
+                highlights[start_row].append((start_col, None, name))
+                for row in range(max(start_row + 1, first), min(end_row, last + 1)):
+                    highlights[row].append((0, None, name))
+                highlights[end_row].append((0, end_col, name))
+        self._highlight_window = (first, last)
+        self._line_cache.clear()
 
     def paint(self, tags: Sequence[Tag], selected: str | None) -> None:
         self._tags = [t for t in tags if t.status is not Status.ORPHANED]
@@ -190,6 +275,13 @@ class CodeView(SafeTextArea):
             return Color.parse(self.app.current_theme.background or "#000000")
         except Exception:
             return Color(0, 0, 0)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._ensure_highlights()
+        lines = super().render_lines(crop)
+        if self.first_paint is None and self.path is not None:
+            self.first_paint = time.perf_counter()
+        return lines
 
     def on_resize(self) -> None:
         self._line_cache.clear()
