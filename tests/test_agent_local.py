@@ -193,3 +193,47 @@ def test_llm_pull_through_the_cli_is_idempotent(
     assert data["bytes"] == smol_path.stat().st_size
     bad = mm("llm", "pull", "no-such-model")
     assert bad.code == 1 and "unknown model 'no-such-model'" in bad.err
+
+
+def test_llm_serve_runs_until_interrupted(repo: Path, smol_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from magicmarkup.agent.server import probe
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "magicmarkup",
+            "llm",
+            "serve",
+            "--model",
+            str(smol_path),
+            "--port",
+            "0",
+            "--threads",
+            "1",
+        ],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "serving" in line and "http://127.0.0.1:" in line, line + (
+            proc.stderr.read() if proc.stderr else ""
+        )
+        url = line[line.index("http://") :].split()[0]
+        assert probe(url, 5.0)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) in (0, 130)
+        assert not probe(url, 1.0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
