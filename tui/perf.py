@@ -61,12 +61,13 @@ def build(root: Path, lines: int, tags: int) -> Store:
     (root / FILE).write_text(text)
     sha = store.put_snapshot(text)
     assert sha == text_hash(text)
-    needle = "total += math.sqrt"
-    hits = []
-    pos = text.find(needle)
-    while pos != -1:
-        hits.append(pos)
-        pos = text.find(needle, pos + 1)
+    hits: list[int] = []
+    for needle in ("total += math.sqrt", "return total, label"):
+        pos = text.find(needle)
+        while pos != -1:
+            hits.append(pos)
+            pos = text.find(needle, pos + 1)
+    hits.sort()
     every = max(1, len(hits) // tags)
     made = []
     for n, start in enumerate(hits[::every][:tags]):
