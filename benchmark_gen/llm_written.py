@@ -164,11 +164,21 @@ def plans(n: int, languages: Sequence[str], snippet_types: Sequence[str], seed: 
 
 
 async def _ask(
-    client: openai.AsyncOpenAI, model: str, prompt: str, max_tokens: int, temperature: float, seed: int
+    client: openai.AsyncOpenAI,
+    model: str,
+    prompt: str,
+    max_tokens: int,
+    temperature: float,
+    seed: int,
+    history: Sequence[tuple[str, str]] = (),
 ) -> str:
+    messages: list[Any] = [{"role": "system", "content": prompts.SYSTEM}]
+    for question, answer in history:
+        messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+    messages.append({"role": "user", "content": prompt})
     response = await client.chat.completions.create(
         model=model,
-        messages=[{"role": "system", "content": prompts.SYSTEM}, {"role": "user", "content": prompt}],
+        messages=messages,
         max_tokens=max_tokens,
         temperature=temperature,
         seed=seed,
@@ -192,10 +202,18 @@ async def run_one(
         code = strip_fences(steps["program"])
         if not code.strip():
             raise Invalid("step 2: empty program")
-        steps["snippet"] = await _ask(
-            client, model, prompts.mark(lang, plan.snippet_type, code), 150, 0.2, plan.seed
-        )
-        steps["old_marked"] = mark_snippet(code, steps["snippet"])
+        mark_prompt = prompts.mark(lang, plan.snippet_type, code)
+        steps["snippet"] = await _ask(client, model, mark_prompt, 150, 0.2, plan.seed)
+        try:
+            steps["old_marked"] = mark_snippet(code, steps["snippet"])
+        except Invalid as first:
+            # One retry with the error, as the cascade's LLM stage does.
+            steps["snippet_first"] = steps["snippet"]
+            retry = prompts.mark_retry(str(first).removeprefix("step 3: "))
+            steps["snippet"] = await _ask(
+                client, model, retry, 150, 0.2, plan.seed, [(mark_prompt, steps["snippet_first"])]
+            )
+            steps["old_marked"] = mark_snippet(code, steps["snippet"])
         steps["update"] = (
             await _ask(
                 client,

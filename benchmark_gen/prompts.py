@@ -6,7 +6,7 @@ Short prompts with one concrete instruction each: small local models follow thos
 
 from __future__ import annotations
 
-PROMPT_VERSION = "2"
+PROMPT_VERSION = "3"
 DELIMITER = "@@@"
 
 SYSTEM = "You are an expert programmer. Answer with exactly what is asked, nothing else."
@@ -60,8 +60,8 @@ def problem(language: str, theme: str) -> str:
 
 def program(language: str, problem_text: str) -> str:
     return (
-        f"Write a complete {LANGUAGE_NAMES[language]} program (15 to 35 lines) that solves this problem:\n"
-        f"{problem_text}\n"
+        f"Write a complete {LANGUAGE_NAMES[language]} program (15 to 35 lines) that solves this problem, "
+        f"including the code that uses it:\n{problem_text}\n"
         "Reply with only the code in one code block."
     )
 
@@ -73,6 +73,10 @@ def mark(language: str, snippet_type: str, code: str) -> str:
         "It must appear in the program as written. Reply with only that snippet, copied character for "
         "character, in one code block."
     )
+
+
+def mark_retry(error: str) -> str:
+    return f"That is not right: {error}. Copy a snippet that is in the program, exactly as written there."
 
 
 def update(language: str, code_marked: str, partial: bool) -> str:
