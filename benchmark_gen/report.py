@@ -64,6 +64,19 @@ def summarize(cases: Sequence[Case], preds: Sequence[Prediction]) -> dict[str, A
     }
 
 
+def collapse_combos(by_category: dict[str, dict[str, Any]], limit: int = 30) -> dict[str, dict[str, Any]]:
+    """For display: with many categories, all `combo:...` ones become one row (the JSON keeps all)."""
+    if len(by_category) <= limit:
+        return by_category
+    out = {k: v for k, v in by_category.items() if not k.startswith("combo:")}
+    combos = [v for k, v in by_category.items() if k.startswith("combo:")]
+    if combos:
+        n = sum(v["n"] for v in combos)
+        acc = sum(v["n"] * v["accuracy"] for v in combos) / n
+        out[f"combo:* ({len(combos)} kinds)"] = {"n": n, "accuracy": round(acc, 4)}
+    return out
+
+
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
@@ -94,7 +107,7 @@ def print_summary(summary: dict[str, Any], console: Console, seconds: float, max
         table.add_column(title)
         table.add_column("n", justify="right")
         table.add_column("accuracy", justify="right")
-        rows = sorted(summary[key].items(), key=lambda kv: kv[1]["accuracy"])
+        rows = sorted(collapse_combos(summary[key]).items(), key=lambda kv: kv[1]["accuracy"])
         for name, row in rows:
             acc = row["accuracy"]
             style = "red" if acc < 0.7 else "yellow" if acc < 0.9 else "green"
@@ -116,7 +129,7 @@ def plot(summary: dict[str, Any], preds: Sequence[Prediction], out: Path) -> Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cats = sorted(summary["by_category"].items(), key=lambda kv: kv[1]["accuracy"])
+    cats = sorted(collapse_combos(summary["by_category"]).items(), key=lambda kv: kv[1]["accuracy"])
     height = max(4.0, 0.28 * len(cats) + 1.5)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, height), gridspec_kw={"width_ratios": [3, 2]})
     names = [f"{name} (n={row['n']})" for name, row in cats]

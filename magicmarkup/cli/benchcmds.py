@@ -14,6 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from magicmarkup.cli.app import console, err_console, print_json
 from magicmarkup.errors import MagicMarkupError
 
+CASE_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson")
+
 
 def _progress(label: str, disable: bool) -> Progress:
     return Progress(
@@ -76,7 +78,12 @@ def score_cmd(
 
     logging.getLogger("benchmark_gen.cases").setLevel(logging.ERROR)  # reported below instead
     bad: list[BadLine] = []
-    cases = read_cases(files, bad)
+    # `data/bench/*` may name a README beside the suites: only case files are read.
+    usable = [f for f in files if f.name.endswith(CASE_SUFFIXES) or not f.exists()]
+    for f in files:
+        if f not in usable:
+            err_console.print(f"[dim]skipping {escape(str(f))}: not a case file (.jsonl or .jsonl.gz)[/]")
+    cases = read_cases(usable, bad)
     for item in bad:
         err_console.print(f"[yellow]warning:[/] skipped malformed case {escape(str(item))}", highlight=False)
     if limit is not None:
