@@ -130,6 +130,7 @@ class Store:
         self.dir = self.root / STORE_DIR
         self.tags_dir = self.dir / "tags"
         self.snapshots_dir = self.dir / "snapshots"
+        self._tags_real = self.tags_dir.resolve()
         self._lock = FileLock(str(self.dir / ".lock"), timeout=LOCK_TIMEOUT_S)
 
     # -- opening -------------------------------------------------------------------------
@@ -208,7 +209,7 @@ class Store:
     def tag_file(self, rel: str) -> Path:
         file = self.tags_dir / (self.check_relpath(rel, resolve=False) + ".json")
         # A committed symlink inside the store must not lead reads or writes out of it.
-        if not file.parent.resolve().is_relative_to(self.tags_dir.resolve()):
+        if file.parent != self.tags_dir and not file.parent.resolve().is_relative_to(self._tags_real):
             raise StoreError(f"{file.relative_to(self.root)}: store folder resolves outside {STORE_DIR}/tags")
         return file
 
