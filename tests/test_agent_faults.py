@@ -17,7 +17,7 @@ from magicmarkup.agent.resolver import LLMResolver
 from magicmarkup.anchoring import Placement, Thresholds, reanchor_many
 from magicmarkup.config import Settings
 from magicmarkup.model import Status
-from tests.agent.cases import CASES, hostile_case, uncertain
+from tests.agent.cases import CASES, DELETED, hostile_case, uncertain
 from tests.conftest import CliRunner
 from tests.llm_fault_server import FaultServer
 
@@ -51,7 +51,14 @@ def cheap_and_llm(resolver: LLMResolver) -> tuple[list[Placement], list[Placemen
 
 
 def test_cases_reach_the_model() -> None:
-    assert all(uncertain(c) for c in CASES)
+    assert all(uncertain(c) for c in [*CASES, DELETED])
+
+
+def test_an_orphan_with_no_plausible_candidate_costs_no_call() -> None:
+    with FaultServer(default="ok") as srv, resolver_for(srv) as resolver:
+        placement = reanchor_many([DELETED.job()], resolver)[0][0]
+        assert placement.status is Status.ORPHANED and placement.llm_calls == 0
+        assert srv.requests == [] and resolver.skipped == 1
 
 
 @pytest.mark.parametrize("mode", ["429", "500", "503", "garbage", "badbody", "outside", "empty"])

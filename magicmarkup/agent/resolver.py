@@ -45,7 +45,8 @@ class Calibration:
     agree_rival_margin: float = 0.05  # no boost when another candidate's text is this much closer
     switch_max_gap: float = 0.08  # the model may switch to a candidate scoring this close to the best
     switch_min_sim: float = 0.6
-    rescue_min_sim: float = 0.35  # an orphaned tag becomes a review guess when the model picks this
+    rescue_min_sim: float = 0.6  # an orphaned tag becomes a review guess when the model picks this
+    skip_orphan_below: float = 0.6  # an orphan with no candidate this similar is not worth a call
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,8 @@ class LLMResolver:
         self.queries = 0
         self.unhelpful = 0  # queries whose answer carried an error
         self.wall_seconds = 0.0
+        self.skipped = 0  # orphans not worth a call (no plausible candidate to rescue them)
+        self.trace: list[dict[str, object]] = []  # per query: what was asked, answered, decided
         self._schema_ok = True
 
     # -- the protocol ---------------------------------------------------------------------------
@@ -100,6 +103,7 @@ class LLMResolver:
     def stats(self) -> dict[str, object]:
         return {
             "queries": self.queries,
+            "skipped": self.skipped,
             "unhelpful": self.unhelpful,
             "wall_seconds": round(self.wall_seconds, 3),
             **self.counters.to_json(),
@@ -178,7 +182,13 @@ class LLMResolver:
     ) -> LLMAnswer:
         old_piece = q.old_text[q.old_start : q.old_end]
         shown = shown_candidates(q, old_piece)
-        if not shown or max(c.sim for c in shown) < self.calibration.locate_below:
+        top_sim = max((c.sim for c in shown), default=0.0)
+        if q.best.status is Status.ORPHANED and top_sim < self.calibration.skip_orphan_below:
+            # The model could only confirm it (measured: a "rescue" of such a tag is nearly always
+            # wrong, the code was deleted); not worth a call.
+            self.skipped += 1
+            return LLMAnswer(key=q.key, orphaned=True, confidence=q.best.confidence)
+        if not shown or top_sim < self.calibration.locate_below:
             return await self._locate(chat, q, old_piece, diffs)
         messages = prompts.choice_messages(
             q.old_text,
@@ -196,6 +206,9 @@ class LLMResolver:
                 key=q.key, calls=res.calls, tokens=res.tokens, cached=res.cached, error=res.error
             )
         verdict = decide_choice(q, shown, answer.choice, self.calibration)
+        self._record(
+            q, "choice", answer.choice, verdict, [(c.start, c.end, round(c.sim, 3), c.is_best) for c in shown]
+        )
         return _with_costs(verdict, res)
 
     async def _locate(
@@ -225,7 +238,20 @@ class LLMResolver:
         if answer.found and found is None:
             return _with_costs(LLMAnswer(key=q.key, error="the model's code is not in the document"), res)
         verdict = decide_locate(q, old_piece, found, (ps, pe), self.calibration)
+        self._record(q, "locate", found, verdict, [])
         return _with_costs(verdict, res)
+
+    def _record(self, q: LLMQuery, kind: str, said: object, verdict: LLMAnswer, shown: list[object]) -> None:
+        self.trace.append(
+            {
+                "key": q.key,
+                "prompt": kind,
+                "answer": said,
+                "shown": shown,
+                "cheap": [q.best.start, q.best.end, q.best.status.value, q.best.confidence],
+                "verdict": [verdict.start, verdict.end, verdict.orphaned, round(verdict.confidence, 4)],
+            }
+        )
 
 
 def _with_costs(answer: LLMAnswer, res: ChatResult) -> LLMAnswer:

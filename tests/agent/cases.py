@@ -61,12 +61,22 @@ CASES: list[AgentCase] = [
         "data = read_file(path)",
     ),
     _case(
-        "deleted",
-        "a = 1\nb = compute_b(a)\nc = 3\nprint(a, c)\n",
-        "a = 1\nc = 3\nprint(a, c)\n",
-        "b = compute_b(a)",
+        "rewritten-block",
+        "def area(r):\n    return 3.14 * r * r\n\n\ndef perimeter(r):\n    return 2 * 3.14 * r\n",
+        "import math\n\n\ndef area(r):\n    print(r)\n    return math.pi * r ** 2\n\n\ndef perimeter(r):\n"
+        "    return 2 * math.pi * r\n",
+        "return 3.14 * r * r",
     ),
 ]
+
+# The tagged line is deleted: the cheap stages orphan it with no plausible candidate, and the
+# agent does not spend a call on it.
+DELETED = _case(
+    "deleted",
+    "a = 1\nb = compute_b(a)\nc = 3\nprint(a, c)\n",
+    "a = 1\nc = 3\nprint(a, c)\n",
+    "b = compute_b(a)",
+)
 
 
 def uncertain(case: AgentCase, th: Thresholds | None = None) -> bool:
