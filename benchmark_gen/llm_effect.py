@@ -90,9 +90,10 @@ def run(path: Path, wrong: int, right: int, seed: int, limit: int | None, out: P
         with_llm = [r[0] for r in reanchor_many([_job(c) for c in sample], resolver, th)]
         wall = time.perf_counter() - t0
         stats = resolver.stats() if isinstance(resolver, LLMResolver) else {}
+        trace = {t["key"]: t for t in resolver.trace} if isinstance(resolver, LLMResolver) else {}
     per_cat: dict[str, Counter[str]] = defaultdict(Counter)
     rows = []
-    for case, before, after in zip(sample, cheap, with_llm, strict=True):
+    for i, (case, before, after) in enumerate(zip(sample, cheap, with_llm, strict=True)):
         a, b = _correct(case, before), _correct(case, after)
         for cat in ("all", case.category):
             c = per_cat[cat]
@@ -129,6 +130,8 @@ def run(path: Path, wrong: int, right: int, seed: int, limit: int | None, out: P
                     "tokens": after.llm_tokens,
                     "error": after.llm_error,
                 },
+                "expected": [case.expected_start, case.expected_end],
+                "trace": trace.get(i),
             }
         )
     calls = int(stats.get("calls", 0) or 0)  # type: ignore[call-overload]
