@@ -102,6 +102,14 @@ class _Group:
     snapshot: str | None
     old_text: str
     tags: list[Tag]
+    stored: str | None = None  # the new text's snapshot id, once written
+
+    def store_new_text(self, store: Store) -> str:
+        """Write the new text's snapshot once per group, not once per tag."""
+        if self.stored is None:
+            assert self.update.text is not None
+            self.stored = store.put_snapshot(self.update.text)
+        return self.stored
 
 
 def _old_text(store: Store, tag: Tag) -> str:
@@ -170,6 +178,9 @@ def retag_documents(
     results = _run_jobs(jobs, resolver, thresholds, progress)
 
     with store.locked():
+        # The new texts become the snapshots of every tag placed in them; write them up front,
+        # in parallel, rather than one fsync at a time inside the loop below.
+        store.put_snapshots([g.update.text for g in groups if g.update.text is not None])
         touched: dict[str, tuple[list[Tag], str]] = {}  # path -> (tags, source path)
         for g, placements in zip(groups, results, strict=True):
             assert g.update.text is not None
@@ -197,10 +208,12 @@ def retag_documents(
                 report.counts[live.status.value] += 1
                 if change is not None:
                     report.changes.append(change)
+        writes: dict[str, list[Tag]] = {}
         for path, (current, source) in touched.items():
-            store.save(path, current)
+            writes[path] = current
             if source != path:
-                store.save(source, [])
+                writes.setdefault(source, [])
+        store.save_many(writes)
         for update in deleted:
             source = update.old_path or update.path
             current = store.load(source)
@@ -290,7 +303,7 @@ def _apply(store: Store, tag: Tag, p: Placement, g: _Group, new_sha: str, reason
             new_span.start,
             new_span.end,
             language_for(g.update.path),
-            store.put_snapshot(g.update.text),
+            g.store_new_text(store),
         )
         tag.span = new_span
         tag.candidates = []

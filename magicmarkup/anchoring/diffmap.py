@@ -9,13 +9,14 @@ binary search.
 from __future__ import annotations
 
 import bisect
-import difflib
+import itertools
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from rapidfuzz.distance import Indel
 
-MAX_LCS_CELLS = 40_000_000  # past this, rapidfuzz's bit matrix gets too big: use difflib
+MAX_LCS_CELLS = 40_000_000  # past this, rapidfuzz's bit matrix gets too big: anchor on unique lines
 MAX_CHAR_HUNK_CELLS = 40_000_000  # a changed hunk larger than this (chars x chars) is not diffed inside
 
 
@@ -109,13 +110,89 @@ def _line_key(line: str) -> str:
     return line.rstrip("\r\n")
 
 
-def _line_opcodes(a: list[int], b: list[int]) -> list[tuple[str, int, int, int, int]]:
+Opcode = tuple[str, int, int, int, int]
+
+
+def _line_opcodes(a: list[int], b: list[int], depth: int = 0) -> list[Opcode]:
+    """Opcodes between two line sequences: an exact LCS when it is affordable, else anchored on
+    lines that occur exactly once on each side (patience diff) with an LCS between anchors."""
+    if not a or not b:
+        return [("replace", 0, len(a), 0, len(b))] if (a or b) else []
+    lo = 0
+    while lo < len(a) and lo < len(b) and a[lo] == b[lo]:
+        lo += 1
+    hi = 0
+    while hi < len(a) - lo and hi < len(b) - lo and a[-1 - hi] == b[-1 - hi]:
+        hi += 1
+    out: list[Opcode] = []
+    if lo:
+        out.append(("equal", 0, lo, 0, lo))
+    out.extend(_shift(_middle_opcodes(a[lo : len(a) - hi], b[lo : len(b) - hi], depth), lo, lo))
+    if hi:
+        out.append(("equal", len(a) - hi, len(a), len(b) - hi, len(b)))
+    return out
+
+
+def _shift(ops: list[Opcode], di: int, dj: int) -> list[Opcode]:
+    return [(t, i1 + di, i2 + di, j1 + dj, j2 + dj) for t, i1, i2, j1, j2 in ops]
+
+
+def _middle_opcodes(a: list[int], b: list[int], depth: int) -> list[Opcode]:
     if not a or not b:
         return [("replace", 0, len(a), 0, len(b))] if (a or b) else []
     if len(a) * len(b) <= MAX_LCS_CELLS:
         return [(op.tag, op.src_start, op.src_end, op.dest_start, op.dest_end) for op in Indel.opcodes(a, b)]
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    return [(tag, i1, i2, j1, j2) for tag, i1, i2, j1, j2 in matcher.get_opcodes()]
+    anchors = _unique_anchors(a, b)
+    if not anchors or depth > 8:
+        # Nothing to anchor on (e.g. a file of repeated blocks): no line-level matches here;
+        # tags in this region are found by search instead.
+        return [("replace", 0, len(a), 0, len(b))]
+    out: list[Opcode] = []
+    pi = pj = 0
+    k = 0
+    while k < len(anchors):
+        i, j = anchors[k]
+        run = 1  # consecutive anchors form one equal run
+        while k + run < len(anchors) and anchors[k + run] == (i + run, j + run):
+            run += 1
+        if i > pi or j > pj:
+            out.extend(_shift(_line_opcodes(a[pi:i], b[pj:j], depth + 1), pi, pj))
+        out.append(("equal", i, i + run, j, j + run))
+        pi, pj = i + run, j + run
+        k += run
+    if pi < len(a) or pj < len(b):
+        out.extend(_shift(_line_opcodes(a[pi:], b[pj:], depth + 1), pi, pj))
+    return out
+
+
+def _unique_anchors(a: list[int], b: list[int]) -> list[tuple[int, int]]:
+    """Pairs (i, j) of lines unique on both sides, longest increasing in both (patience)."""
+    count_a = Counter(a)
+    count_b = Counter(b)
+    where_b = {x: j for j, x in enumerate(b) if count_b[x] == 1}
+    pairs = [(i, where_b[x]) for i, x in enumerate(a) if count_a[x] == 1 and x in where_b]
+    if all(p[1] < q[1] for p, q in itertools.pairwise(pairs)):
+        return pairs  # already in order: the usual case of scattered edits
+    # Longest increasing subsequence on j (pairs are already increasing in i).
+    tail_js: list[int] = []
+    tails: list[int] = []
+    prev = [-1] * len(pairs)
+    for k, (_, j) in enumerate(pairs):
+        pos = bisect.bisect_left(tail_js, j)
+        if pos > 0:
+            prev[k] = tails[pos - 1]
+        if pos == len(tails):
+            tails.append(k)
+            tail_js.append(j)
+        else:
+            tails[pos] = k
+            tail_js[pos] = j
+    out: list[tuple[int, int]] = []
+    k = tails[-1] if tails else -1
+    while k != -1:
+        out.append(pairs[k])
+        k = prev[k]
+    return out[::-1]
 
 
 def build(old: str, new: str) -> DiffMap:
@@ -134,19 +211,7 @@ def build(old: str, new: str) -> DiffMap:
     intern: dict[str, int] = {}
     a = [intern.setdefault(_line_key(x), len(intern)) for x in old_lines]
     b = [intern.setdefault(_line_key(x), len(intern)) for x in new_lines]
-    lo = 0
-    while lo < len(a) and lo < len(b) and a[lo] == b[lo]:
-        lo += 1
-    hi = 0
-    while hi < len(a) - lo and hi < len(b) - lo and a[-1 - hi] == b[-1 - hi]:
-        hi += 1
-    ops: list[tuple[str, int, int, int, int]] = []
-    if lo:
-        ops.append(("equal", 0, lo, 0, lo))
-    for tag, i1, i2, j1, j2 in _line_opcodes(a[lo : len(a) - hi], b[lo : len(b) - hi]):
-        ops.append((tag, i1 + lo, i2 + lo, j1 + lo, j2 + lo))
-    if hi:
-        ops.append(("equal", len(a) - hi, len(a), len(b) - hi, len(b)))
+    ops = _line_opcodes(a, b)
 
     blocks: list[Block] = []
     pending_old: tuple[int, int] | None = None  # a changed hunk, merged across delete+insert
@@ -166,6 +231,11 @@ def build(old: str, new: str) -> DiffMap:
     for tag, i1, i2, j1, j2 in ops:
         if tag == "equal":
             flush()
+            o0, n0 = old_pos[i1], new_pos[j1]
+            size = old_pos[i2] - o0
+            if size == new_pos[j2] - n0 and old[o0 : o0 + size] == new[n0 : n0 + size]:
+                blocks.append(Block(o0, n0, size, True))
+                continue
             for k in range(i2 - i1):
                 ol, nl = old_lines[i1 + k], new_lines[j1 + k]
                 if ol == nl:

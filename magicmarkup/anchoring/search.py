@@ -4,12 +4,10 @@ scoring a place by how well its surroundings match the old context."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
 
 MAX_OCCURRENCES = 500
-_NON_SPACE = re.compile(r"\S+")
 
 
 def occurrences(text: str, needle: str, limit: int = MAX_OCCURRENCES) -> list[int]:
@@ -29,29 +27,24 @@ def squash(text: str) -> str:
     return "".join(text.split())
 
 
-@dataclass
-class Squashed:
-    """A document with its whitespace removed, and where each kept character came from."""
+MAX_WS_PATTERN = 4000  # longer anchors are not searched whitespace-insensitively
 
-    text: str
-    origin: list[int] = field(repr=False)
 
-    @classmethod
-    def of(cls, text: str) -> Squashed:
-        origin: list[int] = []
-        parts: list[str] = []
-        for m in _NON_SPACE.finditer(text):
-            parts.append(m.group())
-            origin.extend(range(m.start(), m.end()))
-        return cls("".join(parts), origin)
+def find_ignoring_whitespace(text: str, needle: str, limit: int = MAX_OCCURRENCES) -> list[tuple[int, int]]:
+    """Spans of `text` whose non-space characters spell `needle`'s (reformatted code).
 
-    def find_all(self, needle: str, limit: int = MAX_OCCURRENCES) -> list[tuple[int, int]]:
-        """Spans of the original text whose non-space characters spell `needle`'s."""
-        squashed = squash(needle)
-        out = []
-        for pos in occurrences(self.text, squashed, limit):
-            out.append((self.origin[pos], self.origin[pos + len(squashed) - 1] + 1))
-        return out
+    A regex with optional whitespace between every character runs in C over the document,
+    without building a whitespace-free copy of it."""
+    chars = squash(needle)
+    if not chars or len(chars) > MAX_WS_PATTERN:
+        return []
+    pattern = re.compile(r"\s*".join(re.escape(c) for c in chars))
+    out = []
+    for m in pattern.finditer(text):
+        out.append((m.start(), m.end()))
+        if len(out) >= limit:
+            break
+    return out
 
 
 def similarity(a: str, b: str) -> float:

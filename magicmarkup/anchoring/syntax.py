@@ -38,7 +38,7 @@ ALIASES = {
     "golang": "go",
     "rs": "rust",
 }
-MAX_PARSE_CHARS = 5_000_000  # past this, the syntax stage is skipped (plain text placement)
+MAX_PARSE_CHARS = 1_500_000  # past this (~40k lines), syntax snapping is skipped: plain text placement
 
 
 def normalize_language(language: str | None) -> str | None:
@@ -147,8 +147,12 @@ class SyntaxTree:
         return path
 
 
+@lru_cache(maxsize=8)
 def parse(text: str, language: str | None) -> SyntaxTree | None:
-    """Parse `text`, or None when there is no grammar or the text is too large to bother."""
+    """Parse `text`, or None when there is no grammar or the text is too large to bother.
+
+    Cached: re-anchoring many tags of one document, and anchoring each of them afterwards,
+    asks for the same few texts over and over."""
     lang = normalize_language(language)
     if lang is None or len(text) > MAX_PARSE_CHARS:
         return None

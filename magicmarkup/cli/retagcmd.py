@@ -9,7 +9,6 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from magicmarkup.agent import llm_session
 from magicmarkup.anchoring import Thresholds
 from magicmarkup.cli.app import State, console, err_console, pass_state, print_json
 from magicmarkup.config import Settings, load_settings
@@ -112,6 +111,8 @@ def retag_cmd(
 def run_worktree(
     store: Store, settings: Settings, rels: list[str] | None, no_llm: bool, show_progress: bool
 ) -> tuple[RetagReport, str]:
+    from magicmarkup.agent import llm_session  # imports openai: only when a retag runs
+
     use_llm = settings.llm and not no_llm
     with llm_session(settings if use_llm else settings.model_copy(update={"llm": False}), store.dir) as (
         resolver,
