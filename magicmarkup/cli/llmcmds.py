@@ -162,6 +162,9 @@ def status_cmd(state: State, no_probe: bool, as_json: bool) -> None:
     }
     if plan.kind != "none" and not no_probe:
         began = time.perf_counter()
+        spinner = err_console.status("starting the local model …" if plan.kind == "local" else "asking …")
+        if not as_json:
+            spinner.start()
         try:
             with chat_endpoint(settings, store_dir) as endpoint:
                 assert endpoint is not None
@@ -186,6 +189,8 @@ def status_cmd(state: State, no_probe: bool, as_json: bool) -> None:
                 False,
                 f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}",
             )
+        finally:
+            spinner.stop()
         data["seconds"] = round(time.perf_counter() - began, 3)
     if as_json:
         print_json(data)
