@@ -224,7 +224,7 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
 
     # Stage 1: the diff alone.
     hit = doc.diff.untouched(s, e)
-    if hit is not None and hit[1]:
+    if hit is not None and hit[1] and doc.diff.context_kept(s, e):
         new_start = hit[0]
         status = Status.ANCHORED if new_start == s else Status.MOVED
         return Placement(new_start, new_start + (e - s), status, 1.0, "diff"), False
@@ -348,6 +348,10 @@ def _score_all(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> None:
         c.ctx = context_similarity(doc.new, c.start, c.end, anchor.prefix, anchor.suffix)
         pos = 1.0 / (1.0 + abs(c.start - anchor.expected) / scale)
         node = 1.0 if _is_node(doc, c, anchor.node_type) else 0.0
+        # A candidate that is an unchanged copy of *other* old code is that code, not the
+        # tag's new version (the sibling of a deleted line, the same literal elsewhere).
+        origin = doc.diff.origin(c.start, c.end)
+        foreign = origin is not None and (origin[1] <= anchor.start or origin[0] >= anchor.end)
         c.score = 0.45 * c.text_sim + 0.3 * c.ctx + 0.1 * pos + 0.15 * node
         base, _, variant = c.method.partition("+")
         if base == "diff":
@@ -362,6 +366,9 @@ def _score_all(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> None:
             conf = 0.25 + 0.5 * c.ctx + 0.25 * c.text_sim
         else:
             conf = 0.6 * c.text_sim + 0.4 * c.ctx
+        if foreign:
+            c.score -= 0.3
+            conf = min(conf, 0.4)
         c.confidence = min(1.0, conf)
 
 

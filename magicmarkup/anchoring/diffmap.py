@@ -36,6 +36,17 @@ class DiffMap:
         self.new_len = new_len
         self.blocks = blocks
         self._old_starts = [b.old for b in blocks]
+        self._new_starts = [b.new for b in blocks]
+        # For each block, the old-side bounds of the contiguous run of blocks it belongs to.
+        self._run: list[tuple[int, int]] = []
+        k = 0
+        while k < len(blocks):
+            j = k
+            while j + 1 < len(blocks) and _contiguous(blocks[j], blocks[j + 1]):
+                j += 1
+            bounds = (blocks[k].old, blocks[j].old + blocks[j].size)
+            self._run.extend([bounds] * (j - k + 1))
+            k = j + 1
 
     def _block_at(self, offset: int) -> int:
         """Index of the last block starting at or before `offset` (-1 if none)."""
@@ -65,6 +76,34 @@ class DiffMap:
             exact = exact and nxt.exact_lines
             block = nxt
         return new_start, exact
+
+    def context_kept(self, start: int, end: int, chars: int = 24) -> bool:
+        """Whether `chars` characters on each side of old [start, end) (or up to the document's
+        edge) survived in place together with it: then nothing near the span was touched."""
+        i = self._block_at(start)
+        if i < 0:
+            return False
+        run_start, run_end = self._run[i]
+        return run_start <= max(0, start - chars) and run_end >= min(self.old_len, end + chars)
+
+    def origin(self, start: int, end: int) -> tuple[int, int] | None:
+        """The old text that new [start, end) is an unchanged copy of (one contiguous run of
+        equal blocks), or None if any of it is new or edited."""
+        if end <= start:
+            return None
+        i = bisect.bisect_right(self._new_starts, start) - 1
+        if i < 0:
+            return None
+        block = self.blocks[i]
+        if start >= block.new + block.size:
+            return None
+        old_start = block.old + (start - block.new)
+        while end > block.new + block.size:
+            i += 1
+            if i >= len(self.blocks) or not _contiguous(block, self.blocks[i]):
+                return None
+            block = self.blocks[i]
+        return old_start, block.old + (end - block.new)
 
     def map_start(self, offset: int) -> int:
         """New position of a span start at old `offset`: exact if that character survived,
@@ -103,6 +142,10 @@ class DiffMap:
             kept += max(0, min(end, b.old + b.size) - max(start, b.old))
             i += 1
         return 1.0 - kept / (end - start)
+
+
+def _contiguous(a: Block, b: Block) -> bool:
+    return a.old + a.size == b.old and a.new + a.size == b.new
 
 
 def _line_key(line: str) -> str:
