@@ -72,6 +72,12 @@ def demo_cmd(state: State, no_llm: bool, keep: Path | None, as_json: bool) -> No
                     "status": now.status.value,
                     "method": now.method,
                     "confidence": now.confidence,
+                    # One step per commit that moved it: the final status alone would hide a
+                    # change made two commits ago ("changed", then "anchored" since).
+                    "journey": [
+                        {"status": ev.status.value, "method": ev.method, "confidence": ev.confidence}
+                        for ev in now.history
+                    ],
                 }
             )
         seconds = time.perf_counter() - began
@@ -96,8 +102,8 @@ def demo_cmd(state: State, no_llm: bool, keep: Path | None, as_json: bool) -> No
         table = Table(title="where each tag went", header_style="bold", show_lines=True)
         for col in ("note", "file", "tagged text before", "tagged text after"):
             table.add_column(col, overflow="fold")
-        for col in ("status", "placed by", "conf"):
-            table.add_column(col, no_wrap=True)
+        for col in ("status after each commit that moved it", "placed by", "conf"):
+            table.add_column(col, overflow="fold")
         for r in rows:
             where = r["path"] if r["path"] == r["path_before"] else f"{r['path_before']} -> {r['path']}"
             table.add_row(
@@ -105,9 +111,10 @@ def demo_cmd(state: State, no_llm: bool, keep: Path | None, as_json: bool) -> No
                 escape(where),
                 escape(r["before"]),
                 escape(r["after"] or "(gone)"),
-                f"[{STATUS_STYLE_NAMES[r['status']]}]{r['status']}[/]",
-                r["method"],
-                f"{r['confidence']:.2f}",
+                " → ".join(f"[{STATUS_STYLE_NAMES[j['status']]}]{j['status']}[/]" for j in r["journey"])
+                or f"[{STATUS_STYLE_NAMES[r['status']]}]{r['status']}[/]",
+                " → ".join(j["method"] for j in r["journey"]) or r["method"],
+                " → ".join(f"{j['confidence']:.2f}" for j in r["journey"]) or f"{r['confidence']:.2f}",
             )
         console.print(table)
         model = "with the model" if resolver is not None else "without a model (cheap stages only)"
