@@ -61,9 +61,32 @@ def mark_snippet(program: str, snippet_reply: str) -> str:
     if snippet not in program and snippet.rstrip(";") in program:
         snippet = snippet.rstrip(";")
     if snippet not in program:
-        raise Invalid("step 3: snippet not found in the program")
+        found = _find_lines(program, snippet)
+        if found is None:
+            raise Invalid("step 3: snippet not found in the program")
+        snippet = program[found[0] : found[1]]
     i = program.index(snippet)
     return program[:i] + DELIMITER + snippet + DELIMITER + program[i + len(snippet) :]
+
+
+def _find_lines(program: str, snippet: str) -> tuple[int, int] | None:
+    """Where a multi-line snippet the model re-indented sits in the program (lines compared
+    without their indentation), from its first to its last non-blank character."""
+    want = [line.strip() for line in snippet.splitlines()]
+    if len(want) < 2:
+        return None
+    lines = program.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+    for i in range(len(lines) - len(want) + 1):
+        if all(lines[i + k].strip() == w for k, w in enumerate(want)):
+            first = lines[i]
+            last = lines[i + len(want) - 1]
+            a = starts[i] + len(first) - len(first.lstrip())
+            b = starts[i + len(want) - 1] + len(last.rstrip())
+            return a, b
+    return None
 
 
 def unmark(marked: str, which: str) -> tuple[str, int, int]:

@@ -53,6 +53,9 @@ def test_mark_snippet_and_unmark() -> None:
     assert unmark(mark_snippet("a()\na()\n", "a();"), "x")[1:] == (0, 3)
     with pytest.raises(Invalid, match="not found"):
         mark_snippet(program, "total -= x")
+    # A multi-line snippet the model copied without its indentation is still found.
+    text, start, end = unmark(mark_snippet(program, "for x in items:\ntotal += x;"), "old program")
+    assert text[start:end] == "for x in items:\n    total += x;"
     with pytest.raises(Invalid, match="empty snippet"):
         mark_snippet(program, "```\n\n```")
     with pytest.raises(Invalid, match="3 delimiters"):
