@@ -25,6 +25,7 @@ from benchmark_gen.llm_written import (
     validate,
 )
 from benchmark_gen.prompts import DELIMITER
+from tests.conftest import CliRunner
 
 FIXTURES = Path(__file__).parent / "fixtures" / "llm_written"
 
@@ -237,3 +238,28 @@ def test_pipeline_records_invalid_replies(replay: ReplayServer, tmp_path: Path) 
     assert {r["id"] for r in rejected} == {"llm-0-0000", "llm-0-0001"}
     again = run_pipeline(client, "replay", n=2, languages=["go"], snippet_types=["function_call"], output=out)
     assert again.skipped == 2 and replay.requests == 8  # 3 steps + 1 retry each, nothing on the rerun
+
+
+def test_generate_llm_cli_against_an_openai_compatible_url(
+    replay: ReplayServer, mm: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", replay.url)
+    monkeypatch.setenv("OPENAI_API_KEY", "local")
+    out = tmp_path / "llm.jsonl.gz"
+    r = mm(
+        "bench",
+        "generate-llm",
+        "--n",
+        "2",
+        "--languages",
+        "rust",
+        "--snippet-types",
+        "constant",
+        "-o",
+        str(out),
+        "--json",
+    )
+    assert r.code == 0, r.err
+    assert r.json()["valid"] == 2 and len(read_cases([out])) == 2
+    r = mm("bench", "generate-llm", "--n", "2", "-o", str(out), "--snippet-types", "nonsense")
+    assert r.code == 1 and "unknown snippet type" in r.err
