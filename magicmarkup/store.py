@@ -94,15 +94,27 @@ def dump_tag_file(rel: str, tags: Iterable[Tag]) -> bytes:
 def parse_tag_file(data: bytes, label: str) -> TagFile:
     """Parse and validate one tag file; every failure names the file and the problem."""
     try:
-        raw = json.loads(data.decode("utf-8"))
+        raw = orjson.loads(data)  # fast path; anything it refuses gets the json module's verdict
+    except orjson.JSONDecodeError:
+        raw = _slow_json(data, label)
+    if not isinstance(raw, dict):
+        raise StoreError(f"{label}: corrupt store file (expected a JSON object)")
+    return _validate_tag_file(raw, label)
+
+
+def _slow_json(data: bytes, label: str) -> object:
+    """json.loads with one-line errors (also accepts what orjson does not: NaN, huge ints)."""
+    try:
+        return json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise StoreError(f"{label}: corrupt store file (not UTF-8)") from None
     except json.JSONDecodeError as exc:
         raise StoreError(
             f"{label}: corrupt store file (invalid JSON at line {exc.lineno}: {exc.msg})"
         ) from None
-    if not isinstance(raw, dict):
-        raise StoreError(f"{label}: corrupt store file (expected a JSON object)")
+
+
+def _validate_tag_file(raw: dict[str, object], label: str) -> TagFile:
     version = raw.get("schema_version")
     if not isinstance(version, int):
         raise StoreError(f"{label}: corrupt store file (missing or non-integer schema_version)")
