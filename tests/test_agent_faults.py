@@ -172,8 +172,11 @@ def test_instructions_in_code_comments_do_not_move_a_tag(comment: str) -> None:
         # The obedient model followed the comment; the tag still lands only on a candidate the
         # cheap stages found, and never confidently anywhere but the true place.
         assert (placement.start, placement.end) in {(c.start, c.end) for c in cheap.candidates}
-        if (placement.start, placement.end) != true_span:
-            assert placement.status is Status.NEEDS_REVIEW
+        # (at worst it can orphan a tag the cheap stages could not confirm: kept, never moved)
+        if (placement.start, placement.end) != true_span or cheap.status is Status.NEEDS_REVIEW:
+            assert placement.status in (Status.NEEDS_REVIEW, Status.ORPHANED)
+        if placement.status is Status.ORPHANED:
+            assert cheap.status is Status.NEEDS_REVIEW
 
 
 def test_an_honest_pick_breaks_a_tie_for_review() -> None:

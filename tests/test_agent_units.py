@@ -102,14 +102,21 @@ def _query(best: Placement, cands: list[Candidate], old_piece: str = "x = a + 1"
     return LLMQuery(0, old, DOC, s, s + len(old_piece), tuple(cands), "python", best)
 
 
-def test_calibration_agreement_with_a_strong_guess_places_it() -> None:
+def test_calibration_agreement_places_only_a_guess_the_text_singles_out() -> None:
     s = DOC.index("x = a + 1")
+    t = DOC.index("return b * 2")
     cand = Candidate(s, s + 9, 0.8, "fuzzy")
-    best = Placement(s, s + 9, Status.NEEDS_REVIEW, 0.7, "fuzzy", [cand])
-    q = _query(best, [cand])
+    other = Candidate(t, t + 12, 0.5, "fuzzy")
+    best = Placement(s, s + 9, Status.NEEDS_REVIEW, 0.7, "fuzzy", [cand, other])
+    q = _query(best, [cand, other])
     shown = shown_candidates(q, "x = a + 1")
-    answer = decide_choice(q, shown, 1, Calibration())
+    pick = next(i for i, c in enumerate(shown, 1) if c.is_best)
+    answer = decide_choice(q, shown, pick, Calibration())
     assert (answer.start, answer.end) == (s, s + 9) and answer.confidence >= 0.75
+    # a lone candidate: "yes, that one" is no evidence (small models agree with nearly anything)
+    lone = _query(Placement(s, s + 9, Status.NEEDS_REVIEW, 0.7, "fuzzy", [cand]), [cand])
+    kept = decide_choice(lone, shown_candidates(lone, "x = a + 1"), 1, Calibration())
+    assert (kept.start, kept.end, kept.confidence) == (s, s + 9, 0.7)
 
 
 def test_calibration_a_weak_pick_stays_for_review_on_the_cheap_guess() -> None:
@@ -134,10 +141,15 @@ def test_calibration_none_confirms_an_orphan_and_keeps_a_guess() -> None:
         _query(orphan, [cand]), shown_candidates(_query(orphan, [cand]), "x"), 0, Calibration()
     ).orphaned
     review = Placement(s, s + 9, Status.NEEDS_REVIEW, 0.6, "fuzzy", [cand])
-    kept = decide_choice(
+    gone = decide_choice(
         _query(review, [cand]), shown_candidates(_query(review, [cand]), "x"), 0, Calibration()
     )
-    assert (kept.start, kept.end, kept.orphaned, kept.confidence) == (s, s + 9, False, 0.6)
+    assert gone.orphaned  # an unconfirmed guess the model says is gone
+    placed = Placement(s, s + 9, Status.CHANGED, 0.8, "fuzzy", [cand])
+    kept = decide_choice(
+        _query(placed, [cand]), shown_candidates(_query(placed, [cand]), "x"), 0, Calibration()
+    )
+    assert (kept.start, kept.end, kept.orphaned, kept.confidence) == (s, s + 9, False, 0.8)
 
 
 def test_candidates_are_shown_in_document_order_not_rank() -> None:

@@ -38,11 +38,15 @@ class Calibration:
 
     review: float = 0.75
     locate_below: float = 0.45  # best candidate text similarity below this: ask to locate instead
-    agree_min_conf: float = 0.5  # agreeing with the cheap best raises it to placed only above this
-    agree_min_sim: float = 0.5
+    # Agreement with the cheap best raises it to placed only when the text singles it out: measured
+    # on the mechanical suite, Qwen2.5-Coder-1.5B "agrees" with most guesses, deleted code and
+    # look-alike candidates included, so agreement alone is no evidence.
+    agree_min_conf: float = 0.6
+    agree_min_sim: float = 0.9
+    agree_rival_margin: float = 0.1  # the pick's text must beat every rival's by this much
     agree_bonus: float = 0.05  # placed at max(cheap conf, R + bonus)
     agree_cap: float = 0.92
-    agree_rival_margin: float = 0.05  # no boost when another candidate's text is this much closer
+    none_orphans_review: bool = True  # "none" turns an unconfirmed (needs_review) guess into an orphan
     switch_max_gap: float = 0.08  # the model may switch to a candidate scoring this close to the best
     switch_min_sim: float = 0.6
     rescue_min_sim: float = 0.6  # an orphaned tag becomes a review guess when the model picks this
@@ -329,7 +333,11 @@ def decide_choice(q: LLMQuery, shown: list[_Shown], choice: int, cal: Calibratio
         else LLMAnswer(key=q.key, start=best.start, end=best.end, confidence=best.confidence)
     )
     if choice == 0:
-        return keep  # "none" confirms an orphan; it never un-places a guess on its own
+        # "none" confirms an orphan, and turns a guess the cheap stages could not confirm into one
+        # (measured: mostly deleted code); a confident cheap placement stays.
+        if cal.none_orphans_review and not orphaned and best.confidence < cal.review:
+            return LLMAnswer(key=q.key, orphaned=True, confidence=best.confidence)
+        return keep
     pick = shown[choice - 1]
     best_shown = next((c for c in shown if c.is_best), None)
     if orphaned:
@@ -341,9 +349,10 @@ def decide_choice(q: LLMQuery, shown: list[_Shown], choice: int, cal: Calibratio
         # Agreement is worth something only when the text evidence does not point elsewhere:
         # a model (or an instruction in a comment) agreeing with a weak guess must not seal it.
         if (
-            best.confidence >= cal.agree_min_conf
+            len(shown) >= 2
+            and best.confidence >= cal.agree_min_conf
             and pick.sim >= cal.agree_min_sim
-            and pick.sim >= rival_sim - cal.agree_rival_margin
+            and pick.sim >= rival_sim + cal.agree_rival_margin
         ):
             conf = min(cal.agree_cap, max(best.confidence, cal.review + cal.agree_bonus))
             return LLMAnswer(key=q.key, start=pick.start, end=pick.end, confidence=conf)
