@@ -61,7 +61,11 @@ class EndpointPlan:
 def plan_endpoint(settings: Settings) -> EndpointPlan:
     if settings.base_url:
         return EndpointPlan(
-            "remote", settings.base_url, settings.model, None, f"LLM: {settings.model} at {settings.base_url}"
+            "remote",
+            settings.base_url,
+            settings.model,
+            None,
+            f"LLM: model {settings.model!r} at {settings.base_url}",
         )
     try:
         path = resolve_model(settings.local_model, settings.cache_dir)
