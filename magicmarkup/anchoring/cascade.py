@@ -122,7 +122,7 @@ def reanchor_many(
         placements, pending = cheap_placements(job, th)
         results.append(placements)
         if llm is not None:
-            for k, cands in pending:
+            for k, cands, (proj_start, proj_end) in pending:
                 span = _as_old_span(job.spans[k])
                 queries.append(
                     LLMQuery(
@@ -134,6 +134,8 @@ def reanchor_many(
                         candidates=tuple(cands),
                         language=job.language,
                         best=placements[k],
+                        proj_start=proj_start,
+                        proj_end=proj_end,
                     )
                 )
                 where.append((j, k))
@@ -182,7 +184,10 @@ def _as_old_span(span: OldSpan | tuple[int, int]) -> OldSpan:
     return span if isinstance(span, OldSpan) else OldSpan(span[0], span[1])
 
 
-def cheap_placements(job: Job, th: Thresholds) -> tuple[list[Placement], list[tuple[int, list[Candidate]]]]:
+Pending = tuple[int, list[Candidate], tuple[int, int]]  # span index, candidates, diff projection
+
+
+def cheap_placements(job: Job, th: Thresholds) -> tuple[list[Placement], list[Pending]]:
     """Stages 1-3 for every span of one document; also which spans the LLM should see."""
     doc = _Doc(
         job.old_text,
@@ -191,12 +196,14 @@ def cheap_placements(job: Job, th: Thresholds) -> tuple[list[Placement], list[tu
         diffmap.build(job.old_text, job.new_text),
     )
     placements: list[Placement] = []
-    pending: list[tuple[int, list[Candidate]]] = []
+    pending: list[Pending] = []
     for k, raw in enumerate(job.spans):
-        placement, uncertain = _place(doc, _as_old_span(raw), th)
+        span = _as_old_span(raw)
+        placement, uncertain = _place(doc, span, th)
         placements.append(placement)
         if uncertain:
-            pending.append((k, placement.candidates))
+            projection = (doc.diff.map_start(span.start), doc.diff.map_end(span.end))
+            pending.append((k, placement.candidates, projection))
     return placements, pending
 
 
@@ -291,13 +298,15 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
     top = _distinct(cands)[:TOP_CANDIDATES]
     candidates = [Candidate(c.start, c.end, round(c.score, 4), c.method) for c in top]
     if best is None:
-        return Placement(None, None, Status.ORPHANED, 0.0, "none", candidates), bool(candidates)
+        return Placement(None, None, Status.ORPHANED, 0.0, "none", candidates), False
     conf = best.confidence
     if ambiguous:
         conf = min(conf, th.review - 0.01)
     if conf < th.orphan or (deleted and conf < th.review and best.text_sim < 0.99):
         placement = Placement(best.start, best.end, Status.ORPHANED, round(conf, 4), best.method, candidates)
-        return placement, bool(candidates)
+        # Worth a model's look only if some candidate still resembles the old text; otherwise
+        # the model could only confirm the orphan (measured: its rescues were all wrong).
+        return placement, any(c.text_sim >= 0.6 for c in top)
     if conf < th.review:
         status = Status.NEEDS_REVIEW
     elif doc.new[best.start : best.end] == text:

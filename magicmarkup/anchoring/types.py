@@ -63,6 +63,8 @@ class LLMQuery:
     candidates: tuple[Candidate, ...]
     language: str | None
     best: Placement  # what the cascade would do without the model
+    proj_start: int | None = None  # where the diff maps the old span in the new text
+    proj_end: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
