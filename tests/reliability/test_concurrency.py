@@ -55,6 +55,15 @@ def test_four_kinds_of_writers_at_once(tmp_path: Path) -> None:
     assert watcher.stdout is not None
     started = json.loads(watcher.stdout.readline())
     assert started["event"] == "started", started
+    # Drain its output as it comes: a full pipe would block the watcher mid-write.
+    watched_lines: list[str] = []
+    err_lines: list[str] = []
+    drains = [
+        threading.Thread(target=lambda: watched_lines.extend(watcher.stdout or []), daemon=True),
+        threading.Thread(target=lambda: err_lines.extend(watcher.stderr or []), daemon=True),
+    ]
+    for d in drains:
+        d.start()
 
     def run(name: str, body: Callable[[], None]) -> threading.Thread:
         def wrapped() -> None:
@@ -131,11 +140,14 @@ def test_four_kinds_of_writers_at_once(tmp_path: Path) -> None:
         t.join(timeout=600)
     time.sleep(0.5)  # let the watcher finish its last burst
     watcher.send_signal(signal.SIGINT)
-    out, err = watcher.communicate(timeout=60)
+    watcher.wait(timeout=60)
+    for d in drains:
+        d.join(timeout=30)
+    err = "".join(err_lines)
     elapsed = time.perf_counter() - began
     assert not failures, failures
     assert watcher.returncode in (0, 130, -signal.SIGINT), err
-    events = [json.loads(line) for line in out.splitlines() if line.strip()]
+    events = [json.loads(line) for line in watched_lines if line.strip()]
     assert not [e for e in events if e["event"] == "error"], events
     watched = sum(1 for e in events if e["event"] == "modified")
 
