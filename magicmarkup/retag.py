@@ -363,13 +363,13 @@ def worktree_updates(
     updates: list[DocumentUpdate] = []
     errors: list[str] = []
     for rel in paths if paths is not None else store.paths():
-        full = store.document_path(rel)
-        if not full.exists() and not full.is_symlink():
-            updates.append(DocumentUpdate(rel, None))
-            continue
         try:
+            full = store.document_path(rel)
+            if not full.exists() and not full.is_symlink():
+                updates.append(DocumentUpdate(rel, None))
+                continue
             updates.append(DocumentUpdate(rel, store.read_document(rel)))
-        except MagicMarkupError as exc:
+        except MagicMarkupError as exc:  # reported per file; this file's tags are left alone
             errors.append(str(exc))
     return updates, errors
 

@@ -106,6 +106,8 @@ def retag_cmd(
         print_json(data)
     else:
         print_report(report, note)
+    if report.errors:  # every other document was retagged; scripts still learn of the failures
+        raise SystemExit(1)
 
 
 def run_worktree(
