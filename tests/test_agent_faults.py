@@ -15,6 +15,7 @@ import pytest
 from magicmarkup.agent import Endpoint, chat_endpoint
 from magicmarkup.agent.resolver import LLMResolver
 from magicmarkup.anchoring import Placement, Thresholds, reanchor_many
+from magicmarkup.anchoring.types import LLMQuery
 from magicmarkup.config import Settings
 from magicmarkup.model import Status
 from tests.agent.cases import CASES, DELETED, hostile_case, uncertain
@@ -51,13 +52,19 @@ def cheap_and_llm(resolver: LLMResolver) -> tuple[list[Placement], list[Placemen
 
 
 def test_cases_reach_the_model() -> None:
-    assert all(uncertain(c) for c in [*CASES, DELETED])
+    assert all(uncertain(c) for c in CASES)
 
 
-def test_an_orphan_with_no_plausible_candidate_costs_no_call() -> None:
+def test_an_orphan_costs_no_call() -> None:
+    """Whether or not the cascade sends an orphan, the model is not asked about it."""
+    cheap = reanchor_many([DELETED.job()])[0][0]
+    assert cheap.status is Status.ORPHANED
+    query = LLMQuery(
+        0, DELETED.old, DELETED.new, DELETED.start, DELETED.end, tuple(cheap.candidates), "python", cheap
+    )
     with FaultServer(default="ok") as srv, resolver_for(srv) as resolver:
-        placement = reanchor_many([DELETED.job()], resolver)[0][0]
-        assert placement.status is Status.ORPHANED and placement.llm_calls == 0
+        (answer,) = resolver.resolve([query])
+        assert answer.orphaned and answer.calls == 0 and answer.error is None
         assert srv.requests == [] and resolver.skipped == 1
 
 

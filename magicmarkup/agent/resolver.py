@@ -46,11 +46,18 @@ class Calibration:
     agree_rival_margin: float = 0.1  # the pick's text must beat every rival's by this much
     agree_bonus: float = 0.05  # placed at max(cheap conf, R + bonus)
     agree_cap: float = 0.92
-    none_orphans_review: bool = True  # "none" turns an unconfirmed (needs_review) guess into an orphan
+    # "none" turns an unconfirmed (needs_review) guess into an orphan only when no candidate's text
+    # is close: the model also says "none" to exact copies of the tagged code (measured).
+    none_orphan_max_sim: float = 0.75
     switch_max_gap: float = 0.08  # the model may switch to a candidate scoring this close to the best
     switch_min_sim: float = 0.6
-    rescue_min_sim: float = 0.6  # an orphaned tag becomes a review guess when the model picks this
-    skip_orphan_below: float = 0.6  # an orphan with no candidate this similar is not worth a call
+    # Between look-alike candidates (same text) the cheap stages' context and position are the
+    # better judge: measured, the model's pick among copies is a coin flip.
+    same_text_margin: float = 0.02
+    # Orphans are not asked about: measured on the mechanical suite, the model "picks" a candidate
+    # for nearly every orphan (the code was deleted) and never reliably rescues one.
+    ask_orphans: bool = False
+    locate_min_sim: float = 0.35  # copied text this similar to the old span becomes a review guess
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +90,7 @@ class LLMResolver:
         self.queries = 0
         self.unhelpful = 0  # queries whose answer carried an error
         self.wall_seconds = 0.0
-        self.skipped = 0  # orphans not worth a call (no plausible candidate to rescue them)
+        self.skipped = 0  # orphans not asked about (the model could only confirm them)
         self.trace: list[dict[str, object]] = []  # per query: what was asked, answered, decided
         self._schema_ok = True
 
@@ -187,10 +194,8 @@ class LLMResolver:
         old_piece = q.old_text[q.old_start : q.old_end]
         shown = shown_candidates(q, old_piece)
         top_sim = max((c.sim for c in shown), default=0.0)
-        if q.best.status is Status.ORPHANED and top_sim < self.calibration.skip_orphan_below:
-            # The model could only confirm it (measured: a "rescue" of such a tag is nearly always
-            # wrong, the code was deleted); not worth a call.
-            self.skipped += 1
+        if q.best.status is Status.ORPHANED and not self.calibration.ask_orphans:
+            self.skipped += 1  # the model could only confirm it: not worth a call
             return LLMAnswer(key=q.key, orphaned=True, confidence=q.best.confidence)
         if not shown or top_sim < self.calibration.locate_below:
             return await self._locate(chat, q, old_piece, diffs)
@@ -335,15 +340,14 @@ def decide_choice(q: LLMQuery, shown: list[_Shown], choice: int, cal: Calibratio
     if choice == 0:
         # "none" confirms an orphan, and turns a guess the cheap stages could not confirm into one
         # (measured: mostly deleted code); a confident cheap placement stays.
-        if cal.none_orphans_review and not orphaned and best.confidence < cal.review:
+        top_sim = max((c.sim for c in shown), default=0.0)
+        if not orphaned and best.confidence < cal.review and top_sim < cal.none_orphan_max_sim:
             return LLMAnswer(key=q.key, orphaned=True, confidence=best.confidence)
         return keep
     pick = shown[choice - 1]
     best_shown = next((c for c in shown if c.is_best), None)
     if orphaned:
-        if pick.sim >= cal.rescue_min_sim and not (best_shown is pick and best.confidence < 0.2):
-            return LLMAnswer(key=q.key, start=pick.start, end=pick.end, confidence=cal.review - 0.05)
-        return keep
+        return keep  # a pick never rescues an orphan (measured: nearly always deleted code)
     rival_sim = max((c.sim for c in shown if c is not pick), default=0.0)
     if pick.is_best:
         # Agreement is worth something only when the text evidence does not point elsewhere:
@@ -358,7 +362,8 @@ def decide_choice(q: LLMQuery, shown: list[_Shown], choice: int, cal: Calibratio
             return LLMAnswer(key=q.key, start=pick.start, end=pick.end, confidence=conf)
         return keep
     best_score = best_shown.score if best_shown is not None else max(c.score for c in shown)
-    if best_score - pick.score <= cal.switch_max_gap and pick.sim >= cal.switch_min_sim:
+    same_text = best_shown is not None and abs(pick.sim - best_shown.sim) < cal.same_text_margin
+    if best_score - pick.score <= cal.switch_max_gap and pick.sim >= cal.switch_min_sim and not same_text:
         # A tie the cheap stages could not break: the model's pick becomes the guess, for review.
         return LLMAnswer(key=q.key, start=pick.start, end=pick.end, confidence=cal.review - 0.02)
     # The model prefers a clearly weaker candidate: keep the cheap guess, but flag it.
@@ -386,6 +391,6 @@ def decide_locate(
     ps, pe = min(projection), max(projection)
     near = s <= pe + 200 and e >= ps - 200  # where the diff says the old span went
     sim = text_similarity(old_piece, q.new_text[s:e])
-    if near and sim >= cal.rescue_min_sim:
+    if near and sim >= cal.locate_min_sim and best.status is not Status.ORPHANED:
         return LLMAnswer(key=q.key, start=s, end=e, confidence=cal.review - 0.05)
     return keep
