@@ -79,6 +79,14 @@ def mark_retry(error: str) -> str:
     return f"That is not right: {error}. Copy a snippet that is in the program, exactly as written there."
 
 
+def updated_retry(count: int) -> str:
+    return (
+        f"That program has {count} {DELIMITER} markers; it must have exactly two: one right before and "
+        "one right after the code that corresponds to the marked snippet. Reply with the whole updated "
+        "program again, in one code block."
+    )
+
+
 def update(language: str, code_marked: str, partial: bool) -> str:
     kind = (
         "Describe a realistic change a programmer would start making to this program, but only "
