@@ -321,7 +321,8 @@ def _is_node(doc: _Doc, c: _Scored, node_type: str | None) -> bool:
     tree = doc.new_tree if node_type else None
     if tree is None:
         return False
-    node = tree.exact_node(c.start, c.end)
+    # Whitespace around a span is not part of any node (the old node type was taken trimmed too).
+    node = tree.exact_node(*syntax.trim(doc.new, c.start, c.end))
     return node is not None and node.type == node_type
 
 
