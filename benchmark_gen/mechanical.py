@@ -21,25 +21,16 @@ from tree_sitter import Node
 from benchmark_gen.cases import BenchError, Case
 from benchmark_gen.edits import LANGS, Source, Step, run_operator
 from benchmark_gen.edits import errors as _errors
+from magicmarkup.documents import EXTENSION_LANGUAGES
 
 log = logging.getLogger(__name__)
 
+# The project's extension map, less what the generator does not draw from (type stubs, JSX, .mts).
 EXTENSIONS = {
-    ".py": "python",
-    ".js": "javascript",
-    ".mjs": "javascript",
-    ".cjs": "javascript",
-    ".ts": "typescript",
-    ".c": "c",
-    ".h": "c",
-    ".cc": "cpp",
-    ".cpp": "cpp",
-    ".cxx": "cpp",
-    ".hpp": "cpp",
-    ".hh": "cpp",
-    ".java": "java",
-    ".go": "go",
-    ".rs": "rust",
+    ext: lang
+    for ext, lang in EXTENSION_LANGUAGES.items()
+    if lang in ("python", "javascript", "typescript", "c", "cpp", "java", "go", "rust")
+    and ext not in (".pyi", ".jsx", ".mts")
 }
 EXCLUDE_DIRS = {"site-packages", "__pycache__", ".git", ".venv", "node_modules/.bin", "dist-packages"}
 LANGUAGE_WEIGHTS = {
