@@ -94,6 +94,23 @@ def _clip_line(line: str) -> str:
     return line if len(line) <= MAX_LINE_CHARS else line[: MAX_LINE_CHARS - 1] + "…"
 
 
+def line_window(text: str, start: int, end: int, before: int, after: int | None = None) -> tuple[int, int]:
+    """Offsets of `before` whole lines above `start` to `after` (default: `before`) below `end`."""
+    head = text.rfind("\n", 0, start) + 1
+    for _ in range(before):
+        if head == 0:
+            break
+        head = text.rfind("\n", 0, head - 1) + 1
+    tail = text.find("\n", end)
+    tail = len(text) if tail == -1 else tail
+    for _ in range(before if after is None else after):
+        if tail >= len(text):
+            break
+        nxt = text.find("\n", tail + 1)
+        tail = len(text) if nxt == -1 else nxt
+    return head, tail
+
+
 def excerpt(text: str, start: int, end: int, before: int = CONTEXT_LINES, after: int = CONTEXT_LINES) -> str:
     """A few lines around `text[start:end]` with the span marked; long spans are abbreviated.
     Whitespace at the span's edges is shown outside the markers (it is not what was tagged)."""
@@ -102,18 +119,7 @@ def excerpt(text: str, start: int, end: int, before: int = CONTEXT_LINES, after:
     end -= len(piece) - len(piece.rstrip())
     if end <= start:
         end = start
-    head = text.rfind("\n", 0, start) + 1
-    for _ in range(before):
-        if head == 0:
-            break
-        head = text.rfind("\n", 0, head - 1) + 1
-    tail = text.find("\n", end)
-    tail = len(text) if tail == -1 else tail
-    for _ in range(after):
-        if tail >= len(text):
-            break
-        nxt = text.find("\n", tail + 1)
-        tail = len(text) if nxt == -1 else nxt
+    head, tail = line_window(text, start, end, before, after)
     marked = text[head:start] + OPEN + _abbreviate(text[start:end]) + CLOSE + text[end:tail]
     return "\n".join(_clip_line(ln) for ln in marked.split("\n")).strip("\n")
 

@@ -228,7 +228,7 @@ class LLMResolver:
             diffs[key] = diffmap.build(q.old_text, q.new_text)
         dm = diffs[key]
         ps, pe = dm.map_start(q.old_start), dm.map_end(q.old_end)
-        w0, w1 = line_window(q.new_text, min(ps, pe), max(ps, pe), prompts.LOCATE_WINDOW_LINES)
+        w0, w1 = prompts.line_window(q.new_text, min(ps, pe), max(ps, pe), prompts.LOCATE_WINDOW_LINES)
         messages = prompts.locate_messages(q.old_text, q.old_start, q.old_end, q.new_text, w0, w1)
         max_chars = min(4000, 2 * len(old_piece) + 200)
         answer, res = await self._ask(
@@ -308,23 +308,6 @@ def shown_candidates(q: LLMQuery, old_piece: str) -> list[_Shown]:
         for c in picked
     ]
     return sorted(out, key=lambda c: (c.start, c.end))
-
-
-def line_window(text: str, start: int, end: int, lines: int) -> tuple[int, int]:
-    """`lines` whole lines above `start` and below `end`."""
-    a = text.rfind("\n", 0, start) + 1
-    for _ in range(lines):
-        if a == 0:
-            break
-        a = text.rfind("\n", 0, a - 1) + 1
-    b = text.find("\n", end)
-    b = len(text) if b == -1 else b
-    for _ in range(lines):
-        if b >= len(text):
-            break
-        nxt = text.find("\n", b + 1)
-        b = len(text) if nxt == -1 else nxt
-    return a, b
 
 
 def decide_choice(q: LLMQuery, shown: list[_Shown], choice: int, cal: Calibration) -> LLMAnswer:
