@@ -50,12 +50,13 @@ def strip_fences(text: str) -> str:
     return body.strip("\n").rstrip() + "\n" if body.strip() else ""
 
 
-def mark_snippet(program: str, snippet_reply: str) -> str:
-    """Put the delimiters around the model's chosen snippet (its first occurrence; a trailing
-    `;` the model added or dropped is forgiven). It must occur in the program as written."""
+def mark_snippet(program: str, snippet_reply: str, unique: bool = False, step: str = "step 3") -> str:
+    """Put the delimiters around the model's chosen snippet (its first occurrence, or its only
+    one when `unique`; a trailing `;` the model added or dropped is forgiven). It must occur in
+    the program as written."""
     snippet = strip_fences(snippet_reply).strip()
     if not snippet:
-        raise Invalid("step 3: empty snippet")
+        raise Invalid(f"{step}: empty snippet")
     if DELIMITER in program:
         raise Invalid("step 2: program already contains the delimiter")
     if snippet not in program and snippet.rstrip(";") in program:
@@ -63,8 +64,10 @@ def mark_snippet(program: str, snippet_reply: str) -> str:
     if snippet not in program:
         found = _find_lines(program, snippet)
         if found is None:
-            raise Invalid("step 3: snippet not found in the program")
+            raise Invalid(f"{step}: snippet not found in the program")
         snippet = program[found[0] : found[1]]
+    if unique and program.count(snippet) != 1:
+        raise Invalid(f"{step}: the snippet occurs {program.count(snippet)} times in the program")
     i = program.index(snippet)
     return program[:i] + DELIMITER + snippet + DELIMITER + program[i + len(snippet) :]
 
@@ -251,18 +254,17 @@ async def run_one(
         steps["updated"] = await _ask(client, model, rewrite_prompt, MAX_TOKENS_CODE, 0.2, plan.seed)
         markers = strip_fences(steps["updated"]).count(DELIMITER)
         if markers != 2:
-            # The most common failure (9 of 11 drops measured): markers lost in the rewrite.
-            # One retry with the error; the first answer is kept in the record.
-            steps["updated_first"] = steps["updated"]
-            steps["updated"] = await _ask(
-                client,
-                model,
-                prompts.updated_retry(markers),
-                MAX_TOKENS_CODE,
-                0.2,
-                plan.seed,
-                [(rewrite_prompt, steps["updated_first"])],
+            # The most common failure (9 of 11 drops measured): the markers are lost in the
+            # rewrite, and asking again does not bring them back. As in step 3, the model then
+            # copies the updated snippet out and the code places the markers, if the copy occurs
+            # exactly once (the model still decides what the snippet became).
+            new_code = strip_fences(steps["updated"]).replace(DELIMITER, "")
+            snippet = steps["old_marked"].split(DELIMITER)[1]
+            steps["updated_unmarked"] = steps["updated"]
+            steps["updated_snippet"] = await _ask(
+                client, model, prompts.copy_updated(lang, snippet, new_code), MAX_TOKENS_TEXT, 0.2, plan.seed
             )
+            steps["updated"] = mark_snippet(new_code, steps["updated_snippet"], unique=True, step="step 5")
         case = validate(plan.case_id, lang, plan.snippet_type, plan.partial, steps, plan.seed)
         return case, "", steps
     except Invalid as exc:

@@ -79,11 +79,13 @@ def mark_retry(error: str) -> str:
     return f"That is not right: {error}. Copy a snippet that is in the program, exactly as written there."
 
 
-def updated_retry(count: int) -> str:
+def copy_updated(language: str, snippet: str, new_code: str) -> str:
     return (
-        f"That program has {count} {DELIMITER} markers; it must have exactly two: one right before and "
-        "one right after the code that corresponds to the marked snippet. Reply with the whole updated "
-        "program again, in one code block."
+        f"This snippet was marked in a {LANGUAGE_NAMES[language]} program:\n```\n{snippet}\n```\n"
+        f"Here is the program after an update:\n```\n{new_code}\n```\n"
+        "Copy the code in the updated program that corresponds to the marked snippet (it may have "
+        "been changed by the update). Reply with only that code, copied character for character, "
+        "in one code block."
     )
 
 

@@ -263,3 +263,13 @@ def test_generate_llm_cli_against_an_openai_compatible_url(
     assert r.json()["valid"] == 2 and len(read_cases([out])) == 2
     r = mm("bench", "generate-llm", "--n", "2", "-o", str(out), "--snippet-types", "nonsense")
     assert r.code == 1 and "unknown snippet type" in r.err
+
+
+def test_mark_snippet_unique_refuses_an_ambiguous_copy() -> None:
+    """The step-5 fallback places the markers only where the model's copy is unambiguous."""
+    from benchmark_gen.llm_written import Invalid, mark_snippet
+
+    program = "x = f(1)\ny = f(1)\nz = g(2)\n"
+    assert mark_snippet(program, "```\ng(2)\n```", unique=True, step="step 5") == "x = f(1)\ny = f(1)\nz = @@@g(2)@@@\n"
+    with pytest.raises(Invalid, match="step 5: the snippet occurs 2 times"):
+        mark_snippet(program, "f(1)", unique=True, step="step 5")
