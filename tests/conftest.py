@@ -37,8 +37,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
 
 
 def git(cwd: Path, *args: str) -> str:
-    out = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
-                         env={**os.environ, **GIT_ENV})
+    out = subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True, env={**os.environ, **GIT_ENV}
+    )
     return out.stdout
 
 
@@ -72,7 +73,11 @@ def mm(repo: Path) -> CliRunner:
     def run(*args: str, cwd: Path | None = None, input: str | None = None, timeout: float = 120) -> Result:
         proc = subprocess.run(
             [sys.executable, "-m", "magicmarkup", *args],
-            cwd=cwd or repo, capture_output=True, text=True, input=input, timeout=timeout,
+            cwd=cwd or repo,
+            capture_output=True,
+            text=True,
+            input=input,
+            timeout=timeout,
             env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
         )
         return Result(proc.returncode, proc.stdout, proc.stderr)

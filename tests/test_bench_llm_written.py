@@ -270,6 +270,9 @@ def test_mark_snippet_unique_refuses_an_ambiguous_copy() -> None:
     from benchmark_gen.llm_written import Invalid, mark_snippet
 
     program = "x = f(1)\ny = f(1)\nz = g(2)\n"
-    assert mark_snippet(program, "```\ng(2)\n```", unique=True, step="step 5") == "x = f(1)\ny = f(1)\nz = @@@g(2)@@@\n"
+    assert (
+        mark_snippet(program, "```\ng(2)\n```", unique=True, step="step 5")
+        == "x = f(1)\ny = f(1)\nz = @@@g(2)@@@\n"
+    )
     with pytest.raises(Invalid, match="step 5: the snippet occurs 2 times"):
         mark_snippet(program, "f(1)", unique=True, step="step 5")

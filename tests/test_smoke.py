@@ -13,7 +13,9 @@ def test_init_add_list_retag(repo: Path, mm: CliRunner) -> None:
     added = mm("add", "app.py", "--match", "x + 1", "--note", "hi")
     assert added.code == 0, added.err
     listed = mm("list", "--json").json()
-    assert [(t["text"], t["start"], t["end"], t["metadata"]["note"]) for t in listed] == [("x + 1", 21, 26, "hi")]
+    assert [(t["text"], t["start"], t["end"], t["metadata"]["note"]) for t in listed] == [
+        ("x + 1", 21, 26, "hi")
+    ]
     (repo / "app.py").write_text("import os\n\ndef f(x):\n    return x + 1\n", encoding="utf-8")
     report = mm("retag", "--worktree", "--no-llm", "--json").json()
     assert report["counts"]["moved"] == 1

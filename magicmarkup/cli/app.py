@@ -42,6 +42,7 @@ def _available(name: str) -> bool:
     module = LAZY_COMMANDS[name].split(":")[0]
     return importlib.util.find_spec(module) is not None
 
+
 console = Console()
 err_console = Console(stderr=True)
 

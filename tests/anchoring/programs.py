@@ -30,7 +30,7 @@ class Program:
 
 PYTHON = Program(
     language="python",
-    base='''import math
+    base="""import math
 
 
 def helper(value, factor):
@@ -47,7 +47,7 @@ def compute(items, limit):
 
 def report(values):
     print("total", compute(values, 10))
-''',
+""",
     call="helper(item, 2)",
     call_reformatted="helper(\n                item,\n                2,\n            )",
     method_call="self.helper(item, 2)",
@@ -67,7 +67,7 @@ def report(values):
 
 JAVASCRIPT = Program(
     language="javascript",
-    base='''const math = require("math");
+    base="""const math = require("math");
 
 function helper(value, factor) {
   return value * factor;
@@ -88,7 +88,7 @@ function report(values) {
 }
 
 module.exports = { compute };
-''',
+""",
     call="helper(item, 2)",
     call_reformatted="helper(\n        item,\n        2,\n      )",
     method_call="this.helper(item, 2)",
@@ -108,7 +108,7 @@ module.exports = { compute };
 
 TYPESCRIPT = Program(
     language="typescript",
-    base='''import { log } from "./log";
+    base="""import { log } from "./log";
 
 function helper(value: number, factor: number): number {
   return value * factor;
@@ -127,7 +127,7 @@ export function compute(items: number[], limit: number): number {
 function report(values: number[]): void {
   log("total", compute(values, 10));
 }
-''',
+""",
     call="helper(item, 2)",
     call_reformatted="helper(\n        item,\n        2,\n      )",
     method_call="this.helper(item, 2)",
@@ -147,7 +147,7 @@ function report(values: number[]): void {
 
 TSX = Program(
     language="tsx",
-    base='''import React from "react";
+    base="""import React from "react";
 
 function helper(value: number, factor: number): number {
   return value * factor;
@@ -166,7 +166,7 @@ export function compute(items: number[], limit: number): number {
 export function Report({ values }: { values: number[] }) {
   return <div className="total">{compute(values, 10)}</div>;
 }
-''',
+""",
     call="helper(item, 2)",
     call_reformatted="helper(\n        item,\n        2,\n      )",
     method_call="this.helper(item, 2)",
@@ -186,7 +186,7 @@ export function Report({ values }: { values: number[] }) {
 
 C = Program(
     language="c",
-    base='''#include <stdio.h>
+    base="""#include <stdio.h>
 
 static int helper(int value, int factor) {
     return value * factor;
@@ -205,7 +205,7 @@ int compute(const int *items, int n, int limit) {
 void report(const int *values, int n) {
     printf("total %d\\n", compute(values, n, 10));
 }
-''',
+""",
     call="helper(items[i], 2)",
     call_reformatted="helper(\n                items[i],\n                2)",
     method_call="ctx->helper(items[i], 2)",
@@ -225,7 +225,7 @@ void report(const int *values, int n) {
 
 CPP = Program(
     language="cpp",
-    base='''#include <vector>
+    base="""#include <vector>
 #include <iostream>
 
 namespace calc {
@@ -249,7 +249,7 @@ void report(const std::vector<int>& values) {
 }
 
 }  // namespace calc
-''',
+""",
     call="helper(item, 2)",
     call_reformatted="helper(\n                item,\n                2)",
     method_call="this->helper(item, 2)",
@@ -269,7 +269,7 @@ void report(const std::vector<int>& values) {
 
 JAVA = Program(
     language="java",
-    base='''package calc;
+    base="""package calc;
 
 import java.util.List;
 
@@ -292,7 +292,7 @@ public class Calc {
         System.out.println("total " + compute(values, 10));
     }
 }
-''',
+""",
     call="helper(item, 2)",
     call_reformatted="helper(\n                    item,\n                    2)",
     method_call="this.helper(item, 2)",
@@ -312,7 +312,7 @@ public class Calc {
 
 GO = Program(
     language="go",
-    base='''package calc
+    base="""package calc
 
 import "fmt"
 
@@ -333,7 +333,7 @@ func Compute(items []int, limit int) int {
 func Report(values []int) {
 \tfmt.Println("total", Compute(values, 10))
 }
-''',
+""",
     call="helper(item, 2)",
     call_reformatted="helper(\n\t\t\t\titem,\n\t\t\t\t2,\n\t\t\t)",
     method_call="c.helper(item, 2)",
@@ -348,12 +348,12 @@ func Report(values []int) {
     dup_fn="func twice(item int) int {\n\treturn helper(item, 2) + helper(item, 2)\n}\n\n",
     deleted_fn='func Report(values []int) {\n\tfmt.Println("total", Compute(values, 10))\n}\n',
     deleted_piece='fmt.Println("total", Compute(values, 10))',
-    insert_above='// Package calc computes totals.\n\nconst maxItems = 128\n\n',
+    insert_above="// Package calc computes totals.\n\nconst maxItems = 128\n\n",
 )
 
 RUST = Program(
     language="rust",
-    base='''use std::fmt;
+    base="""use std::fmt;
 
 fn helper(value: i64, factor: i64) -> i64 {
     value * factor
@@ -372,7 +372,7 @@ pub fn compute(items: &[i64], limit: i64) -> i64 {
 pub fn report(values: &[i64]) {
     println!("total {}", compute(values, 10));
 }
-''',
+""",
     call="helper(*item, 2)",
     call_reformatted="helper(\n                *item,\n                2,\n            )",
     method_call="self.helper(*item, 2)",
@@ -392,7 +392,7 @@ pub fn report(values: &[i64]) {
 
 RACKET = Program(
     language="racket",
-    base='''#lang racket
+    base="""#lang racket
 
 (define (helper value factor)
   (* value factor))
@@ -408,7 +408,7 @@ RACKET = Program(
   (printf "total ~a\\n" (compute values 10)))
 
 (provide compute)
-''',
+""",
     call="(helper item 2)",
     call_reformatted="(helper\n                     item\n                     2)",
     method_call="(send calc helper item 2)",

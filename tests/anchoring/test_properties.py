@@ -8,7 +8,25 @@ from hypothesis import strategies as st
 from magicmarkup import Status, reanchor
 from magicmarkup.anchoring import diffmap
 
-WORDS = ["x", "y", "total", "items", "(", ")", "=", "+", "1", "42", "def", "return", "if", ":", ",", " ", "  "]
+WORDS = [
+    "x",
+    "y",
+    "total",
+    "items",
+    "(",
+    ")",
+    "=",
+    "+",
+    "1",
+    "42",
+    "def",
+    "return",
+    "if",
+    ":",
+    ",",
+    " ",
+    "  ",
+]
 line = st.lists(st.sampled_from(WORDS), min_size=0, max_size=8).map("".join)
 document = st.lists(line, min_size=1, max_size=40).map(lambda ls: "\n".join(ls) + "\n")
 edit = st.tuples(st.sampled_from(["insert", "delete", "replace"]), st.floats(0, 1), st.integers(0, 30), line)
@@ -17,6 +35,7 @@ edit = st.tuples(st.sampled_from(["insert", "delete", "replace"]), st.floats(0, 
 def _guard(text: str, start: int, end: int) -> tuple[int, int]:
     """Bounds of the region edits must avoid: the span plus the tokens touching it and one
     separating character (an edit glued to a boundary token may legitimately extend the tag)."""
+
     def glued(ch: str) -> bool:  # part of a word or of a run of spaces
         return ch.isalnum() or ch == "_" or ch in " \t"
 
@@ -29,7 +48,9 @@ def _guard(text: str, start: int, end: int) -> tuple[int, int]:
     return lo - 1, hi + 1  # the separating characters (-1 / len+1: there is none)
 
 
-def apply_outside(text: str, start: int, end: int, edits: list[tuple[str, float, int, str]]) -> tuple[str, int]:
+def apply_outside(
+    text: str, start: int, end: int, edits: list[tuple[str, float, int, str]]
+) -> tuple[str, int]:
     """Apply edits only away from the span (see `_guard`); return the new text and the span's
     new start."""
     for kind, where, length, payload in edits:
@@ -56,7 +77,7 @@ def test_edits_outside_a_span_keep_it_on_its_text(doc: str, at: float, length: i
     end = min(len(doc), start + length)
     if not doc[start:end].strip():
         return
-    new, new_start = apply_outside(doc, start, end, edits)
+    new, _new_start = apply_outside(doc, start, end, edits)
     [p] = reanchor(doc, new, [(start, end)])
     assert p.status is not Status.ORPHANED
     assert p.start is not None and p.end is not None
