@@ -221,6 +221,7 @@ class _Anchor:
     boundaries_kept: bool  # both of its boundary characters survived the edit
     node_type: str | None = None
     unique_text: bool = False
+    deleted: bool = False  # the diff maps the span onto nothing (its lines were removed)
 
 
 def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
@@ -258,6 +259,7 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
     if hit is not None:
         cands.append(_Scored(hit[0], hit[0] + (e - s), "diff"))
     deleted = not (pe > ps and doc.new[ps:pe].strip())
+    anchor.deleted = deleted
     # A projection far longer than the tag is a whole rewritten region, not the tag's new text.
     plausible = pe - ps <= 4 * len(text) + 400
     if not deleted and plausible:
@@ -378,7 +380,10 @@ def _score_all(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> None:
             conf = 0.6 * c.text_sim + 0.4 * c.ctx
         if foreign:
             c.score -= 0.3
-            conf = min(conf, 0.4)
+            # Exception: the tag's lines are gone and an identical copy survives. The diff cannot
+            # tell which of two identical copies was removed, so this is for a human to decide.
+            identical_survivor = anchor.deleted and c.text_sim >= 0.999 and c.ctx >= 0.5
+            conf = min(conf, 0.7) if identical_survivor else min(conf, 0.4)
         c.confidence = min(1.0, conf)
 
 
