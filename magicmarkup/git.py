@@ -29,10 +29,10 @@ from typing import Any
 from magicmarkup.anchoring import Resolver, Thresholds
 from magicmarkup.documents import decode, language_for, text_hash
 from magicmarkup.errors import DocumentError, MagicMarkupError
-from magicmarkup.model import RetagEvent, Span, Status, Tag, utcnow
+from magicmarkup.model import Span, Status, Tag
 from magicmarkup.retag import DocumentUpdate, Progress, RetagReport, TagChange, retag_documents
 from magicmarkup.store import Store
-from magicmarkup.tags import make_anchor
+from magicmarkup.tags import anchor_at
 
 STATE_FILE = "cache/git-head"  # the HEAD the tags were last synced to (local, git-ignored)
 ZERO_SHA = "0" * 40
@@ -260,6 +260,7 @@ def restore_known_placements(store: Store, updates: Iterable[DocumentUpdate], re
             except MagicMarkupError:
                 continue  # retag_documents reports unreadable store files
             sha = text_hash(update.text)
+            stored = False
             dirty = False
             for tag in tags:
                 if tag.anchor.snapshot == sha and tag.status.placed:
@@ -267,29 +268,18 @@ def restore_known_placements(store: Store, updates: Iterable[DocumentUpdate], re
                 span = known_placement(tag, sha)
                 if span is None or span.end > len(update.text):
                     continue
-                old_span, old_sha = tag.span, tag.anchor.snapshot
-                tag.anchor = make_anchor(
+                if not stored:  # once per document, not once per tag
+                    store.put_snapshot(update.text)
+                    stored = True
+                old_span = tag.span
+                anchor_at(
+                    tag,
                     update.text,
-                    span.start,
-                    span.end,
-                    language_for(update.path),
-                    store.put_snapshot(update.text),
-                )
-                tag.span = span
-                tag.status, tag.confidence, tag.method = Status.ANCHORED, 1.0, "restored"
-                tag.candidates = []
-                tag.updated_at = utcnow()
-                tag.history.append(
-                    RetagEvent(
-                        from_snapshot=old_sha,
-                        to_snapshot=sha,
-                        old_span=old_span,
-                        new_span=span,
-                        status=Status.ANCHORED,
-                        method="restored",
-                        confidence=1.0,
-                        reason=f"{reason}: back to a version it was placed in",
-                    )
+                    span,
+                    sha,
+                    method="restored",
+                    reason=f"{reason}: back to a version it was placed in",
+                    language=language_for(update.path),
                 )
                 restored.append(
                     TagChange(

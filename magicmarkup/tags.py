@@ -189,26 +189,36 @@ def reattach_tag(store: Store, tag_id: str, start: int, end: int, method: str = 
         sha = store.put_snapshot(text)
         with store.edit(rel) as tags:
             tag = _take(tags, found.id)
-            tag.history.append(
-                RetagEvent(
-                    from_snapshot=tag.anchor.snapshot,
-                    to_snapshot=sha,
-                    old_span=tag.span,
-                    new_span=where,
-                    status=Status.ANCHORED,
-                    method=method,
-                    confidence=1.0,
-                    reason="reattached by hand",
-                )
+            anchor_at(
+                tag, text, where, sha, method=method, reason="reattached by hand", language=language_for(rel)
             )
-            tag.anchor = make_anchor(text, where.start, where.end, language_for(rel), sha)
-            tag.span = where
-            tag.status = Status.ANCHORED
-            tag.confidence = 1.0
-            tag.method = method
-            tag.candidates = []
-            tag.updated_at = utcnow()
     return tag
+
+
+def anchor_at(
+    tag: Tag, text: str, span: Span, snapshot: str, *, method: str, reason: str, language: str | None
+) -> None:
+    """Anchor `tag` on `span` of `text` (whose snapshot is stored) for certain, and record the
+    move in its history: a human repair, or a return to a version the tag was placed in."""
+    tag.history.append(
+        RetagEvent(
+            from_snapshot=tag.anchor.snapshot,
+            to_snapshot=snapshot,
+            old_span=tag.span,
+            new_span=span,
+            status=Status.ANCHORED,
+            method=method,
+            confidence=1.0,
+            reason=reason,
+        )
+    )
+    tag.anchor = make_anchor(text, span.start, span.end, language, snapshot)
+    tag.span = span
+    tag.status = Status.ANCHORED
+    tag.confidence = 1.0
+    tag.method = method
+    tag.candidates = []
+    tag.updated_at = utcnow()
 
 
 def accept_placement(store: Store, tag_id: str) -> Tag:
