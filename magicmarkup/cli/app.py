@@ -14,6 +14,7 @@ import click
 from rich.console import Console
 
 from magicmarkup.errors import MagicMarkupError
+from magicmarkup.model import Status
 from magicmarkup.store import Store
 
 # name -> "module:attribute" of a click command; imported on first use.
@@ -42,6 +43,15 @@ def _available(name: str) -> bool:
     module = LAZY_COMMANDS[name].split(":")[0]
     return importlib.util.find_spec(module) is not None
 
+
+# Rich styles per status. Status is a StrEnum, so this answers `STATUS_STYLE["moved"]` too.
+STATUS_STYLE: dict[str, str] = {
+    Status.ANCHORED: "green",
+    Status.MOVED: "cyan",
+    Status.CHANGED: "yellow",
+    Status.NEEDS_REVIEW: "bold magenta",
+    Status.ORPHANED: "bold red",
+}
 
 console = Console()
 err_console = Console(stderr=True)

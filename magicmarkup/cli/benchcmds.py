@@ -73,8 +73,7 @@ def score_cmd(
     from benchmark_gen.report import plot as make_plot
     from benchmark_gen.report import print_summary, summarize
     from benchmark_gen.scorer import score_cases
-    from magicmarkup.agent import llm_session
-    from magicmarkup.cli.retagcmd import thresholds
+    from magicmarkup.cli.session import resolver_session, thresholds
 
     logging.getLogger("benchmark_gen.cases").setLevel(logging.ERROR)  # reported below instead
     bad: list[BadLine] = []
@@ -91,20 +90,18 @@ def score_cmd(
     if not cases:
         raise MagicMarkupError(f"{', '.join(map(str, files))}: no cases to score")
     settings, store_dir = _settings()
-    use_llm = settings.llm and not no_llm
-    session_settings = settings if use_llm else settings.model_copy(update={"llm": False})
-    with llm_session(session_settings, store_dir) as (resolver, note):
-        if not use_llm:
-            resolver, note = None, "LLM stage off (--no-llm): cheap stages only"
-        with _progress("score", disable=as_json) as bar:
-            task = bar.add_task("score", total=len(cases))
+    with (
+        resolver_session(settings, store_dir, no_llm) as (resolver, note),
+        _progress("score", disable=as_json) as bar,
+    ):
+        task = bar.add_task("score", total=len(cases))
 
-            def progress(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
 
-            run = score_cases(
-                cases, resolver, thresholds(settings), progress, llm_concurrency=settings.concurrency
-            )
+        run = score_cases(
+            cases, resolver, thresholds(settings), progress, llm_concurrency=settings.concurrency
+        )
     summary = summarize(cases, run.predictions)
     if predictions is not None:
         predictions.parent.mkdir(parents=True, exist_ok=True)

@@ -13,18 +13,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from magicmarkup import demo
-from magicmarkup.cli.app import State, console, pass_state, print_json
-from magicmarkup.cli.gitcmds import resolver_session, thresholds
+from magicmarkup.cli.app import STATUS_STYLE, State, console, pass_state, print_json
+from magicmarkup.cli.session import resolver_session, thresholds
 from magicmarkup.config import load_settings
 from magicmarkup.model import Status
-
-STATUS_STYLE_NAMES = {
-    "anchored": "green",
-    "moved": "cyan",
-    "changed": "yellow",
-    "needs_review": "bold magenta",
-    "orphaned": "bold red",
-}
 
 
 @click.command("demo")
@@ -111,8 +103,8 @@ def demo_cmd(state: State, no_llm: bool, keep: Path | None, as_json: bool) -> No
                 escape(where),
                 escape(r["before"]),
                 escape(r["after"] or "(gone)"),
-                " → ".join(f"[{STATUS_STYLE_NAMES[j['status']]}]{j['status']}[/]" for j in r["journey"])
-                or f"[{STATUS_STYLE_NAMES[r['status']]}]{r['status']}[/]",
+                " → ".join(f"[{STATUS_STYLE[j['status']]}]{j['status']}[/]" for j in r["journey"])
+                or f"[{STATUS_STYLE[r['status']]}]{r['status']}[/]",
                 " → ".join(j["method"] for j in r["journey"]) or r["method"],
                 " → ".join(f"{j['confidence']:.2f}" for j in r["journey"]) or f"{r['confidence']:.2f}",
             )

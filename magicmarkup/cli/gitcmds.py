@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -13,35 +11,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from magicmarkup import git as gitlib
-from magicmarkup.anchoring import Resolver, Thresholds
 from magicmarkup.cli.app import State, console, err_console, pass_state, print_json
+from magicmarkup.cli.session import resolver_session, thresholds
 from magicmarkup.config import Settings, load_settings
 from magicmarkup.errors import MagicMarkupError
 from magicmarkup.retag import RetagReport
 from magicmarkup.store import Store
-
-NO_LLM_NOTE = "LLM stage off (--no-llm or llm = false): cheap stages only"
-
-
-def thresholds(settings: Settings) -> Thresholds:
-    return Thresholds(
-        review=settings.review_threshold, orphan=settings.orphan_threshold, llm=settings.llm_threshold
-    )
-
-
-@contextmanager
-def resolver_session(
-    settings: Settings, store_dir: Path | None, no_llm: bool
-) -> Iterator[tuple[Resolver | None, str]]:
-    """The model when wanted, else nothing; the LLM client is imported only when used, so
-    hooks and the watcher without a model start fast."""
-    if no_llm or not settings.llm:
-        yield None, NO_LLM_NOTE
-        return
-    from magicmarkup.agent import llm_session
-
-    with llm_session(settings, store_dir) as pair:
-        yield pair
 
 
 def retag_range(

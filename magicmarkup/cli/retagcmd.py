@@ -9,26 +9,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from magicmarkup.anchoring import Thresholds
 from magicmarkup.cli.app import State, console, err_console, pass_state, print_json
+from magicmarkup.cli.session import resolver_session, thresholds
 from magicmarkup.config import Settings, load_settings
 from magicmarkup.errors import MagicMarkupError
 from magicmarkup.retag import RetagReport, retag_worktree
 from magicmarkup.store import Store
-
-STATUS_STYLE_NAMES = {
-    "anchored": "green",
-    "moved": "cyan",
-    "changed": "yellow",
-    "needs_review": "bold magenta",
-    "orphaned": "bold red",
-}
-
-
-def thresholds(settings: Settings) -> Thresholds:
-    return Thresholds(
-        review=settings.review_threshold, orphan=settings.orphan_threshold, llm=settings.llm_threshold
-    )
 
 
 def print_report(report: RetagReport, llm_note: str) -> None:
@@ -113,16 +99,9 @@ def retag_cmd(
 def run_worktree(
     store: Store, settings: Settings, rels: list[str] | None, no_llm: bool, show_progress: bool
 ) -> tuple[RetagReport, str]:
-    from magicmarkup.agent import llm_session  # imports openai: only when a retag runs
-
-    use_llm = settings.llm and not no_llm
-    with llm_session(settings if use_llm else settings.model_copy(update={"llm": False}), store.dir) as (
-        resolver,
-        note,
-    ):
-        if not use_llm:
-            note = "LLM stage off (--no-llm or llm = false): cheap stages only"
-        with Progress(
+    with (
+        resolver_session(settings, store.dir, no_llm) as (resolver, note),
+        Progress(
             TextColumn("retag"),
             BarColumn(),
             MofNCompleteColumn(),
@@ -130,11 +109,12 @@ def run_worktree(
             console=err_console,
             transient=True,
             disable=not show_progress,
-        ) as bar:
-            task = bar.add_task("retag", total=None)
+        ) as bar,
+    ):
+        task = bar.add_task("retag", total=None)
 
-            def progress(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
 
-            report = retag_worktree(store, rels, resolver, thresholds(settings), progress)
+        report = retag_worktree(store, rels, resolver, thresholds(settings), progress)
     return report, note

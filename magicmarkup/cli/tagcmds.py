@@ -12,19 +12,11 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from magicmarkup import tags as tagapi
-from magicmarkup.cli.app import State, console, pass_state, print_json
+from magicmarkup.cli.app import STATUS_STYLE, State, console, pass_state, print_json
 from magicmarkup.documents import language_for
 from magicmarkup.errors import MagicMarkupError, SpanError
 from magicmarkup.model import LineIndex, Status, Tag
 from magicmarkup.store import Store
-
-STATUS_STYLE = {
-    Status.ANCHORED: "green",
-    Status.MOVED: "cyan",
-    Status.CHANGED: "yellow",
-    Status.NEEDS_REVIEW: "bold magenta",
-    Status.ORPHANED: "bold red",
-}
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 

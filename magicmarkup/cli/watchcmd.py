@@ -10,7 +10,7 @@ import click
 from rich.markup import escape
 
 from magicmarkup.cli.app import State, console, err_console, pass_state
-from magicmarkup.cli.gitcmds import resolver_session, thresholds
+from magicmarkup.cli.session import resolver_session, thresholds
 from magicmarkup.config import load_settings
 from magicmarkup.git import apply_updates
 from magicmarkup.retag import worktree_updates
