@@ -102,21 +102,11 @@ class _Group:
     snapshot: str | None
     old_text: str
     tags: list[Tag]
-    stored: str | None = None  # the new text's snapshot id, once written
-
-    def store_new_text(self, store: Store) -> str:
-        """Write the new text's snapshot once per group, not once per tag."""
-        if self.stored is None:
-            assert self.update.text is not None
-            self.stored = store.put_snapshot(self.update.text)
-        return self.stored
 
 
-def _old_text(store: Store, tag: Tag) -> str:
-    """The text the tag was anchored in; without its snapshot, a stand-in built from the
-    anchor's own context (offsets then refer to that stand-in)."""
-    if tag.anchor.snapshot and store.has_snapshot(tag.anchor.snapshot):
-        return store.get_snapshot(tag.anchor.snapshot)
+def _stand_in(tag: Tag) -> str:
+    """Without its snapshot, the text a tag was anchored in is rebuilt from the anchor's own
+    context (offsets then refer to that stand-in)."""
     return tag.anchor.prefix + tag.anchor.text + tag.anchor.suffix
 
 
@@ -146,14 +136,11 @@ def retag_documents(
         if update.text is None:
             deleted.append(update)
             continue
+        present = {sha: store.has_snapshot(sha) for sha in {t.anchor.snapshot for t in tags} if sha}
         by_snapshot: dict[str | None, list[Tag]] = {}
         for tag in tags:
-            by_snapshot.setdefault(
-                tag.anchor.snapshot
-                if tag.anchor.snapshot and store.has_snapshot(tag.anchor.snapshot)
-                else None,
-                [],
-            ).append(tag)
+            sha = tag.anchor.snapshot
+            by_snapshot.setdefault(sha if sha and present[sha] else None, []).append(tag)
         new_sha = text_hash(update.text)
         for sha, members in by_snapshot.items():
             if sha == new_sha and source == update.path:
@@ -165,7 +152,7 @@ def retag_documents(
                 groups.append(_Group(update, source, sha, store.get_snapshot(sha), members))
             else:  # each tag is its own stand-in document
                 for tag in members:
-                    groups.append(_Group(update, source, None, _old_text(store, tag), [tag]))
+                    groups.append(_Group(update, source, None, _stand_in(tag), [tag]))
 
     jobs = []
     for g in groups:
@@ -303,7 +290,7 @@ def _apply(store: Store, tag: Tag, p: Placement, g: _Group, new_sha: str, reason
             new_span.start,
             new_span.end,
             language_for(g.update.path),
-            g.store_new_text(store),
+            new_sha,  # written with the other new texts before the loop
         )
         tag.span = new_span
         tag.candidates = []

@@ -131,18 +131,6 @@ class DiffMap:
             return self.blocks[nxt].new
         return self.new_len
 
-    def changed_fraction(self, start: int, end: int) -> float:
-        """Fraction of old [start, end) whose characters were edited or deleted."""
-        if end <= start:
-            return 0.0
-        kept = 0
-        i = max(self._block_at(start), 0)
-        while i < len(self.blocks) and self.blocks[i].old < end:
-            b = self.blocks[i]
-            kept += max(0, min(end, b.old + b.size) - max(start, b.old))
-            i += 1
-        return 1.0 - kept / (end - start)
-
 
 def _contiguous(a: Block, b: Block) -> bool:
     return a.old + a.size == b.old and a.new + a.size == b.new

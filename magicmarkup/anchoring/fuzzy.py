@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from magicmarkup.model import LineIndex
 
@@ -44,8 +44,6 @@ def line_blocks(needle: str, text: str, index: LineIndex, limit: int = 3) -> lis
     if len(doc_lines) > 20_000:
         return []
     stripped = [ln.strip() for ln in doc_lines]
-    from rapidfuzz import process
-
     votes: dict[int, float] = {}
     for k, line in enumerate(lines):
         for _match, score, j in process.extract(line, stripped, scorer=fuzz.ratio, limit=3, score_cutoff=70):
