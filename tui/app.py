@@ -24,7 +24,6 @@ from textual.widgets import Footer, Header, OptionList, TextArea, Tree
 
 from magicmarkup import browse
 from magicmarkup import tags as tagapi
-from magicmarkup.anchoring import Thresholds
 from magicmarkup.errors import MagicMarkupError
 from magicmarkup.model import Status, Tag
 from magicmarkup.retag import RetagReport, retag_worktree
@@ -539,23 +538,18 @@ class MagicMarkupApp(App[None]):
     @work(thread=True, exclusive=True, group="retag", exit_on_error=False)
     def _retag_worker(self) -> None:
         """Runs off the UI thread: the cascade (and maybe the LLM) can take a while."""
-        from magicmarkup.agent import llm_session
         from magicmarkup.config import load_settings
+        from magicmarkup.session import resolver_session, thresholds
 
         began = time.perf_counter()
         try:
             settings = load_settings(self.store.dir)
-            use_llm = self.use_llm and settings.llm
-            thresholds = Thresholds(
-                review=settings.review_threshold, orphan=settings.orphan_threshold, llm=settings.llm_threshold
-            )
-            session = settings if use_llm else settings.model_copy(update={"llm": False})
-            with llm_session(session, self.store.dir) as (resolver, note):
+            with resolver_session(settings, self.store.dir, not self.use_llm) as (resolver, note):
                 report = retag_worktree(
                     self.store,
                     None,
-                    resolver if use_llm else None,
-                    thresholds,
+                    resolver,
+                    thresholds(settings),
                     progress=lambda done, total: self.call_from_thread(self._retag_progress, done, total),
                 )
         except MagicMarkupError as exc:
@@ -564,7 +558,7 @@ class MagicMarkupApp(App[None]):
         except Exception as exc:  # a bug must not leave the UI thinking a retag still runs
             self.call_from_thread(self._retag_failed, f"retag failed: {type(exc).__name__}: {exc}")
             return
-        if not use_llm:
+        if not self.use_llm:
             note = "cheap stages only"
         self.call_from_thread(self._retag_done, report, note, time.perf_counter() - began)
 

@@ -73,7 +73,7 @@ def score_cmd(
     from benchmark_gen.report import plot as make_plot
     from benchmark_gen.report import print_summary, summarize
     from benchmark_gen.scorer import score_cases
-    from magicmarkup.cli.session import resolver_session, thresholds
+    from magicmarkup.session import resolver_session, thresholds
 
     logging.getLogger("benchmark_gen.cases").setLevel(logging.ERROR)  # reported below instead
     bad: list[BadLine] = []

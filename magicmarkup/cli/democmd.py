@@ -14,9 +14,9 @@ from rich.table import Table
 
 from magicmarkup import demo
 from magicmarkup.cli.app import STATUS_STYLE, State, console, pass_state, print_json
-from magicmarkup.cli.session import resolver_session, thresholds
 from magicmarkup.config import load_settings
 from magicmarkup.model import Status
+from magicmarkup.session import resolver_session, thresholds
 
 
 @click.command("demo")

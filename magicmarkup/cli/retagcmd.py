@@ -10,10 +10,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from magicmarkup.cli.app import State, console, err_console, pass_state, print_json
-from magicmarkup.cli.session import resolver_session, thresholds
 from magicmarkup.config import Settings, load_settings
 from magicmarkup.errors import MagicMarkupError
 from magicmarkup.retag import RetagReport, retag_worktree
+from magicmarkup.session import resolver_session, thresholds
 from magicmarkup.store import Store
 
 

@@ -10,10 +10,10 @@ import click
 from rich.markup import escape
 
 from magicmarkup.cli.app import State, console, err_console, pass_state
-from magicmarkup.cli.session import resolver_session, thresholds
 from magicmarkup.config import load_settings
 from magicmarkup.git import apply_updates
 from magicmarkup.retag import worktree_updates
+from magicmarkup.session import resolver_session, thresholds
 from magicmarkup.watch import Watcher, WatchEvent
 
 STYLE = {"modified": "cyan", "renamed": "blue", "deleted": "bold red", "error": "yellow"}

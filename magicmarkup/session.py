@@ -1,5 +1,6 @@
-"""What every command that re-anchors needs from the settings: thresholds, and the LLM stage
-when wanted (the LLM client is imported only then, so hooks and `--no-llm` runs start fast)."""
+"""What every re-anchoring front end (CLI commands, hooks, the watcher, the TUI) needs from the
+settings: thresholds, and the LLM stage when wanted. The LLM client is imported only then, so
+hooks and `--no-llm` runs start fast."""
 
 from __future__ import annotations
 
