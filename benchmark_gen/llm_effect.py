@@ -30,6 +30,7 @@ from magicmarkup.anchoring import Job, Placement, Thresholds, reanchor_many
 from magicmarkup.anchoring.cascade import cheap_placements
 from magicmarkup.config import load_settings
 from magicmarkup.model import Status
+from magicmarkup.session import thresholds
 
 
 def _job(case: Case) -> Job:
@@ -68,9 +69,7 @@ def select(
 
 def run(path: Path, wrong: int, right: int, seed: int, limit: int | None, out: Path | None) -> dict[str, Any]:
     settings = load_settings(None)
-    th = Thresholds(
-        review=settings.review_threshold, orphan=settings.orphan_threshold, llm=settings.llm_threshold
-    )
+    th = thresholds(settings)
     cases = list(iter_cases(path))
     if limit:
         cases = cases[:limit]
