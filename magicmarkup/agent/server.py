@@ -178,9 +178,6 @@ class LocalServer:
         errors = [ln for ln in lines if " E " in ln or "error" in ln.lower()]
         return (errors or lines or ["no log"])[-1].strip()[:200]
 
-    def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
     def wait(self) -> int:
         assert self._proc is not None
         return self._proc.wait()
