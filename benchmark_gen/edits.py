@@ -401,10 +401,6 @@ def apply_edits(text: str, span: Span, edits: list[Edit]) -> tuple[str, Span]:
     return new_text, (ns, ne)
 
 
-def _reindent(block: str, add: str) -> str:
-    return "".join(add + line if line.strip() else line for line in block.splitlines(keepends=True))
-
-
 def _rel_indent(block: str, new_indent: str) -> str:
     """Re-indent a line block so its first line has `new_indent` (relative structure kept)."""
     lines = block.splitlines(keepends=True)
