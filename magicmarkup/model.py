@@ -182,6 +182,6 @@ class TagFile(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: int = Field(default=SCHEMA_VERSION, strict=True)
     path: str
     tags: list[Tag] = Field(default_factory=list)
