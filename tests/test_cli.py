@@ -207,3 +207,38 @@ def test_help_lists_commands(mm: CliRunner) -> None:
     assert result.code == 0
     for name in ("init", "add", "list", "show", "edit", "rm", "export", "import", "retag", "doctor"):
         assert name in result.out
+
+
+def test_list_of_thousands_prints_plain_aligned_columns(ready: Path, mm: CliRunner) -> None:
+    """Past TABLE_ROWS tags `list` prints plain columns (rich's table took minutes on 100,000)."""
+    from magicmarkup.model import Anchor, Span, Status, Tag
+
+    text = "".join(f"value_{i} = {i}\n" for i in range(2100))
+    (ready / "big.py").write_text(text, encoding="utf-8")
+    store = Store.discover(ready)
+    tags = []
+    for i in range(2100):
+        start = text.index(f"value_{i} = {i}\n")
+        snippet = f"value_{i} = {i}"
+        tags.append(
+            Tag(
+                path="big.py",
+                span=Span(start=start, end=start + len(snippet)),
+                anchor=Anchor(text=snippet, start=start),
+                status=Status.ORPHANED if i == 7 else Status.ANCHORED,
+                metadata={"note": f"note {i}"},
+            )
+        )
+    with store.locked():
+        store.save("big.py", tags)
+    listed = mm("list")
+    assert listed.code == 0, listed.err
+    lines = listed.out.splitlines()
+    assert lines[0].split() == ["id", "where", "status", "conf", "text", "note"]
+    assert len(lines) == 2101
+    by_note = {line.rsplit("note ", 1)[1]: line for line in lines[1:]}
+    assert by_note["0"].split()[1:4] == ["big.py:1", "anchored", "1.00"]
+    assert by_note["2099"].split()[1] == "big.py:2100"
+    assert by_note["7"].split()[1:3] == ["big.py", "orphaned"]  # no line for an orphan
+    shown = mm("show", tags[1234].id[-10:], "--json")
+    assert shown.code == 0 and shown.json()["id"] == tags[1234].id

@@ -365,3 +365,19 @@ def test_store_folder_symlinked_out_is_refused(store: Store, tmp_path: Path) -> 
     with pytest.raises(StoreError, match="resolves outside"):
         tagapi.add_tag(store, "pkg/m.py", match="y = 2")
     assert list(elsewhere.iterdir()) == []
+
+
+def test_find_by_id_with_characters_json_escapes(store: Store) -> None:
+    """`find` skips files whose bytes lack the id; an id JSON would escape is still found."""
+    (store.root / "a.py").write_text("x = 1\n")
+    (store.root / "b.py").write_text("y = 2\n")
+    plain = Tag(path="a.py", span=Span(start=0, end=5), anchor=Anchor(text="x = 1"))
+    odd = Tag(id='odd"id\\é', path="b.py", span=Span(start=0, end=5), anchor=Anchor(text="y = 2"))
+    with store.locked():
+        store.save("a.py", [plain])
+        store.save("b.py", [odd])
+    assert store.find('odd"id\\é').id == odd.id
+    assert store.find(plain.id[-6:]).id == plain.id
+    assert store.find(plain.id[:8]).id == plain.id
+    with pytest.raises(TagNotFound):
+        store.find("zzzzzzzz")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+import orjson
 from rich.console import Console
 
 from magicmarkup.errors import MagicMarkupError
@@ -110,7 +111,12 @@ def cli(ctx: click.Context, debug: bool, repo: Path | None) -> None:
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    # orjson: `list --json` of 100,000 tags is 36 MB, which the json module took seconds to write.
+    try:
+        out = orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str)
+    except TypeError:  # what orjson refuses (an int beyond 64 bits, say): the json module's way
+        out = json.dumps(data, indent=2, ensure_ascii=False, default=str).encode()
+    click.echo(out)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
