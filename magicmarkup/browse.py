@@ -139,12 +139,28 @@ def reject_placement(store: Store, tag_id: str, reason: str = "rejected by hand"
 
 
 def revert_tag(store: Store, previous: Tag) -> Tag:
-    """Put a tag back exactly as `previous` (undo of an edit, a repair or a removal): whatever
-    version is stored now is replaced, under one lock, so nothing else interleaves."""
+    """Put a tag back as `previous` (undo of an edit, a repair or a removal): whatever version is
+    stored now is replaced, under one lock, so nothing else interleaves. The history log only
+    grows, so undoing a change that recorded events records the undo as one more."""
     with store.edit(previous.path) as tags:
+        current = next((t for t in tags if t.id == previous.id), None)
+        restored = previous
+        if current is not None and len(current.history) > len(previous.history):
+            undo = RetagEvent(
+                from_snapshot=current.anchor.snapshot,
+                to_snapshot=previous.anchor.snapshot,
+                old_span=current.span,
+                new_span=None if previous.status is Status.ORPHANED else previous.span,
+                status=previous.status,
+                method="undo",
+                confidence=previous.confidence,
+                reason="undo",
+            )
+            restored = previous.model_copy(update={"history": [*current.history, undo]})
+            restored._logged, restored._log_path = current._logged, current._log_path
         tags[:] = [t for t in tags if t.id != previous.id]
-        tags.append(previous)
-    return previous
+        tags.append(restored)
+    return restored
 
 
 def store_fingerprint(store: Store) -> tuple[tuple[str, int, int], ...]:

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from magicmarkup.documents import text_hash
 from magicmarkup.errors import MagicMarkupError
 from magicmarkup.model import SCHEMA_VERSION, RetagEvent, Status, Tag, TagFile, new_id, utcnow
-from magicmarkup.store import Store, atomic_write, dump_tag_file
+from magicmarkup.store import Store, atomic_write, dump_tag_file, parse_history
 
 BACKUP_DIR = "backup"
 
@@ -39,8 +39,10 @@ UNREFERENCED_SNAPSHOT = "unreferenced_snapshot"  # warning: garbage to collect
 CORRUPT_SNAPSHOT = "corrupt_snapshot"  # an unreferenced snapshot that cannot be read
 STRAY_TEMP = "stray_temp"  # warning: a temp file left by an interrupted write
 MISSING_DOCUMENT = "missing_document"  # warning: tags of a document that is gone (retag orphans them)
+TORN_HISTORY = "torn_history"  # warning: a history log ends in half a line (a crash mid-append)
+BAD_HISTORY = "bad_history"  # a complete history line that is not a valid event
 
-WARNINGS = {UNREFERENCED_SNAPSHOT, STRAY_TEMP, MISSING_DOCUMENT, CORRUPT_SNAPSHOT}
+WARNINGS = {UNREFERENCED_SNAPSHOT, STRAY_TEMP, MISSING_DOCUMENT, CORRUPT_SNAPSHOT, TORN_HISTORY}
 
 
 @dataclass
@@ -146,6 +148,7 @@ class _Doctor:
         # A file we could not read may refer to any snapshot: collect nothing until it is repaired.
         self._check_unreferenced(referenced, collect=len(parsed) == len(files) and not self._unreadable)
         self._check_temp_files()
+        self._check_history()
         if self.fix:
             for f in parsed:
                 if f.dirty and f.tags is not None:
@@ -434,6 +437,45 @@ class _Doctor:
                     file.unlink()
                 p.fixed = True
 
+    # -- history logs --------------------------------------------------------------------
+
+    def _check_history(self) -> None:
+        if not self.store.history_dir.is_dir():
+            return
+        for file in sorted(self.store.history_dir.rglob("*.jsonl")):
+            if not file.is_file() or file.is_symlink():
+                self.problem(BAD_HISTORY, file, "not a regular file where a history log should be")
+                continue
+            data = file.read_bytes()
+            keep: list[bytes] = []
+            bad: list[int] = []
+            lines = data.split(b"\n")
+            for number, line in enumerate(lines[:-1], start=1):
+                try:
+                    parse_history(line + b"\n", self.label(file))
+                except MagicMarkupError:
+                    bad.append(number)
+                    continue
+                keep.append(line + b"\n")
+            torn = lines[-1] != b""
+            if torn:
+                p = self.problem(
+                    TORN_HISTORY, file, "ends in half a line (an interrupted append); ignored", fixable=True
+                )
+                p.fixed = self.fix
+            if bad:
+                p = self.problem(
+                    BAD_HISTORY,
+                    file,
+                    f"invalid history event on line(s) {', '.join(map(str, bad[:10]))}",
+                    fixable=True,
+                )
+                p.fixed = self.fix
+            if self.fix and (torn or bad):
+                self._backup(file)  # the dropped lines stay in the backup
+                atomic_write(file, b"".join(keep))
+                self.report.rewritten.append(self.label(file))
+
     # -- writing -------------------------------------------------------------------------
 
     def _backup(self, file: Path) -> None:
@@ -445,6 +487,7 @@ class _Doctor:
     def _rewrite(self, f: _File) -> None:
         assert f.tags is not None
         self._backup(f.path)
+        self.store.log_new_events(f.rel, f.tags)  # the doctor's own events, and schema 1's inline ones
         data = dump_tag_file(f.rel, f.tags)
         if f.raw is not None:
             # Keep top-level fields a newer tool of the same schema may have written.

@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, PrivateAttr, model_validator
 from ulid import ULID
 
-SCHEMA_VERSION = 1
+# 2: a tag's history lives in an append-only log beside its tag file (1 kept it inline; still read).
+SCHEMA_VERSION = 2
 
 
 def utcnow() -> datetime:
@@ -152,6 +153,19 @@ class Tag(BaseModel):
     history: list[RetagEvent] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+    # Bookkeeping of the store's history log: the first `_logged` events of `history` are already
+    # in the log of document `_log_path`, so saving appends only what came after.
+    _logged: int = PrivateAttr(default=0)
+    _log_path: str | None = PrivateAttr(default=None)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal data; where the store logged the history is bookkeeping, not data."""
+        if not isinstance(other, Tag):
+            return NotImplemented
+        return self.__dict__ == other.__dict__ and self.__pydantic_extra__ == other.__pydantic_extra__
+
+    __hash__ = None  # type: ignore[assignment]
 
     @property
     def note(self) -> str:

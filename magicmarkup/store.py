@@ -25,11 +25,13 @@ from pydantic import ValidationError
 
 from magicmarkup.documents import read_document, text_hash
 from magicmarkup.errors import DocumentError, StoreError, TagNotFound
-from magicmarkup.model import SCHEMA_VERSION, Tag, TagFile
+from magicmarkup.model import SCHEMA_VERSION, RetagEvent, Tag, TagFile
 
 STORE_DIR = ".magicmarkup"
 LOCK_TIMEOUT_S = 60.0
 GITIGNORE = "# local state, not shared\n.lock\ncache/\n*.tmp\nbackup/\n"
+# History logs only grow at the end: two branches' appends merge by keeping both.
+GITATTRIBUTES = "history/** merge=union\n"
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -86,8 +88,9 @@ def find_repo_root(start: Path) -> Path:
 
 
 def dump_tag_file(rel: str, tags: Iterable[Tag]) -> bytes:
+    """A document's tag file: every tag without its history (that is in the history log)."""
     ordered = sorted(tags, key=lambda t: t.id)
-    doc = TagFile(path=rel, tags=ordered).model_dump(mode="json")
+    doc = TagFile(path=rel, tags=ordered).model_dump(mode="json", exclude={"tags": {"__all__": {"history"}}})
     # orjson: the same sorted, indented JSON as the json module, ~20x faster on large stores.
     return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
 
@@ -175,6 +178,62 @@ def _gc_paused(loaded: list[Tag]) -> Iterator[None]:
             gc.enable()
 
 
+def event_line(tag_id: str, event: RetagEvent) -> bytes:
+    """One line of a history log: the event and the id of its tag."""
+    record = event.model_dump(mode="json")
+    record["tag"] = tag_id
+    return orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+
+
+def parse_history(data: bytes, label: str) -> dict[str, list[RetagEvent]]:
+    """The events of a history log by tag id, in order, each once. A last line without its
+    newline is what a crash in the middle of an append leaves: it is ignored (and cut off by
+    the next append). Any other bad line is an error naming the file and the line."""
+    events: dict[str, list[RetagEvent]] = {}
+    seen: set[bytes] = set()
+    lines = data.split(b"\n")
+    for number, line in enumerate(lines[:-1], start=1):  # lines[-1]: b"" or a torn append
+        if not line.strip() or line in seen:  # a retried append may repeat a line
+            continue
+        seen.add(line)
+        try:
+            record = orjson.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError("expected a JSON object")
+            tag_id = record.pop("tag", None)
+            if not isinstance(tag_id, str) or not tag_id:
+                raise ValueError("no tag id")
+            event = RetagEvent.model_validate(record)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            raise StoreError(f"{label}:{number}: invalid history event ({where}: {err['msg']})") from None
+        except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
+            raise StoreError(f"{label}:{number}: invalid history event ({exc})") from None
+        events.setdefault(tag_id, []).append(event)
+    return events
+
+
+def append_lines(file: Path, lines: list[bytes]) -> None:
+    """Append whole lines durably. A torn last line (a crash mid-append) is cut off first, so the
+    new lines never join it. Hold the store lock."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    created = not file.exists()
+    with open(file, "r+b" if not created else "w+b") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        if size:
+            handle.seek(size - 1)
+            if handle.read(1) != b"\n":
+                handle.seek(0)
+                handle.truncate(handle.read().rfind(b"\n") + 1)
+            handle.seek(0, os.SEEK_END)
+        handle.write(b"".join(lines))
+        handle.flush()
+        os.fsync(handle.fileno())
+    if created:
+        _fsync_dir(file.parent)
+
+
 class Store:
     """A handle on one repository's `.magicmarkup/` folder."""
 
@@ -183,7 +242,7 @@ class Store:
         self.dir = self.root / STORE_DIR
         self.tags_dir = self.dir / "tags"
         self.snapshots_dir = self.dir / "snapshots"
-        self._tags_real = self.tags_dir.resolve()
+        self.history_dir = self.dir / "history"
         self._lock = FileLock(str(self.dir / ".lock"), timeout=LOCK_TIMEOUT_S)
 
     # -- opening -------------------------------------------------------------------------
@@ -197,9 +256,9 @@ class Store:
             raise StoreError(f"{store.dir}: exists and is not a directory")
         store.tags_dir.mkdir(parents=True, exist_ok=True)
         store.snapshots_dir.mkdir(parents=True, exist_ok=True)
-        gitignore = store.dir / ".gitignore"
-        if not gitignore.exists():
-            atomic_write(gitignore, GITIGNORE.encode())
+        for name, content in ((".gitignore", GITIGNORE), (".gitattributes", GITATTRIBUTES)):
+            if not (store.dir / name).exists():
+                atomic_write(store.dir / name, content.encode())
         return store
 
     @classmethod
@@ -261,17 +320,61 @@ class Store:
         return read_document(self.document_path(rel), rel)
 
     def tag_file(self, rel: str) -> Path:
-        file = self.tags_dir / (self.check_relpath(rel, resolve=False) + ".json")
+        return self._file_in(self.tags_dir, rel, ".json")
+
+    def history_file(self, rel: str) -> Path:
+        return self._file_in(self.history_dir, rel, ".jsonl")
+
+    def _file_in(self, folder: Path, rel: str, suffix: str) -> Path:
+        file = folder / (self.check_relpath(rel, resolve=False) + suffix)
         # A committed symlink inside the store must not lead reads or writes out of it.
-        if file.parent != self.tags_dir and not file.parent.resolve().is_relative_to(self._tags_real):
-            raise StoreError(f"{file.relative_to(self.root)}: store folder resolves outside {STORE_DIR}/tags")
+        if file.parent != folder and not file.parent.resolve().is_relative_to(folder.resolve()):
+            raise StoreError(
+                f"{file.relative_to(self.root)}: store folder resolves outside {STORE_DIR}/{folder.name}"
+            )
         return file
 
     # -- tags ----------------------------------------------------------------------------
 
     def load(self, rel: str) -> list[Tag]:
-        """The tags of one document (empty if it has none)."""
-        return self._load_file(self.tag_file(rel), rel)
+        """The tags of one document (empty if it has none), with their history."""
+        tags = self._load_file(self.tag_file(rel), rel)
+        if tags:
+            self._attach_history(rel, tags)
+        return tags
+
+    def _attach_history(self, rel: str, tags: list[Tag]) -> None:
+        file = self.history_file(rel)
+        try:
+            data = file.read_bytes()
+        except FileNotFoundError:
+            return
+        except IsADirectoryError:
+            raise StoreError(
+                f"{STORE_DIR}/history/{rel}.jsonl: is a directory, expected a history log"
+            ) from None
+        logged = parse_history(data, f"{STORE_DIR}/history/{rel}.jsonl")
+        for tag in tags:
+            events = logged.get(tag.id, [])
+            if tag.history:  # written inline by schema 1: moved to the log by the next save
+                tag.history = events + tag.history
+            else:
+                tag.history = events
+                tag._logged, tag._log_path = len(events), rel
+
+    def log_new_events(self, rel: str, tags: Iterable[Tag]) -> None:
+        """Append to `rel`'s history log the events not logged there yet (all of them for a tag
+        that came from another document). Hold the lock."""
+        lines = []
+        for tag in tags:
+            start = tag._logged if tag._log_path == rel else 0
+            lines += [event_line(tag.id, event) for event in tag.history[start:]]
+        if lines:
+            if not (self.dir / ".gitattributes").exists():
+                atomic_write(self.dir / ".gitattributes", GITATTRIBUTES.encode())
+            append_lines(self.history_file(rel), lines)
+        for tag in tags:
+            tag._logged, tag._log_path = len(tag.history), rel
 
     def _load_file(self, file: Path, rel: str, data: bytes | None = None) -> list[Tag]:
         label = f"{STORE_DIR}/tags/{rel}.json"
@@ -295,6 +398,9 @@ class Store:
             with _suppress_oserror():
                 file.unlink()
             return
+        # The log first: a crash in between leaves an event whose result was not saved (the
+        # retag is redone and says so again), never a saved result without its explanation.
+        self.log_new_events(rel, tags)
         atomic_write(file, dump_tag_file(rel, tags))
 
     def save_many(self, documents: dict[str, list[Tag]]) -> None:
@@ -341,11 +447,17 @@ class Store:
         found.sort(key=lambda item: item[0])
         return found
 
-    def all_tags(self) -> list[Tag]:
+    def all_tags(self, history: bool = False) -> list[Tag]:
+        """Every tag; their histories (a log per document) only when asked for. A tag loaded
+        without its history can still be changed and saved: only its new events are logged."""
         tags: list[Tag] = []
         with _gc_paused(tags):
             for rel, file in self._tag_files():
-                tags += self._load_file(file, self.check_relpath(rel, resolve=False))
+                rel = self.check_relpath(rel, resolve=False)
+                loaded = self._load_file(file, rel)
+                if history and loaded:
+                    self._attach_history(rel, loaded)
+                tags += loaded
         return tags
 
     def find(self, tag_id: str) -> Tag:
@@ -367,8 +479,12 @@ class Store:
                 except OSError:
                     data = None  # let the loader say why
                 if data is None or not verbatim or needle in data:
-                    tags = self._load_file(file, self.check_relpath(rel, resolve=False), data)
-                    matches += [t for t in tags if t.id.startswith(key) or t.id.endswith(key)]
+                    rel = self.check_relpath(rel, resolve=False)
+                    tags = self._load_file(file, rel, data)
+                    found = [t for t in tags if t.id.startswith(key) or t.id.endswith(key)]
+                    if found:
+                        self._attach_history(rel, found)
+                    matches += found
         exact = [t for t in matches if t.id == key]
         if exact:
             return exact[0]

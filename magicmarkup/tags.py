@@ -229,7 +229,7 @@ def accept_placement(store: Store, tag_id: str) -> Tag:
 
 def export_tags(store: Store) -> dict[str, Any]:
     """All tags and the snapshots they are anchored to, for backup or moving to another repo."""
-    tags = store.all_tags()
+    tags = store.all_tags(history=True)
     snapshots = {}
     for tag in tags:
         sha = tag.anchor.snapshot

@@ -144,7 +144,7 @@ def test_bad_input_is_one_line_nonzero_and_store_unchanged(ready: Path, mm: CliR
     ("content", "message"),
     [
         ('{"schema_version": 1, "path": "app.py", "tags": [', "corrupt store file (invalid JSON"),
-        ('{"schema_version": 2, "path": "app.py", "tags": []}', "schema_version 2 is newer"),
+        ('{"schema_version": 3, "path": "app.py", "tags": []}', "schema_version 3 is newer"),
     ],
     ids=["corrupt", "newer"],
 )

@@ -36,7 +36,7 @@ def shop(tmp_path: Path) -> Store:
 
 def on_disk(store: Store, tag_id: str) -> Tag | None:
     fresh = Store(store.root)
-    return next((t for t in fresh.all_tags() if t.id == tag_id), None)
+    return next((t for t in fresh.all_tags(history=True) if t.id == tag_id), None)
 
 
 def make_app(store: Store, **kwargs: object) -> MagicMarkupApp:
@@ -180,7 +180,10 @@ async def test_repair_candidate_orphan_reject_accept(shop: Store) -> None:
         # undo both repairs, then reject the guess, undo, and accept it where it is
         await pilot.press("u", "u")
         await pilot.pause()
-        assert on_disk(shop, NEEDS_REVIEW) == tag
+        undone = on_disk(shop, NEEDS_REVIEW)
+        assert undone is not None and undone.model_copy(update={"history": tag.history}) == tag
+        # the history log only grows: the repair and its undo are both in it
+        assert [e.method for e in undone.history[-2:]] == ["candidate", "undo"]
         app.select(NEEDS_REVIEW)
         await pilot.press("R", "x")
         await pilot.pause()

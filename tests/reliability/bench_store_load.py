@@ -2,8 +2,9 @@
 
     python -m tests.reliability.bench_store_load [--tags 100000] [--files 5000] [--dir DIR]
 
-Writes a store in the real on-disk format (`dump_tag_file`), with tags shaped like real ones
-(80-character context, a syntax path, metadata, one history event), then loads it in a fresh
+Writes a store in the real on-disk format (`dump_tag_file`, and `event_line` for the history
+logs), with tags shaped like real ones (80-character context, a syntax path, metadata, one
+history event, which `all_tags()` does not read: it is in the log), then loads it in a fresh
 process (so the figures do not include what building it cost) and prints wall time, tags/s,
 and peak RSS of the loading process.
 """
@@ -22,7 +23,7 @@ import time
 from pathlib import Path
 
 from magicmarkup.model import Anchor, RetagEvent, Span, Status, Tag
-from magicmarkup.store import Store, atomic_write, dump_tag_file
+from magicmarkup.store import Store, atomic_write, dump_tag_file, event_line
 
 
 def build(root: Path, n_tags: int, n_files: int, seed: int = 1) -> int:
@@ -69,12 +70,15 @@ def build(root: Path, n_tags: int, n_files: int, seed: int = 1) -> int:
                 )
             )
         data = dump_tag_file(rel, tags)
-        size += len(data)
+        log = b"".join(event_line(t.id, e) for t in tags for e in t.history)
+        size += len(data) + len(log)
         file = store.tag_file(rel)
         file.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(file, data) if f < 10 else file.write_bytes(
-            data
-        )  # fsync of 5,000 files is not the point
+        history = store.history_file(rel)
+        history.parent.mkdir(parents=True, exist_ok=True)
+        # fsync of 10,000 files is not the point: only the first few are written atomically
+        atomic_write(file, data) if f < 10 else file.write_bytes(data)
+        history.write_bytes(log)
     return size
 
 
@@ -84,14 +88,14 @@ from pathlib import Path
 from magicmarkup.store import Store
 t0, c0 = time.perf_counter(), time.process_time()
 store = Store(Path(sys.argv[1]))
-tags = store.all_tags()
+tags = store.all_tags(history=sys.argv[2] == "1")
 t1, c1 = time.perf_counter(), time.process_time()
 print(json.dumps({"tags": len(tags), "files": len(store.paths()), "seconds": t1 - t0, "cpu_seconds": c1 - c0,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
-def load_in_fresh_process(root: Path) -> dict[str, float]:
+def load_in_fresh_process(root: Path, history: bool = False) -> dict[str, float]:
     base = subprocess.run(
         [
             sys.executable,
@@ -104,7 +108,10 @@ def load_in_fresh_process(root: Path) -> dict[str, float]:
         check=True,
     )
     out = subprocess.run(
-        [sys.executable, "-c", LOADER, str(root)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", LOADER, str(root), "1" if history else "0"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     result: dict[str, float] = json.loads(out.stdout)
     result["baseline_rss_mb"] = float(base.stdout)
@@ -117,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--files", type=int, default=5_000)
     ap.add_argument("--dir", type=Path, help="build the store here (kept); default: a temp dir")
     ap.add_argument("--runs", type=int, default=3, help="load this many times (fresh process each)")
+    ap.add_argument("--history", action="store_true", help="load every tag's history too (the logs)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     root = args.dir or Path(tempfile.mkdtemp(prefix="mm-bench-store-"))
@@ -124,12 +132,13 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         size = build(root, args.tags, args.files)
         built = time.perf_counter() - t0
-        runs = [load_in_fresh_process(root) for _ in range(args.runs)]
+        runs = [load_in_fresh_process(root, args.history) for _ in range(args.runs)]
         best = min(runs, key=lambda r: r["seconds"])
         assert best["tags"] == args.tags and best["files"] == args.files, best
         summary = {
             "tags": args.tags,
             "files": args.files,
+            "with_history": args.history,
             "store_mb": round(size / 1e6, 1),
             "build_seconds": round(built, 2),
             "load_seconds": [round(r["seconds"], 3) for r in runs],
@@ -145,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(summary))
         else:
             print(
-                f"{summary['tags']:,} tags in {summary['files']:,} files ({summary['store_mb']} MB on disk): "
+                f"{summary['tags']:,} tags in {summary['files']:,} files ({summary['store_mb']} MB on disk)"
+                f"{' with their histories' if args.history else ''}: "
                 f"load {summary['best_load_seconds']} s best of {args.runs} {summary['load_seconds']} "
                 f"(CPU {summary['best_cpu_seconds']} s; load average {summary['load_average']}) "
                 f"({summary['tags_per_second']:,} tags/s; target < 2 s), peak RSS {summary['peak_rss_mb']} MB "
