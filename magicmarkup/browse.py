@@ -156,8 +156,9 @@ def revert_tag(store: Store, previous: Tag) -> Tag:
                 confidence=previous.confidence,
                 reason="undo",
             )
-            restored = previous.model_copy(update={"history": [*current.history, undo]})
-            restored._logged, restored._log_path = current._logged, current._log_path
+            history = current.history.copy()  # keeps what the store knows is logged
+            history.append(undo)
+            restored = previous.model_copy(update={"history": history})
         tags[:] = [t for t in tags if t.id != previous.id]
         tags.append(restored)
     return restored

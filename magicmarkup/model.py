@@ -7,11 +7,12 @@ derived from the text on demand and never stored as the truth.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 from ulid import ULID
 
 # 2: a tag's history lives in an append-only log beside its tag file (1 kept it inline; still read).
@@ -137,6 +138,20 @@ class RetagEvent(BaseModel):
     reason: str | None = None  # e.g. the git revision, "watch", "manual"
 
 
+class History(list[RetagEvent]):
+    """A tag's events as the store loaded them: the first `logged` are already in the history log
+    of document `path`, so saving appends only the rest. (Bookkeeping on the list, not on the tag:
+    pydantic private attributes cost 40 % of loading 100,000 tags.)"""
+
+    def __init__(self, events: Iterable[RetagEvent] = (), logged: int = 0, path: str | None = None) -> None:
+        super().__init__(events)
+        self.logged = logged
+        self.path = path
+
+    def copy(self) -> History:
+        return History(self, self.logged, self.path)
+
+
 class Tag(BaseModel):
     # Unknown fields (written by a newer tool of the same schema) are kept, not dropped.
     model_config = ConfigDict(extra="allow")
@@ -153,19 +168,6 @@ class Tag(BaseModel):
     history: list[RetagEvent] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
-
-    # Bookkeeping of the store's history log: the first `_logged` events of `history` are already
-    # in the log of document `_log_path`, so saving appends only what came after.
-    _logged: int = PrivateAttr(default=0)
-    _log_path: str | None = PrivateAttr(default=None)
-
-    def __eq__(self, other: object) -> bool:
-        """Equal data; where the store logged the history is bookkeeping, not data."""
-        if not isinstance(other, Tag):
-            return NotImplemented
-        return self.__dict__ == other.__dict__ and self.__pydantic_extra__ == other.__pydantic_extra__
-
-    __hash__ = None  # type: ignore[assignment]
 
     @property
     def note(self) -> str:

@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import orjson
 from filelock import FileLock, Timeout
@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from magicmarkup.documents import read_document, text_hash
 from magicmarkup.errors import DocumentError, StoreError, TagNotFound
-from magicmarkup.model import SCHEMA_VERSION, RetagEvent, Tag, TagFile
+from magicmarkup.model import SCHEMA_VERSION, History, RetagEvent, Tag, TagFile
 
 STORE_DIR = ".magicmarkup"
 LOCK_TIMEOUT_S = 60.0
@@ -291,8 +291,8 @@ class Store:
             raise DocumentError(f"{rel!r}: empty or invalid path")
         if rel.startswith("/") or (len(rel) > 1 and rel[1] == ":") or "\\" in rel:
             raise DocumentError(f"{rel}: absolute or non-POSIX path; store paths are repo-relative")
-        parts = PurePosixPath(rel).parts
-        if any(p in ("..", ".") for p in parts) or parts[0] == STORE_DIR:
+        parts = [p for p in rel.split("/") if p not in ("", ".")]  # as PurePosixPath would, faster
+        if not parts or ".." in parts or parts[0] == STORE_DIR:
             raise DocumentError(f"{rel}: path escapes the repository or points into {STORE_DIR}/")
         if resolve:
             full = (self.root / rel).resolve()
@@ -359,22 +359,25 @@ class Store:
             if tag.history:  # written inline by schema 1: moved to the log by the next save
                 tag.history = events + tag.history
             else:
-                tag.history = events
-                tag._logged, tag._log_path = len(events), rel
+                tag.history = History(events, logged=len(events), path=rel)
 
     def log_new_events(self, rel: str, tags: Iterable[Tag]) -> None:
         """Append to `rel`'s history log the events not logged there yet (all of them for a tag
         that came from another document). Hold the lock."""
         lines = []
         for tag in tags:
-            start = tag._logged if tag._log_path == rel else 0
-            lines += [event_line(tag.id, event) for event in tag.history[start:]]
+            known = tag.history
+            start = known.logged if isinstance(known, History) and known.path == rel else 0
+            lines += [event_line(tag.id, event) for event in known[start:]]
         if lines:
             if not (self.dir / ".gitattributes").exists():
                 atomic_write(self.dir / ".gitattributes", GITATTRIBUTES.encode())
             append_lines(self.history_file(rel), lines)
         for tag in tags:
-            tag._logged, tag._log_path = len(tag.history), rel
+            if isinstance(tag.history, History):
+                tag.history.logged, tag.history.path = len(tag.history), rel
+            else:
+                tag.history = History(tag.history, logged=len(tag.history), path=rel)
 
     def _load_file(self, file: Path, rel: str, data: bytes | None = None) -> list[Tag]:
         label = f"{STORE_DIR}/tags/{rel}.json"
