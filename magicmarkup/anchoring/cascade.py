@@ -222,6 +222,16 @@ class _Anchor:
     node_type: str | None = None
     unique_text: bool = False
     deleted: bool = False  # the diff maps the span onto nothing (its lines were removed)
+    replaced: bool = False  # a long span whose place now holds unlike text (deleted, new code there)
+
+
+# Spans this long (without whitespace), or of several lines, carry enough text for its
+# similarity to be evidence.
+REPLACED_MIN_CHARS = 60
+
+
+def _substantial(anchor: _Anchor) -> bool:
+    return len(anchor.squashed) >= REPLACED_MIN_CHARS or anchor.text.strip().count("\n") >= 1
 
 
 def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
@@ -277,6 +287,12 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
     anchor.unique_text = sum(1 for c in cands if c.method.startswith("search")) == 1
     cands.extend(_syntax_variants(doc, cands, anchor))
     _score_all(doc, cands, anchor)
+    # Where a long span was, text unlike it: more likely the code was deleted and new code
+    # written there than the same code rewritten past recognition (then a human should look).
+    projection = next((c for c in cands if c.method == "diff-projection"), None)
+    anchor.replaced = (
+        projection is not None and _substantial(anchor) and projection.text_sim < 0.5
+    )
     best, ambiguous = _choose(cands, th)
 
     # Stage 3: fuzzy + syntax, only when the cheap evidence is not conclusive.
@@ -304,7 +320,8 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
     conf = best.confidence
     if ambiguous:
         conf = min(conf, th.review - 0.01)
-    if conf < th.orphan or (deleted and conf < th.review and best.text_sim < 0.99):
+    gone = deleted or anchor.replaced
+    if conf < th.orphan or (gone and conf < th.review and best.text_sim < 0.99):
         placement = Placement(best.start, best.end, Status.ORPHANED, round(conf, 4), best.method, candidates)
         # Worth a model's look only if some candidate still resembles the old text; otherwise
         # the model could only confirm the orphan (measured: its rescues were all wrong).
@@ -376,6 +393,8 @@ def _score_all(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> None:
                 conf = max(conf, 0.92 if len(anchor.squashed) >= 12 else 0.6 + 0.35 * c.ctx)
         elif base == "diff-projection" and anchor.boundaries_kept:
             conf = 0.25 + 0.5 * c.ctx + 0.25 * c.text_sim
+            if _substantial(anchor) and c.text_sim < 0.5:
+                conf = min(conf, 0.7)  # see `replaced`: never placed confidently on unlike text
         else:
             conf = 0.6 * c.text_sim + 0.4 * c.ctx
         if foreign:

@@ -81,6 +81,13 @@ def deleted_function(p: Program) -> Case:
     return Case(p.base, start, start + len(p.deleted_fn.rstrip()), new, None)
 
 
+def replaced_function(p: Program) -> Case:
+    """A whole tagged function deleted, and unrelated code written where it was."""
+    new = p.base.replace(p.deleted_fn, p.insert_above + "\n")
+    start = p.base.index(p.deleted_fn)
+    return Case(p.base, start, start + len(p.deleted_fn.rstrip()), new, None)
+
+
 def emptied(p: Program) -> Case:
     return Case(p.base, *_span(p.base, p.call), "", None)
 
@@ -105,6 +112,7 @@ RECIPES: dict[str, Callable[[Program], Case]] = {
     "duplicated": duplicated,
     "deleted": deleted,
     "deleted_function": deleted_function,
+    "replaced_function": replaced_function,
     "emptied": emptied,
     "moved_and_edited": moved_and_edited,
 }
