@@ -79,6 +79,10 @@ def test_edits_outside_a_span_keep_it_on_its_text(doc: str, at: float, length: i
         return
     new, _new_start = apply_outside(doc, start, end, edits)
     [p] = reanchor(doc, new, [(start, end)])
+    if doc.count(doc[start:end]) > 1 and p.status is Status.ORPHANED:
+        # A text that also occurs beside a deletion is ambiguous for any diff (deleting "(\n"
+        # after "(" or "\n(" gives the same text); orphaning it is allowed, misplacing it is not.
+        return
     assert p.status is not Status.ORPHANED
     assert p.start is not None and p.end is not None
     assert new[p.start : p.end] == doc[start:end]
