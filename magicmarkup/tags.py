@@ -132,9 +132,12 @@ def add_tag(
     return tag
 
 
-def list_tags(store: Store, path: str | None = None, status: Status | None = None) -> list[Tag]:
-    """Tags of one document (or all), optionally of one status, in path then offset order."""
-    tags = store.load(store.check_relpath(path)) if path else store.all_tags()
+def list_tags(
+    store: Store, path: str | None = None, status: Status | None = None, history: bool = False
+) -> list[Tag]:
+    """Tags of one document (or all, with their histories only if asked), optionally of one
+    status, in path then offset order."""
+    tags = store.load(store.check_relpath(path)) if path else store.all_tags(history=history)
     if status is not None:
         tags = [t for t in tags if t.status is status]
     return sorted(tags, key=lambda t: (t.path, t.span.start, t.id))

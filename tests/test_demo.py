@@ -16,6 +16,7 @@ def test_demo_follows_tags_through_commits(tmp_path: Path, mm: CliRunner) -> Non
     rows = {r["note"]: r for r in data["tags"]}
     legacy = rows["Remove once the 2019 contracts end."]
     assert (legacy["status"], legacy["after"]) == ("orphaned", None)
+    assert legacy["journey"] and legacy["journey"][-1]["status"] == "orphaned"  # read from the history log
     stock = rows["Should be a domain error."]
     assert (stock["path_before"], stock["path"]) == ("inventory/stock.py", "inventory/warehouse.py")
     assert stock["after"] == stock["before"] and stock["status"] in ("moved", "anchored")

@@ -141,7 +141,7 @@ class MagicMarkupApp(App[None]):
         """Read the store again and redraw everything from it."""
         try:
             self._fingerprint = browse.store_fingerprint(self.store)
-            tags = tagapi.list_tags(self.store)
+            tags = tagapi.list_tags(self.store, history=True)  # the detail pane shows it
         except MagicMarkupError as exc:
             self.status(str(exc), error=True)
             return

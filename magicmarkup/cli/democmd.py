@@ -44,7 +44,7 @@ def demo_cmd(state: State, no_llm: bool, keep: Path | None, as_json: bool) -> No
                     for edit in commit.edits:
                         console.print(f"    - {escape(edit.description)}")
             store, before, report = demo.run(workdir, resolver, thresholds(settings))
-        after = {t.id: t for t in store.all_tags()}
+        after = {t.id: t for t in store.all_tags(history=True)}
         rows: list[dict[str, Any]] = []
         for tag in before:
             now = after[tag.id]
