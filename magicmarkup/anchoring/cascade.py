@@ -290,9 +290,7 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
     # Where a long span was, text unlike it: more likely the code was deleted and new code
     # written there than the same code rewritten past recognition (then a human should look).
     projection = next((c for c in cands if c.method == "diff-projection"), None)
-    anchor.replaced = (
-        projection is not None and _substantial(anchor) and projection.text_sim < 0.5
-    )
+    anchor.replaced = projection is not None and _substantial(anchor) and projection.text_sim < 0.5
     best, ambiguous = _choose(cands, th)
 
     # Stage 3: fuzzy + syntax, only when the cheap evidence is not conclusive.
