@@ -13,7 +13,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from contextlib import suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -302,7 +302,7 @@ class _Doctor:
                         )
                         if self.fix:
                             self._backup_snapshot(sha)
-                            tag.anchor = tag.anchor.model_copy(update={"snapshot": None})
+                            tag.anchor = replace(tag.anchor, snapshot=None)
                             f.dirty = p.fixed = True
                             p.message += "; dangling reference cleared"
                     if tag.anchor.snapshot:

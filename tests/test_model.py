@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from pydantic import BaseModel, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from magicmarkup.model import (
     SCHEMA_VERSION,
@@ -89,10 +89,10 @@ def full_tag() -> Tag:
     ],
     ids=lambda m: type(m).__name__,
 )
-def test_every_model_round_trips_through_json(model: BaseModel) -> None:
-    cls = type(model)
-    assert cls.model_validate_json(model.model_dump_json()) == model
-    assert cls.model_validate(model.model_dump(mode="json")) == model
+def test_every_model_round_trips_through_json(model: object) -> None:
+    adapter = TypeAdapter(type(model))
+    assert adapter.validate_json(adapter.dump_json(model)) == model
+    assert adapter.validate_python(adapter.dump_python(model, mode="json")) == model
 
 
 def test_round_trip_keeps_types_and_unknown_fields() -> None:
@@ -121,7 +121,7 @@ def test_tagfile_defaults_to_current_schema() -> None:
 )
 def test_span_refuses_invalid_values(bad: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
-        Span.model_validate(bad)
+        TypeAdapter(Span).validate_python(bad)
 
 
 @pytest.mark.parametrize(
