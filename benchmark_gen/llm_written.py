@@ -110,6 +110,18 @@ def unmark(marked: str, which: str) -> tuple[str, int, int]:
     return text, start, end
 
 
+# An update keeps most of a program. A reply that keeps fewer of its lines is another program
+# (seen: a 60-line class "updated" to one statement, 42 lines to an unrelated 9-line feature).
+MIN_KEPT_LINES = 0.3
+
+
+def kept_lines(old_text: str, new_text: str) -> float:
+    """The share of the old program's non-blank lines that are still in the new one."""
+    old = [line.strip() for line in old_text.splitlines() if line.strip()]
+    new = {line.strip() for line in new_text.splitlines()}
+    return sum(line in new for line in old) / len(old) if old else 1.0
+
+
 def validate(
     case_id: str, language: str, snippet_type: str, partial: bool, steps: dict[str, str], seed: int = 0
 ) -> Case:
@@ -122,6 +134,12 @@ def validate(
     new_text, new_start, new_end = unmark(new_marked, "new program")
     if new_text == old_text:
         raise Invalid("step 5: the updated program is identical to the original")
+    kept = kept_lines(old_text, new_text)
+    if kept < MIN_KEPT_LINES:
+        raise Invalid(
+            f"step 5: the updated program keeps {kept:.0%} of the original's lines "
+            f"(a different program, not an update; at least {MIN_KEPT_LINES:.0%} expected)"
+        )
     return Case(
         id=case_id,
         old_text=old_text,

@@ -72,6 +72,22 @@ def test_validate_rejects_identical_programs() -> None:
         validate("id", "python", "variable_assignment", False, steps)
 
 
+def test_validate_rejects_a_different_program() -> None:
+    """The model's "update" of a whole class was one statement (seen with the 1.5B model)."""
+    old = (
+        "class Account:\n    def __init__(self, start):\n        "
+        + DELIMITER
+        + "self.balance = start"
+        + DELIMITER
+    )
+    old += "\n\n    def deposit(self, amount):\n        self.balance += amount\n        return self.balance\n"
+    steps = {"old_marked": old, "updated": f"```\n{DELIMITER}self.balance += amount * 1.05{DELIMITER}\n```"}
+    with pytest.raises(Invalid, match="keeps 0% of the original's lines"):
+        validate("id", "python", "variable_assignment", False, steps)
+    kept = old.replace("self.balance += amount", "self.balance += amount * 1.05")
+    assert validate("id", "python", "variable_assignment", False, {"old_marked": old, "updated": kept})
+
+
 def test_validator_on_recorded_valid_outputs() -> None:
     """Each recorded valid case is rebuilt exactly from the model's recorded replies."""
     cases = read_cases(sorted(FIXTURES.glob("*_valid.jsonl")))
