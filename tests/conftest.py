@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -15,6 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+# Tests press Ctrl-C (SIGINT) on real child processes (`watch`, `llm serve`). A shell starts a
+# background job with SIGINT ignored, and children inherit an ignored signal, so under such a
+# runner they could not be interrupted at all. A handler (unlike "ignore") is reset to the
+# default in every child.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Test",
