@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from magicmarkup.documents import text_hash
 from magicmarkup.errors import MagicMarkupError
 from magicmarkup.model import SCHEMA_VERSION, RetagEvent, Status, Tag, TagFile, new_id, utcnow
-from magicmarkup.store import Store, atomic_write, dump_tag_file, parse_history
+from magicmarkup.store import Store, atomic_write, dump_tag_file, parse_event_line
 
 BACKUP_DIR = "backup"
 
@@ -451,11 +451,12 @@ class _Doctor:
             bad: list[int] = []
             lines = data.split(b"\n")
             for number, line in enumerate(lines[:-1], start=1):
-                try:
-                    parse_history(line + b"\n", self.label(file))
-                except MagicMarkupError:
-                    bad.append(number)
-                    continue
+                if line.strip():
+                    try:
+                        parse_event_line(line, self.label(file))
+                    except MagicMarkupError:
+                        bad.append(number)
+                        continue
                 keep.append(line + b"\n")
             torn = lines[-1] != b""
             if torn:

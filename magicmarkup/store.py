@@ -196,22 +196,27 @@ def parse_history(data: bytes, label: str) -> dict[str, list[RetagEvent]]:
         if not line.strip() or line in seen:  # a retried append may repeat a line
             continue
         seen.add(line)
-        try:
-            record = orjson.loads(line)
-            if not isinstance(record, dict):
-                raise ValueError("expected a JSON object")
-            tag_id = record.pop("tag", None)
-            if not isinstance(tag_id, str) or not tag_id:
-                raise ValueError("no tag id")
-            event = RetagEvent.model_validate(record)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"])
-            raise StoreError(f"{label}:{number}: invalid history event ({where}: {err['msg']})") from None
-        except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
-            raise StoreError(f"{label}:{number}: invalid history event ({exc})") from None
+        tag_id, event = parse_event_line(line, f"{label}:{number}")
         events.setdefault(tag_id, []).append(event)
     return events
+
+
+def parse_event_line(line: bytes, label: str) -> tuple[str, RetagEvent]:
+    """(tag id, event) of one history line, or a StoreError naming `label` and the problem."""
+    try:
+        record = orjson.loads(line)
+        if not isinstance(record, dict):
+            raise ValueError("expected a JSON object")
+        tag_id = record.pop("tag", None)
+        if not isinstance(tag_id, str) or not tag_id:
+            raise ValueError("no tag id")
+        return tag_id, RetagEvent.model_validate(record)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise StoreError(f"{label}: invalid history event ({where}: {err['msg']})") from None
+    except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
+        raise StoreError(f"{label}: invalid history event ({exc})") from None
 
 
 def append_lines(file: Path, lines: list[bytes]) -> None:
@@ -256,10 +261,13 @@ class Store:
             raise StoreError(f"{store.dir}: exists and is not a directory")
         store.tags_dir.mkdir(parents=True, exist_ok=True)
         store.snapshots_dir.mkdir(parents=True, exist_ok=True)
-        for name, content in ((".gitignore", GITIGNORE), (".gitattributes", GITATTRIBUTES)):
-            if not (store.dir / name).exists():
-                atomic_write(store.dir / name, content.encode())
+        store._write_missing((".gitignore", GITIGNORE), (".gitattributes", GITATTRIBUTES))
         return store
+
+    def _write_missing(self, *files: tuple[str, str]) -> None:
+        for name, content in files:
+            if not (self.dir / name).exists():
+                atomic_write(self.dir / name, content.encode())
 
     @classmethod
     def discover(cls, start: Path | None = None) -> Store:
@@ -344,16 +352,14 @@ class Store:
         return tags
 
     def _attach_history(self, rel: str, tags: list[Tag]) -> None:
-        file = self.history_file(rel)
+        label = f"{STORE_DIR}/history/{rel}.jsonl"
         try:
-            data = file.read_bytes()
+            data = self.history_file(rel).read_bytes()
         except FileNotFoundError:
             return
         except IsADirectoryError:
-            raise StoreError(
-                f"{STORE_DIR}/history/{rel}.jsonl: is a directory, expected a history log"
-            ) from None
-        logged = parse_history(data, f"{STORE_DIR}/history/{rel}.jsonl")
+            raise StoreError(f"{label}: is a directory, expected a history log") from None
+        logged = parse_history(data, label)
         for tag in tags:
             events = logged.get(tag.id, [])
             if tag.history:  # written inline by schema 1: moved to the log by the next save
@@ -370,9 +376,10 @@ class Store:
             start = known.logged if isinstance(known, History) and known.path == rel else 0
             lines += [event_line(tag.id, event) for event in known[start:]]
         if lines:
-            if not (self.dir / ".gitattributes").exists():
-                atomic_write(self.dir / ".gitattributes", GITATTRIBUTES.encode())
-            append_lines(self.history_file(rel), lines)
+            file = self.history_file(rel)
+            if not file.exists():  # a store made before history logs has no merge rule for them
+                self._write_missing((".gitattributes", GITATTRIBUTES))
+            append_lines(file, lines)
         for tag in tags:
             if isinstance(tag.history, History):
                 tag.history.logged, tag.history.path = len(tag.history), rel

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from magicmarkup.model import Status, Tag
 from magicmarkup.store import Store
@@ -295,3 +296,17 @@ def test_snapshot_editor(shop: Store, snap_compare: object) -> None:
 def test_snapshot_search(shop: Store, snap_compare: object) -> None:
     app = make_app(shop)
     assert snap_compare(app, terminal_size=(80, 24), run_before=settled("slash", *"price"))  # type: ignore[operator]
+
+
+async def test_detail_pane_reads_the_history_log(shop: Store) -> None:
+    """Schema 2 keeps histories in a log the bulk load skips; the detail pane reads it on demand."""
+    with shop.edit("inventory/pricing.py"):
+        pass  # rewritten as schema 2: the inline history moves to history/inventory/pricing.py.jsonl
+    assert '"history"' not in shop.tag_file("inventory/pricing.py").read_text()
+    app = make_app(shop)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.select(ORPHAN)
+        await pilot.pause()
+        shown = str(app.query_one("#detail-history", Static).render())
+        assert "orphaned by none" in shown and "never moved" not in shown

@@ -88,6 +88,7 @@ class MagicMarkupApp(App[None]):
         self._fingerprint: tuple[tuple[str, int, int], ...] = ()
         self._doc_stamp: tuple[int, int] | None = None
         self._docmaps: dict[str, tuple[tuple[int, int] | None, DocMap]] = {}
+        self._histories_read: set[str] = set()  # documents whose tags' histories are loaded
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -141,11 +142,12 @@ class MagicMarkupApp(App[None]):
         """Read the store again and redraw everything from it."""
         try:
             self._fingerprint = browse.store_fingerprint(self.store)
-            tags = tagapi.list_tags(self.store, history=True)  # the detail pane shows it
+            tags = tagapi.list_tags(self.store)
         except MagicMarkupError as exc:
             self.status(str(exc), error=True)
             return
         self.all_tags = tags
+        self._histories_read = set()
         self.by_path = {}
         for tag in tags:
             self.by_path.setdefault(tag.path, []).append(tag)
@@ -219,10 +221,25 @@ class MagicMarkupApp(App[None]):
                 self.current_path, self.text, self.by_path.get(self.current_path, []), self.selected
             )
         tag = self.selected_tag()
-        self.query_one(TagDetail).show(tag, self.line_of(tag) if tag else None)
+        self.query_one(TagDetail).show(self._with_history(tag), self.line_of(tag) if tag else None)
         if reveal and tag is not None and tag.path == self.current_path and tag.status is not Status.ORPHANED:
             self.code.reveal(tag.span.start, tag.span.end)
         self.refresh_bindings()
+
+    def _with_history(self, tag: Tag | None) -> Tag | None:
+        """`tag` with its history for the detail pane: the bulk load skips the history logs, so
+        a document's log is read when one of its tags is first shown (once per reload)."""
+        if tag is None or tag.path in self._histories_read:
+            return tag
+        self._histories_read.add(tag.path)
+        try:
+            logged = {t.id: t.history for t in self.store.load(tag.path)}
+        except MagicMarkupError as exc:
+            self.status(str(exc), error=True)
+            return tag
+        for other in self.by_path.get(tag.path, []):
+            other.history = logged.get(other.id, other.history)
+        return tag
 
     def select(self, tag_id: str | None, reveal: bool = True) -> None:
         tag = next((t for t in self.all_tags if t.id == tag_id), None)
@@ -234,7 +251,7 @@ class MagicMarkupApp(App[None]):
             return
         self.code.paint(self.by_path.get(tag.path, []), tag.id)
         self.query_one(TagList).select_id(tag.id)
-        self.query_one(TagDetail).show(tag, self.line_of(tag))
+        self.query_one(TagDetail).show(self._with_history(tag), self.line_of(tag))
         if reveal and tag.status is not Status.ORPHANED:
             self.code.reveal(tag.span.start, tag.span.end)
         self.refresh_bindings()

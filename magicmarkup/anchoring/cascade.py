@@ -268,11 +268,10 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
     cands: list[_Scored] = []
     if hit is not None:
         cands.append(_Scored(hit[0], hit[0] + (e - s), "diff"))
-    deleted = not (pe > ps and doc.new[ps:pe].strip())
-    anchor.deleted = deleted
+    anchor.deleted = not (pe > ps and doc.new[ps:pe].strip())
     # A projection far longer than the tag is a whole rewritten region, not the tag's new text.
     plausible = pe - ps <= 4 * len(text) + 400
-    if not deleted and plausible:
+    if not anchor.deleted and plausible:
         a, b = syntax.trim(doc.new, ps, pe)
         if text[:1].isspace():
             a = ps
@@ -318,7 +317,7 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
     conf = best.confidence
     if ambiguous:
         conf = min(conf, th.review - 0.01)
-    gone = deleted or anchor.replaced
+    gone = anchor.deleted or anchor.replaced
     if conf < th.orphan or (gone and conf < th.review and best.text_sim < 0.99):
         placement = Placement(best.start, best.end, Status.ORPHANED, round(conf, 4), best.method, candidates)
         # Worth a model's look only if some candidate still resembles the old text; otherwise

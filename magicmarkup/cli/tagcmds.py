@@ -164,7 +164,6 @@ def list_cmd(state: State, path: Path | None, status: str | None, as_json: bool)
 # Rich lays a table out by measuring every cell (~1.5 ms a row): 100,000 tags took 2.5 minutes.
 # Past this many rows `list` prints the same columns as plain aligned text instead.
 TABLE_ROWS = 2000
-_CLICK_COLOR = {"green": "green", "cyan": "cyan", "yellow": "yellow", "magenta": "magenta", "red": "red"}
 
 
 def _print_columns(rows: list[tuple[Tag, str]]) -> None:
@@ -174,8 +173,8 @@ def _print_columns(rows: list[tuple[Tag, str]]) -> None:
     for tag, where in rows:
         if len(where) > width:
             where = "…" + where[-(width - 1) :]
-        colour = _CLICK_COLOR[STATUS_STYLE[tag.status].split()[-1]]
-        status = click.style(f"{tag.status.value:<12}", fg=colour)
+        style = STATUS_STYLE[tag.status]  # "green", "bold red": the colour names click knows too
+        status = click.style(f"{tag.status.value:<12}", fg=style.split()[-1], bold="bold" in style)
         text = first_line(tag.anchor.text, 30)
         lines.append(
             f"{tag.id[-10:]:<10}  {where:<{width}}  {status}  {tag.confidence:.2f}  {text:<30}  "
