@@ -191,7 +191,7 @@ def _print_columns(rows: list[tuple[Tag, str]]) -> None:
 def show_cmd(state: State, tag_id: str, context: int, as_json: bool) -> None:
     """Show a tag: its current text in context, its metadata and its history."""
     store = state.store()
-    tag = store.find(tag_id)
+    tag = tagapi.find_tag(store, tag_id)
     try:
         text: str | None = store.read_document(tag.path)
     except MagicMarkupError:
