@@ -712,6 +712,12 @@ def install_hooks(
         actions.append(HookAction(name, str(path), action, chained))
     for name in RETIRED_HOOKS:  # an earlier version's hook that re-anchored after the commit
         actions += _remove_hook(directory, name, quiet=True)
+    import shlex
+
+    driver = " ".join(shlex.quote(c) for c in [*command, "hooks", "merge-pin"]) + " %O %A %B %P"
+    git(root, "config", "merge.magicmarkup.name", "magicmarkup: three-way merge of a tag's pin")
+    git(root, "config", "merge.magicmarkup.driver", driver)
+    actions.append(HookAction("merge driver", ".git/config merge.magicmarkup", "installed"))
     return directory, actions
 
 
@@ -723,6 +729,9 @@ def uninstall_hooks(root: Path) -> tuple[Path, list[HookAction]]:
         actions += _remove_hook(directory, name)
     for name in RETIRED_HOOKS:
         actions += _remove_hook(directory, name, quiet=True)
+    if git(root, "config", "--get", "merge.magicmarkup.driver", check=False).strip():
+        git(root, "config", "--remove-section", "merge.magicmarkup", check=False)
+        actions.append(HookAction("merge driver", ".git/config merge.magicmarkup", "removed"))
     return directory, actions
 
 

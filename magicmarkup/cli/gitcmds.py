@@ -157,6 +157,18 @@ def run_cmd(state: State, hook: str, args: tuple[str, ...], no_llm: bool) -> Non
     sys.exit(0)
 
 
+@hooks_group.command("merge-pin", hidden=True)
+@click.argument("base", type=click.Path(path_type=Path))
+@click.argument("ours", type=click.Path(path_type=Path))
+@click.argument("theirs", type=click.Path(path_type=Path))
+@click.argument("name", default="")
+def merge_pin_cmd(base: Path, ours: Path, theirs: Path, name: str) -> None:
+    """git's merge driver for pin files (registered by `hooks install`)."""
+    from magicmarkup.pinmerge import merge_files
+
+    sys.exit(0 if merge_files(base, ours, theirs, name) else 1)
+
+
 def _run_hook(state: State, hook: str, args: list[str], no_llm: bool) -> None:
     try:
         store = state.store()
