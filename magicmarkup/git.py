@@ -21,13 +21,11 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from magicmarkup.anchoring import Resolver, Thresholds
 from magicmarkup.documents import decode, text_hash
 from magicmarkup.errors import DocumentError, MagicMarkupError
-from magicmarkup.report import RetagReport
-from magicmarkup.retag import DocumentUpdate, Progress, repin_documents
+from magicmarkup.report import DocumentUpdate, RetagReport
 from magicmarkup.store import (
     LEGACY_DIR,
     MAX_SNAPSHOT_BYTES,
@@ -40,6 +38,10 @@ from magicmarkup.store import (
 
 STORE_PREFIX = STORE_DIR + "/"
 ZERO_SHA = "0" * 40
+
+if TYPE_CHECKING:  # the engine is imported only when a document is re-anchored (hooks start fast)
+    from magicmarkup.anchoring import Resolver, Thresholds
+    from magicmarkup.pipeline import Progress
 
 
 class GitError(MagicMarkupError):
@@ -379,6 +381,8 @@ def retag_range(
     progress: Progress | None = None,
 ) -> RangeReport:
     """Re-pin tags through each commit of `rev_range`, blob to blob, following renames."""
+    from magicmarkup.retag import repin_documents
+
     steps = range_steps(store.root, rev_range)
     result = RangeReport(rev_range, total=RetagReport(llm_used=resolver is not None))
     for i, step in enumerate(steps):
@@ -504,6 +508,8 @@ def pre_commit(
     wanted = changed_documents(parse_name_status(raw), set(store.paths()))
     if not wanted:
         return None
+    from magicmarkup.retag import repin_documents
+
     updates, errors = document_updates(root, "", wanted, index=True)
     with store.locked(HOOK_LOCK_TIMEOUT_S):
         rels = {u.path for u in updates} | {u.old_path for u in updates if u.old_path}
@@ -549,15 +555,17 @@ def _stage(store: Store, changed: list[str], before: dict[str, bytes], after: di
             in_index[path] = meta.split()[1]
     fmt = git(root, "rev-parse", "--show-object-format", check=False).decode().strip() or "sha1"
     stage = [p for p in changed if p in before and in_index.get(p) == _blob_id(before[p], fmt)]
-    removed_ids = {Path(p).stem for p in stage if p not in after}
+    pins, legacy = f"{STORE_PREFIX}{PINS_DIR}/", f"{STORE_PREFIX}{LEGACY_DIR}/"
+    removed_ids = {Path(p).stem for p in stage if p not in after and p.startswith(pins)}
+    migrated = {p[len(legacy) : -len(".json")] for p in stage if p.startswith(legacy)}  # schema 2 -> pins
     if stage:
         for path in changed:
             if path in before or path in in_index:
                 continue
-            name = Path(path).name
-            is_pin = path.startswith(f"{STORE_PREFIX}{PINS_DIR}/")
-            if (is_pin and Path(name).stem in removed_ids) or not is_pin:
-                stage.append(path)
+            if not path.startswith(pins):
+                stage.append(path)  # a new snapshot or history log of a tracked store
+            elif Path(path).stem in removed_ids or path[len(pins) :].rsplit("/", 1)[0] in migrated:
+                stage.append(path)  # a pin that followed its document, or was migrated
     if stage:
         git(
             root,
@@ -715,9 +723,11 @@ def install_hooks(
     import shlex
 
     driver = " ".join(shlex.quote(c) for c in [*command, "hooks", "merge-pin"]) + " %O %A %B %P"
+    known = git(root, "config", "--get", "merge.magicmarkup.driver", check=False).decode().strip()
     git(root, "config", "merge.magicmarkup.name", "magicmarkup: three-way merge of a tag's pin")
     git(root, "config", "merge.magicmarkup.driver", driver)
-    actions.append(HookAction("merge driver", ".git/config merge.magicmarkup", "installed"))
+    action = "installed" if not known else "updated"
+    actions.append(HookAction("merge driver", "git config merge.magicmarkup.driver", action))
     return directory, actions
 
 

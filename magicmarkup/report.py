@@ -8,6 +8,16 @@ from typing import Any
 from magicmarkup.model import Status
 
 
+@dataclass(frozen=True, slots=True)
+class DocumentUpdate:
+    """A document's new state: `text` None means it was deleted; `old_path` names where its
+    tags are pinned when it was renamed."""
+
+    path: str
+    text: str | None
+    old_path: str | None = None
+
+
 @dataclass(slots=True)
 class TagChange:
     id: str

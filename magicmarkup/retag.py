@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from magicmarkup.anchoring import Resolver, Thresholds
 from magicmarkup.documents import text_hash
 from magicmarkup.errors import MagicMarkupError
 from magicmarkup.model import Status, Tag
 from magicmarkup.pipeline import Progress, Request, orphan_deleted, place, repin
-from magicmarkup.report import RetagReport, TagChange
+from magicmarkup.report import DocumentUpdate, RetagReport, TagChange
 from magicmarkup.store import Store
 from magicmarkup.view import current
 
@@ -29,16 +28,6 @@ __all__ = [
     "repin_documents",
     "retag_worktree",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class DocumentUpdate:
-    """A document's new state: `text` None means it was deleted; `old_path` names where its
-    tags are pinned when it was renamed."""
-
-    path: str
-    text: str | None
-    old_path: str | None = None
 
 
 def retag_worktree(

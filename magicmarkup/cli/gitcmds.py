@@ -14,7 +14,7 @@ from magicmarkup import git as gitlib
 from magicmarkup.cli.app import State, console, err_console, pass_state, print_json
 from magicmarkup.config import Settings, load_settings
 from magicmarkup.errors import MagicMarkupError
-from magicmarkup.retag import RetagReport
+from magicmarkup.report import RetagReport
 from magicmarkup.session import resolver_session, thresholds
 from magicmarkup.store import Store
 
