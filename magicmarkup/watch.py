@@ -172,7 +172,8 @@ class Watcher:
                 self._pending[rel] = now
         touched = [pinned_at[r] for r in [*modified, *renamed, *gone]]
         view = current(self.store, touched, resolver=self.resolver, thresholds=self.thresholds)
-        events = self._events(modified, renamed, [g for g in gone if g not in renamed], view)
+        deleted = [g for g in gone if g not in renamed]
+        events = self._events(modified, renamed, deleted, pinned_at, view)
         elapsed = time.perf_counter() - began
         for event in events:
             event.seconds = elapsed
@@ -259,7 +260,12 @@ class Watcher:
         return out
 
     def _events(
-        self, modified: list[str], renamed: dict[str, str], deleted: list[str], view: Current
+        self,
+        modified: list[str],
+        renamed: dict[str, str],
+        deleted: list[str],
+        pinned_at: dict[str, str],
+        view: Current,
     ) -> list[WatchEvent]:
         by_path: dict[str, list[TagChange]] = {}
         counts: Counter[str] = Counter(t.path for t in view.tags)
@@ -272,8 +278,9 @@ class Watcher:
             WatchEvent("renamed", new, old, tags=counts[new], changes=by_path.get(new, []))
             for old, new in renamed.items()
         ]
-        events += [
-            WatchEvent("deleted", rel, tags=counts[rel], changes=by_path.get(rel, [])) for rel in deleted
+        events += [  # a deleted document's tags are shown at the path they are pinned to
+            WatchEvent("deleted", rel, tags=counts[pinned_at[rel]], changes=by_path.get(pinned_at[rel], []))
+            for rel in deleted
         ]
         events += [WatchEvent("error", "", error=err) for err in view.report.errors]
         return events

@@ -303,7 +303,9 @@ def test_install_chains_user_hook_respects_hookspath_and_uninstall_restores(
     assert user_hook.read_text().startswith("#!/bin/sh\necho")
     assert not (repo / "my-hooks" / "pre-commit").exists()
     assert gone["hooks"][-1] == {**gone["hooks"][-1], "name": "merge driver", "action": "removed"}
-    driver = subprocess.run(["git", "config", "--get", "merge.magicmarkup.driver"], cwd=repo, capture_output=True)
+    driver = subprocess.run(
+        ["git", "config", "--get", "merge.magicmarkup.driver"], cwd=repo, capture_output=True
+    )
     assert driver.returncode == 1  # unset
 
 
