@@ -297,7 +297,9 @@ class _Cache:
         tags = {}
         for pin in pins:
             placed = placements[pin.id]
-            was_asked = asked if pin.id in fresh else (old[pin.id][2] if pin.id in old else False)
+            # a model that failed (timeout, 500...) was not really asked: ask again next time
+            fresh_asked = asked and placed.llm_error is None
+            was_asked = fresh_asked if pin.id in fresh else (old[pin.id][2] if pin.id in old else False)
             tags[pin.id] = {"key": pin_key(pin), "p": _encode(placed), "llm": was_asked}
         data = {"v": VIEW_VERSION, "rel": rel, "path": path, "text": sha, "tags": tags}
         self._loaded[rel] = data
