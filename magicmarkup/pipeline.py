@@ -93,7 +93,8 @@ def decide(pin: Tag, p: Placement, text: str, same_path: bool = True) -> Placed:
         return made(Status.NEEDS_REVIEW, confidence, method, candidates)
     if text[p.start : p.end] == confirmed_text(pin):
         same_place = same_path and p.start == pin_start(pin) and pin.status is not Status.MOVED
-        return made(Status.ANCHORED if same_place else Status.MOVED, p.confidence, p.method, [])
+        method = pin.method if p.method == EXACT else p.method  # untouched text: as it was placed
+        return made(Status.ANCHORED if same_place else Status.MOVED, p.confidence, method, [])
     confidence = min(p.confidence, pin.confidence) if pin.status is Status.CHANGED else p.confidence
     return made(Status.CHANGED, confidence, p.method, [])
 

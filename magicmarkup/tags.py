@@ -282,6 +282,9 @@ def accept_placement(store: Store, tag_id: str) -> Tag:
 def export_tags(store: Store) -> dict[str, Any]:
     """All tags and the snapshots they are anchored to, for backup or moving to another repo."""
     tags = store.all_tags(history=True)
+    if store.problems:  # an export is a backup: a partial one must not pass for whole
+        more = f" (and {len(store.problems) - 1} more)" if len(store.problems) > 1 else ""
+        raise StoreError(f"{store.problems[0]}{more}; nothing exported")
     snapshots = {}
     for tag in tags:
         sha = tag.anchor.snapshot

@@ -12,7 +12,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from magicmarkup import tags as tagapi
-from magicmarkup.cli.app import STATUS_STYLE, State, console, pass_state, print_json
+from magicmarkup.cli.app import STATUS_STYLE, State, console, err_console, pass_state, print_json
 from magicmarkup.documents import language_for
 from magicmarkup.errors import MagicMarkupError, SpanError
 from magicmarkup.model import LineIndex, Status, Tag
@@ -124,6 +124,17 @@ def list_cmd(state: State, path: Path | None, status: str | None, as_json: bool)
     store = state.store()
     rel = store.relpath(path, state.repo) if path else None
     found = tagapi.list_tags(store, rel, Status(status) if status else None)
+    try:
+        _print_list(store, found, as_json)
+    finally:
+        # every other tag is listed; a file that could not be read is named, and scripts learn of it
+        for problem in store.problems:
+            err_console.print(f"[yellow]warning:[/] {escape(problem)}", highlight=False)
+    if store.problems:
+        raise SystemExit(1)
+
+
+def _print_list(store: Store, found: list[Tag], as_json: bool) -> None:
     if as_json:
         print_json([t.summary() for t in found])
         return
