@@ -51,7 +51,9 @@ def test_readme_flow_init_add_list_json(repo: Path, cli: CliRunner) -> None:
 
 
 def test_add_variants_list_table_show_edit_rm(ready: Path, cli: CliRunner) -> None:
-    by_lines = cli("add", "app.py", "--lines", "5:6", "--meta", "author=ana", "--meta", "n=3", "--json").json()
+    by_lines = cli(
+        "add", "app.py", "--lines", "5:6", "--meta", "author=ana", "--meta", "n=3", "--json"
+    ).json()
     assert by_lines["anchor"]["text"] == "def twice(x):\n    return x * 2"
     assert by_lines["metadata"] == {"author": "ana", "n": 3}
     by_span = cli("add", "app.py", "--span", "0:3", "--json").json()
@@ -82,7 +84,9 @@ def test_add_variants_list_table_show_edit_rm(ready: Path, cli: CliRunner) -> No
     human = cli("show", by_lines["id"])
     assert human.code == 0 and "return x * 2" in human.out and "author" in human.out
 
-    edited = cli("edit", by_lines["id"], "--note", "new note", "--meta", "color=red", "--unset", "n", "--json")
+    edited = cli(
+        "edit", by_lines["id"], "--note", "new note", "--meta", "color=red", "--unset", "n", "--json"
+    )
     assert edited.json()["metadata"] == {"author": "ana", "color": "red", "note": "new note"}
     assert "edited" in cli("edit", by_lines["id"], "--meta", "k=v").out
     removed = cli("rm", by_span["id"], "--json")

@@ -307,7 +307,8 @@ def layout_rows(rows: list[ListRow], width: int | None) -> list[str]:
     """`list`'s table as plain aligned lines (rich measured every cell: minutes for 100,000
     tags). The id, place, status and confidence are never cut; the text and note columns
     share what is left, the note is dropped first, and below TEXT_MIN columns each tag takes
-    a second, indented line for its text and note."""
+    a second, indented line for its text and note (and the place moves to the end of the
+    tag's first line, so one long path does not widen every line)."""
     idw = max(2, *(len(r.id) for r in rows))
     wherew = max(5, *(len(r.where) for r in rows))
     statw = max(6, *(len(r.status) for r in rows))
@@ -350,11 +351,11 @@ def layout_rows(rows: list[ListRow], width: int | None) -> list[str]:
                 f"{r.id:<{idw}}  {r.where:<{wherew}}  {_status(r.status, statw)}  {r.conf}  "
                 f"{_cut(r.text, textw)}".rstrip()
             )
-    else:
-        lines.append(click.style(head, bold=True))
+    else:  # the place last and unpadded: a long path only makes its own line long
+        lines.append(click.style(f"{'id':<{idw}}  {'status':<{statw}}  conf  where", bold=True))
         inner = max(8, (width or 80) - 4)
         for r in rows:
-            lines.append(f"{r.id:<{idw}}  {r.where:<{wherew}}  {_status(r.status, statw)}  {r.conf}")
+            lines.append(f"{r.id:<{idw}}  {_status(r.status, statw)}  {r.conf}  {r.where}")
             lines.append("    " + _cut(r.text + (f"  # {r.note}" if r.note else ""), inner))
     return lines
 
