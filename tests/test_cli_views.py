@@ -259,3 +259,21 @@ def test_root_help_lists_every_command_with_its_own_short_help() -> None:
         assert command.get_short_help_str(300) == click.Command(
             name, help=SHORT_HELP[name]
         ).get_short_help_str(300), name
+
+
+def test_progress_prints_plain_lines_when_not_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    from magicmarkup.cli.app import progress
+
+    with progress("work", every=0.0) as report:
+        report(1, 4)
+        report(4, 4)
+    assert capsys.readouterr().err.splitlines() == [
+        "work: 1/4 (25%), 0 s",
+        "work: 4/4 (100%), 0 s",
+        "work: 4/4 (100%), 0 s done",
+    ]
+    with progress("quick") as report:  # shorter than a period: nothing
+        report(1, None)
+    with progress("quiet", disable=True, every=0.0) as report:  # --json: nothing
+        report(1, 2)
+    assert capsys.readouterr().err == ""

@@ -8,7 +8,9 @@ import importlib.util
 import json
 import os
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -286,3 +288,64 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         fail(f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)", 2)
+
+
+ProgressFn = Callable[[int, int | None], None]
+
+
+@contextmanager
+def progress(label: str, *, disable: bool = False, every: float = 5.0) -> Iterator[ProgressFn]:
+    """The one progress display of long commands. Yields `report(done, total)`.
+
+    On a terminal (stderr): a rich bar, erased when done. Otherwise (a log, CI, a pipe): a plain
+    line on stderr at most every `every` seconds (`label: 120/500 (24%), 10 s`) and, if any was
+    printed, one last line when done; a run shorter than `every` prints nothing. `disable`
+    (e.g. under --json) shows nothing at all."""
+    if disable:
+        yield lambda done, total: None
+        return
+    if sys.stderr.isatty():
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            TextColumn(label),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=_console("err_console"),
+            transient=True,
+        ) as bar:
+            task = bar.add_task(label, total=None)
+            yield lambda done, total: bar.update(task, completed=done, total=total)
+        return
+    plain = _PlainProgress(label, every)
+    yield plain.report
+    plain.finish()
+
+
+class _PlainProgress:
+    """Periodic progress lines for a stderr that is not a terminal."""
+
+    def __init__(self, label: str, every: float) -> None:
+        self.label, self.every = label, every
+        self.began = time.monotonic()
+        self.next = self.began + every
+        self.printed = False
+        self.done: int = 0
+        self.total: int | None = None
+
+    def line(self) -> str:
+        share = f"/{self.total} ({100 * self.done // self.total}%)" if self.total else ""
+        return f"{self.label}: {self.done}{share}, {time.monotonic() - self.began:.0f} s"
+
+    def report(self, done: int, total: int | None) -> None:
+        self.done, self.total = done, total
+        now = time.monotonic()
+        if now >= self.next:
+            self.next = now + self.every
+            self.printed = True
+            click.echo(self.line(), err=True)
+
+    def finish(self) -> None:
+        if self.printed:
+            click.echo(self.line() + " done", err=True)
