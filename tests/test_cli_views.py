@@ -277,3 +277,19 @@ def test_progress_prints_plain_lines_when_not_a_terminal(capsys: pytest.CaptureF
     with progress("quiet", disable=True, every=0.0) as report:  # --json: nothing
         report(1, 2)
     assert capsys.readouterr().err == ""
+
+
+def test_help_imports_no_heavy_module() -> None:
+    """`magicmarkup --help` was 2 s: listing the commands imported every command module (the LLM
+    client included). A real process, so nothing is imported already."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom magicmarkup.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = {'openai', 'pydantic', 'rapidfuzz', 'textual', 'rich', 'magicmarkup.store'}\n"
+        "print(sorted(heavy & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "grep" in out and "Commands:" in out
+    assert out.strip().splitlines()[-1] == "[]"
