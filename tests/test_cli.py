@@ -58,8 +58,8 @@ def test_add_variants_list_table_show_edit_rm(ready: Path, cli: CliRunner) -> No
     assert by_lines["metadata"] == {"author": "ana", "n": 3}
     by_span = cli("add", "app.py", "--span", "0:3", "--json").json()
     assert by_span["anchor"]["text"] == "def"
-    nth = cli("add", str(ready / "app.py"), "--match", "return", "--nth", "2", "--note", "second").json
-    assert nth  # absolute paths inside the repo are accepted
+    nth = cli("add", str(ready / "app.py"), "--match", "return", "--nth", "2", "--note", "second", "--json")
+    assert nth.json()["span"]["start_line"] == 6  # absolute paths inside the repo are accepted
     sub = ready / "sub"
     sub.mkdir()
     from_sub = cli("add", "../app.py", "--match", "qty)", "--json", cwd=sub)
