@@ -13,7 +13,6 @@ import click
 from pydantic import JsonValue
 from rich.markup import escape
 from rich.syntax import Syntax
-from rich.table import Table
 
 from magicmarkup import tags as tagapi
 from magicmarkup.cli.app import STATUS_STYLE, State, console, err_console, pass_state, print_json
@@ -113,6 +112,11 @@ class Documents:
     def where(self, tag: Tag) -> str:
         return where(tag.path, self.region(tag))
 
+    def said_where(self, tag: Tag) -> str:
+        """For messages: `path:line:col-line:col`, or `path (orphaned)`."""
+        region = self.region(tag)
+        return where(tag.path, region) if region is not None else f"{tag.path} ({tag.status.value})"
+
 
 def output_width() -> int | None:
     """Columns to lay a table out in: the terminal's; COLUMNS when set; else none (a pipe gets
@@ -187,7 +191,7 @@ def add_cmd(
         click.echo(tag.id)  # stdout: the id alone, for `id=$(magicmarkup add ...)`
         docs = Documents(store)
         err_console.print(
-            f"tagged {safe(docs.where(tag))}: {safe(one_line(tag.anchor.text, 60))}",
+            f"tagged {safe(docs.said_where(tag))}: {safe(one_line(tag.anchor.text, 60))}",
             highlight=False,
             soft_wrap=True,
         )
@@ -422,22 +426,19 @@ def render_tag(tag: Tag, docs: Documents, context: int) -> None:
                 soft_wrap=True,
             )
     if tag.history:
-        table = Table(title="history", box=None, header_style="bold")
-        for col in ("when", "from", "to", "status", "method", "conf", "why"):
-            table.add_column(col, no_wrap=col not in ("why",), overflow="fold")
+        # One line per event, not a table: a table cut places to fit 80 columns.
+        console.print("[bold]history[/]", highlight=False)
         for ev in tag.history:
             old = _event_where(docs, ev.old_path or tag.path, ev.from_snapshot, ev.old_span)
             new = _event_where(docs, tag.path, ev.to_snapshot, ev.new_span) if ev.new_span else "-"
-            table.add_row(
-                ev.at.strftime("%Y-%m-%d %H:%M"),
-                safe(old),
-                safe(new),
-                ev.status.value,
-                safe(ev.method),
-                f"{ev.confidence:.2f}",
-                safe(ev.reason or ""),
+            why = f"  ({ev.reason})" if ev.reason else ""
+            console.print(
+                f"  {ev.at:%Y-%m-%d %H:%M}  {safe(old)} → {safe(new)}  "
+                f"[{STATUS_STYLE[ev.status]}]{ev.status.value}[/] by {safe(ev.method)} "
+                f"{ev.confidence:.2f}{safe(why)}",
+                highlight=False,
+                soft_wrap=True,
             )
-        console.print(table)
 
 
 @click.command("edit")
@@ -459,7 +460,7 @@ def edit_cmd(
     if as_json:
         print_json(tag_json(tag, docs))
     else:
-        console.print(f"edited {tag.id} at {safe(docs.where(tag))}", highlight=False, soft_wrap=True)
+        console.print(f"edited {tag.id} at {safe(docs.said_where(tag))}", highlight=False, soft_wrap=True)
 
 
 @click.command("rm")
@@ -475,7 +476,7 @@ def rm_cmd(state: State, tag_id: str, as_json: bool) -> None:
         print_json(tag_json(tag, docs))
     else:
         console.print(
-            f"removed {tag.id} at {safe(docs.where(tag))}: {safe(one_line(tag.anchor.text, 50))}",
+            f"removed {tag.id} at {safe(docs.said_where(tag))}: {safe(one_line(tag.anchor.text, 50))}",
             highlight=False,
             soft_wrap=True,
         )
