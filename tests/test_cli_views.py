@@ -130,8 +130,9 @@ def test_orphan_has_no_position_in_list_and_its_last_one_in_show(
 def test_show_history_uses_positions(tagged: dict[str, str], cli: CliRunner, repo: Path) -> None:
     (repo / "app.py").write_text("# header\n\n" + SOURCE, encoding="utf-8")
     assert cli("retag", "--worktree", "--no-llm").code == 0
-    shown = cli("show", tagged["qty"])
+    shown = cli("show", tagged["qty"], env={"COLUMNS": "80"})
     assert shown.code == 0
+    assert "app.py:2:12-2:22 → app.py:4:12-4:22  moved by" in shown.out  # the history, uncut
     head = shown.out.splitlines()[0]
     assert head.startswith(tagged["qty"]) and "app.py:4:12-4:22" in head and "moved" in head
     assert "app.py:2:12-2:22" in shown.out and "app.py:4:12-4:22" in shown.out  # from -> to

@@ -81,9 +81,7 @@ def score_cmd(
         resolver_session(settings, store_dir, no_llm) as (resolver, note),
         progress("score", disable=as_json) as report,
     ):
-        run = score_cases(
-            cases, resolver, thresholds(settings), report, llm_concurrency=settings.concurrency
-        )
+        run = score_cases(cases, resolver, thresholds(settings), report, llm_concurrency=settings.concurrency)
     summary = summarize(cases, run.predictions)
     if predictions is not None:
         predictions.parent.mkdir(parents=True, exist_ok=True)

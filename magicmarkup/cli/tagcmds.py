@@ -15,7 +15,8 @@ from rich.markup import escape
 from rich.syntax import Syntax
 
 from magicmarkup import tags as tagapi
-from magicmarkup.cli.app import STATUS_STYLE, State, console, err_console, pass_state, print_json
+from magicmarkup.cli import app
+from magicmarkup.cli.app import STATUS_STYLE, State, pass_state, print_json
 from magicmarkup.documents import language_for
 from magicmarkup.errors import MagicMarkupError, SpanError, StoreError
 from magicmarkup.model import Status, Tag
@@ -136,7 +137,7 @@ def init_cmd(state: State, as_json: bool) -> None:
     if as_json:
         print_json({"root": str(store.root), "store": str(store.dir)})
     else:
-        console.print(f"Initialized tag store in [bold]{escape(str(store.dir))}[/]")
+        app.console.print(f"Initialized tag store in [bold]{escape(str(store.dir))}[/]")
 
 
 @click.command("add")
@@ -190,7 +191,7 @@ def add_cmd(
     else:
         click.echo(tag.id)  # stdout: the id alone, for `id=$(magicmarkup add ...)`
         docs = Documents(store)
-        err_console.print(
+        app.err_console.print(
             f"tagged {safe(docs.said_where(tag))}: {safe(one_line(tag.anchor.text, 60))}",
             highlight=False,
             soft_wrap=True,
@@ -385,22 +386,22 @@ def show_cmd(state: State, tag_id: str, context: int, as_json: bool) -> None:
 def render_tag(tag: Tag, docs: Documents, context: int) -> None:
     region = docs.region(tag)
     place = where(tag.path, region)
-    console.print(
+    app.console.print(
         f"[bold]{tag.id}[/]  {safe(place)}  [{STATUS_STYLE[tag.status]}]{tag.status.value}[/] "
         f"confidence {tag.confidence:.2f} via {safe(tag.method)}",
         highlight=False,
     )
     if tag.note:
-        console.print(f"[italic]{safe(tag.note)}[/]", highlight=False)
+        app.console.print(f"[italic]{safe(tag.note)}[/]", highlight=False)
     extra = {k: v for k, v in tag.metadata.items() if k != "note"}
     if extra:
-        console.print("metadata: " + safe(json.dumps(extra, ensure_ascii=False)), highlight=False)
+        app.console.print("metadata: " + safe(json.dumps(extra, ensure_ascii=False)), highlight=False)
     doc = docs.positions(tag.path)
     if region is not None and doc is not None:
         a, b = region.start.line, region.end.line
         lo, hi = max(1, a - context), min(doc.index.line_count, b + context)
         snippet = doc.text[doc.index.offset(lo) : doc.index.line_end(hi)]
-        console.print(
+        app.console.print(
             Syntax(
                 printable(snippet),
                 language_for(tag.path) or "text",
@@ -412,27 +413,27 @@ def render_tag(tag: Tag, docs: Documents, context: int) -> None:
     else:
         last = docs.last_known(tag)
         known = f" (last known at {safe(where(tag.path, last))})" if last is not None else ""
-        console.print(f"[dim]last anchored text{known}:[/]", highlight=False)
-        console.print(safe(tag.anchor.text), highlight=False)
+        app.console.print(f"[dim]last anchored text{known}:[/]", highlight=False)
+        app.console.print(safe(tag.anchor.text), highlight=False)
     if tag.candidates:
-        console.print("[bold]candidates[/] (repair in the TUI, or re-add with --match):")
+        app.console.print("[bold]candidates[/] (repair in the TUI, or re-add with --match):")
         for i, cand in enumerate(tag.candidates, 1):
             ok = doc is not None and cand.end <= len(doc.text)
             at = where(tag.path, doc.region(cand.start, cand.end) if ok and doc else None)
             text = cand.text or (doc.text[cand.start : cand.end] if ok and doc else "")
-            console.print(
+            app.console.print(
                 f"  {i}. {safe(at)}  {cand.score:.2f} {safe(cand.method)}  {safe(one_line(text, 50))}",
                 highlight=False,
                 soft_wrap=True,
             )
     if tag.history:
         # One line per event, not a table: a table cut places to fit 80 columns.
-        console.print("[bold]history[/]", highlight=False)
+        app.console.print("[bold]history[/]", highlight=False)
         for ev in tag.history:
             old = _event_where(docs, ev.old_path or tag.path, ev.from_snapshot, ev.old_span)
             new = _event_where(docs, tag.path, ev.to_snapshot, ev.new_span) if ev.new_span else "-"
             why = f"  ({ev.reason})" if ev.reason else ""
-            console.print(
+            app.console.print(
                 f"  {ev.at:%Y-%m-%d %H:%M}  {safe(old)} → {safe(new)}  "
                 f"[{STATUS_STYLE[ev.status]}]{ev.status.value}[/] by {safe(ev.method)} "
                 f"{ev.confidence:.2f}{safe(why)}",
@@ -460,7 +461,7 @@ def edit_cmd(
     if as_json:
         print_json(tag_json(tag, docs))
     else:
-        console.print(f"edited {tag.id} at {safe(docs.said_where(tag))}", highlight=False, soft_wrap=True)
+        app.console.print(f"edited {tag.id} at {safe(docs.said_where(tag))}", highlight=False, soft_wrap=True)
 
 
 @click.command("rm")
@@ -475,7 +476,7 @@ def rm_cmd(state: State, tag_id: str, as_json: bool) -> None:
     if as_json:
         print_json(tag_json(tag, docs))
     else:
-        console.print(
+        app.console.print(
             f"removed {tag.id} at {safe(docs.said_where(tag))}: {safe(one_line(tag.anchor.text, 50))}",
             highlight=False,
             soft_wrap=True,
@@ -510,7 +511,7 @@ def export_cmd(state: State, output: Path | None, as_json: bool) -> None:
             {"exported": len(data["tags"]), "snapshots": len(data["snapshots"]), "output": str(target)}
         )
     else:
-        console.print(f"exported {len(data['tags'])} tags to {safe(str(output))}", highlight=False)
+        app.console.print(f"exported {len(data['tags'])} tags to {safe(str(output))}", highlight=False)
 
 
 def check_export_target(store: Store, output: Path) -> Path:
@@ -538,7 +539,7 @@ def import_cmd(state: State, file: Path, as_json: bool) -> None:
     if as_json:
         print_json({"imported": imported, "skipped": skipped})
     else:
-        console.print(f"imported {imported} tags, skipped {skipped} already present")
+        app.console.print(f"imported {imported} tags, skipped {skipped} already present")
 
 
 @click.command("gc")
@@ -550,4 +551,4 @@ def gc_cmd(state: State, as_json: bool) -> None:
     if as_json:
         print_json({"removed": removed})
     else:
-        console.print(f"removed {removed} unreferenced snapshots")
+        app.console.print(f"removed {removed} unreferenced snapshots")
