@@ -294,3 +294,20 @@ def test_help_imports_no_heavy_module() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "grep" in out and "Commands:" in out
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_list_fits_wide_characters_in_the_width(repo: Path, cli: CliRunner) -> None:
+    from rich.cells import cell_len
+
+    (repo / "app.py").write_text("名前 = '東京都の郵便番号と住所の一覧表を読み込む'\n", encoding="utf-8")
+    assert cli("init").code == 0
+    assert (
+        cli(
+            "add", "app.py", "--lines", "1", "--note", "全角の文字は二つの桁を使うので幅の計算に注意する"
+        ).code
+        == 0
+    )
+    listed = cli("list", env={"COLUMNS": "80"})
+    lines = listed.out.splitlines()
+    assert "app.py:1:1-1:27" in listed.out and "名前" in listed.out and "全角" in listed.out
+    assert all(cell_len(line) <= 80 for line in lines), [cell_len(x) for x in lines]

@@ -10,6 +10,7 @@ from rich.markup import escape
 from magicmarkup.cli import app
 from magicmarkup.cli.app import State, pass_state, print_json
 from magicmarkup.doctor import check
+from magicmarkup.positions import printable
 
 
 @click.command("doctor")
@@ -36,7 +37,9 @@ def doctor_cmd(state: State, fix: bool, as_json: bool) -> None:
             style = "red" if problem.severity == "error" and not problem.fixed else "yellow"
             if problem.fixed:
                 style = "green"
-            app.console.print(f"[{style}]{escape(problem.line())}[/]", highlight=False, soft_wrap=True)
+            app.console.print(
+                f"[{style}]{escape(printable(problem.line()))}[/]", highlight=False, soft_wrap=True
+            )
         summary = (
             f"{report.files} store files, {report.tags} tags, {report.snapshots} snapshots: "
             f"{len(report.problems)} problems, {sum(p.fixed for p in report.problems)} fixed, "

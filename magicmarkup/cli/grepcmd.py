@@ -12,7 +12,7 @@ import click
 
 from magicmarkup import tags as tagapi
 from magicmarkup.cli.app import STATUS_STYLE, State, fail, pass_state, print_json
-from magicmarkup.cli.tagcmds import Documents
+from magicmarkup.cli.tagcmds import Documents, echo_lines
 from magicmarkup.model import Status, Tag
 from magicmarkup.positions import one_line, printable, short_ids, span_fields
 
@@ -107,5 +107,5 @@ def grep_cmd(
                 line += " " + click.style(tag.status.value, fg=style.split()[-1], bold="bold" in style)
             lines.append(line)
         if lines:
-            click.echo("\n".join(lines))
+            echo_lines(lines)
     sys.exit(0 if hits else 1)

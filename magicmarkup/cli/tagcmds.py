@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 from pydantic import JsonValue
+from rich.cells import cell_len
 from rich.markup import escape
 from rich.syntax import Syntax
 
@@ -277,7 +278,7 @@ def list_cmd(state: State, path: Path | None, status: str | None, as_json: bool)
                 note=one_line(tag.note),
             )
         )
-    click.echo("\n".join(layout_rows(rows_out, output_width())))
+    echo_lines(layout_rows(rows_out, output_width()))
 
 
 class ListRow:
@@ -295,7 +296,26 @@ class ListRow:
 
 
 def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+    """`text` in at most `width` terminal cells (a CJK character or an emoji takes two)."""
+    if cell_len(text) <= width:
+        return text
+    out, used = [], 0
+    for ch in text:
+        w = cell_len(ch)
+        if used + w > width - 1:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out) + "…"
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - cell_len(text))
+
+
+def echo_lines(lines: list[str]) -> None:
+    """Print; colour only on a terminal, and never when NO_COLOR is set."""
+    click.echo("\n".join(lines), color=False if os.environ.get("NO_COLOR") else None)
 
 
 def _status(value: str, width: int = 0) -> str:
@@ -319,8 +339,8 @@ def layout_rows(rows: list[ListRow], width: int | None) -> list[str]:
     statw = max(6, *(len(r.status) for r in rows))
     fixed = idw + wherew + statw + 4 + 3 * 2
     has_note = any(r.note for r in rows)
-    textw = max(4, *(len(r.text) for r in rows))
-    notew = max(4, *(len(r.note) for r in rows)) if has_note else 0
+    textw = max(4, *(cell_len(r.text) for r in rows))
+    notew = max(4, *(cell_len(r.note) for r in rows)) if has_note else 0
     if width is None:
         textw = min(textw, PIPE_TEXT)
         cols = "full"
@@ -345,7 +365,7 @@ def layout_rows(rows: list[ListRow], width: int | None) -> list[str]:
             text = _cut(r.text, textw)
             if has_note:
                 note = r.note if width is None else _cut(r.note, notew)
-                line += f"{text:<{textw}}  {note}"
+                line += f"{_pad(text, textw)}  {note}"
             else:
                 line += text
             lines.append(line.rstrip())
