@@ -92,6 +92,10 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
+
+
 if TYPE_CHECKING:
     from magicmarkup.anchoring import Candidate, Job, OldSpan, Placement, Thresholds, reanchor, reanchor_many
     from magicmarkup.errors import MagicMarkupError

@@ -91,7 +91,9 @@ def decide(pin: Tag, p: Placement, text: str, same_path: bool = True) -> Placed:
         confidence = min(p.confidence, pin.confidence) if pin.status is Status.NEEDS_REVIEW else p.confidence
         method = p.method if not unsure_pin or p.status is Status.NEEDS_REVIEW else f"{p.method}, unconfirmed"
         return made(Status.NEEDS_REVIEW, confidence, method, candidates)
-    if text[p.start : p.end] == confirmed_text(pin):
+    # (a `changed` pin without its tagged text was written before schema 3 kept it: still changed)
+    legacy_changed = pin.status is Status.CHANGED and pin.confirmed_text is None
+    if text[p.start : p.end] == confirmed_text(pin) and not legacy_changed:
         same_place = same_path and p.start == pin_start(pin) and pin.status is not Status.MOVED
         method = pin.method if p.method == EXACT else p.method  # untouched text: as it was placed
         return made(Status.ANCHORED if same_place else Status.MOVED, p.confidence, method, [])

@@ -78,7 +78,13 @@ CliRunner = Callable[..., Result]
 def mm(repo: Path) -> CliRunner:
     """Run the real `magicmarkup` entry point as a subprocess inside `repo`."""
 
-    def run(*args: str, cwd: Path | None = None, input: str | None = None, timeout: float = 120) -> Result:
+    def run(
+        *args: str,
+        cwd: Path | None = None,
+        input: str | None = None,
+        timeout: float = 120,
+        env: dict[str, str] | None = None,
+    ) -> Result:
         proc = subprocess.run(
             [sys.executable, "-m", "magicmarkup", *args],
             cwd=cwd or repo,
@@ -86,8 +92,57 @@ def mm(repo: Path) -> CliRunner:
             text=True,
             input=input,
             timeout=timeout,
-            env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+            env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})},
         )
         return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
+
+
+@pytest.fixture
+def cli(repo: Path) -> CliRunner:
+    """The same entry point as `mm` (`magicmarkup.cli.main`: one-line errors, exit codes,
+    --debug tracebacks), run in this process with click's CliRunner: no interpreter start-up
+    and imports per call. Use `mm` for what needs a real process (signals, crashes, hooks)."""
+    import click
+    from click.testing import CliRunner as ClickRunner
+
+    from magicmarkup.cli import app
+
+    @click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def entry(args: tuple[str, ...]) -> None:
+        app.main(list(args))
+
+    def run(
+        *args: str,
+        cwd: Path | None = None,
+        input: str | None = None,
+        timeout: float = 120,
+        env: dict[str, str] | None = None,
+    ) -> Result:
+        del timeout  # same signature as `mm`
+        runner = ClickRunner()
+        app.reset_consoles()
+        before = Path.cwd()
+        os.chdir(cwd or repo)
+        try:
+            result = runner.invoke(
+                entry,
+                list(args),
+                input=input,
+                env={"COLUMNS": "200", "NO_COLOR": "1", **(env or {})},
+                catch_exceptions=True,
+            )
+        finally:
+            os.chdir(before)
+            app.reset_consoles()
+        err = result.stderr
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            import traceback
+
+            assert result.exc_info is not None
+            err += "".join(traceback.format_exception(*result.exc_info))  # what python would print
+        return Result(result.exit_code, result.stdout, err)
 
     return run

@@ -15,21 +15,22 @@ SOURCE = "def total(price, qty):\n    return price * qty\n\n\ndef twice(x):\n   
 
 
 @pytest.fixture
-def ready(repo: Path, mm: CliRunner) -> Path:
+def ready(repo: Path, cli: CliRunner) -> Path:
     (repo / "app.py").write_text(SOURCE, encoding="utf-8")
-    assert mm("init").code == 0
+    assert cli("init").code == 0
     return repo
 
 
-def test_readme_flow_init_add_list_json(repo: Path, mm: CliRunner) -> None:
+def test_readme_flow_init_add_list_json(repo: Path, cli: CliRunner) -> None:
     (repo / "app.py").write_text(SOURCE, encoding="utf-8")
-    init = mm("init", "--json")
+    init = cli("init", "--json")
     assert init.code == 0 and init.json()["store"] == str((repo / ".magicmarkup").resolve())
-    added = mm("add", "app.py", "--match", "price * qty", "--note", "hi")
+    added = cli("add", "app.py", "--match", "price * qty", "--note", "hi")
     assert added.code == 0, added.err
     tag_id = added.out.strip()
-    assert len(tag_id) == 26 and added.err == ""
-    [row] = mm("list", "--json").json()
+    assert len(tag_id) == 26  # stdout: the id alone, for scripts
+    assert added.err == "tagged app.py:2:12-2:22: price * qty\n"
+    [row] = cli("list", "--json").json()
     start = SOURCE.index("price * qty")
     assert row == {
         "id": tag_id,
@@ -41,65 +42,78 @@ def test_readme_flow_init_add_list_json(repo: Path, mm: CliRunner) -> None:
         "confidence": 1.0,
         "method": "manual",
         "metadata": {"note": "hi"},
+        "start_line": 2,
+        "start_col": 12,
+        "end_line": 2,
+        "end_col": 22,
+        "current_text": "price * qty",
     }
 
 
-def test_add_variants_list_table_show_edit_rm(ready: Path, mm: CliRunner) -> None:
-    by_lines = mm("add", "app.py", "--lines", "5:6", "--meta", "author=ana", "--meta", "n=3", "--json").json()
+def test_add_variants_list_table_show_edit_rm(ready: Path, cli: CliRunner) -> None:
+    by_lines = cli(
+        "add", "app.py", "--lines", "5:6", "--meta", "author=ana", "--meta", "n=3", "--json"
+    ).json()
     assert by_lines["anchor"]["text"] == "def twice(x):\n    return x * 2"
     assert by_lines["metadata"] == {"author": "ana", "n": 3}
-    by_span = mm("add", "app.py", "--span", "0:3", "--json").json()
+    by_span = cli("add", "app.py", "--span", "0:3", "--json").json()
     assert by_span["anchor"]["text"] == "def"
-    nth = mm("add", str(ready / "app.py"), "--match", "return", "--nth", "2", "--note", "second").json
-    assert nth  # absolute paths inside the repo are accepted
+    nth = cli("add", str(ready / "app.py"), "--match", "return", "--nth", "2", "--note", "second", "--json")
+    assert nth.json()["span"]["start_line"] == 6  # absolute paths inside the repo are accepted
     sub = ready / "sub"
     sub.mkdir()
-    from_sub = mm("add", "../app.py", "--match", "qty)", "--json", cwd=sub)
+    from_sub = cli("add", "../app.py", "--match", "qty)", "--json", cwd=sub)
     assert from_sub.code == 0, from_sub.err
     assert from_sub.json()["path"] == "app.py"
 
-    table = mm("list")
+    table = cli("list")
     assert table.code == 0
-    for needle in ("app.py:5", "anchored", "def twice(x):", by_span["id"][-10:]):
+    for needle in ("app.py:5:1-6:16", "app.py:1:1-1:3", "anchored", "def twice(x):"):
         assert needle in table.out
-    anchored = mm("list", "app.py", "--status", "anchored", "--json").json()
+    shown_ids = [line.split()[0] for line in table.out.splitlines()[1:]]
+    assert len(shown_ids) == 4
+    for shown in shown_ids:  # every id `list` shows is one `show` accepts
+        assert cli("show", shown, "--json").json()["id"].startswith(shown)
+    anchored = cli("list", "app.py", "--status", "anchored", "--json").json()
     assert anchored[0]["id"] == by_span["id"]
-    assert mm("list", "--status", "orphaned", "--json").json() == []
-    assert "no tags" in mm("list", "--status", "orphaned").out
+    assert cli("list", "--status", "orphaned", "--json").json() == []
+    assert "no tags" in cli("list", "--status", "orphaned").out
 
-    shown = mm("show", by_lines["id"][:14], "--json").json()
+    shown = cli("show", by_lines["id"][:14], "--json").json()
     assert shown["current_text"] == by_lines["anchor"]["text"] and shown["history"] == []
-    human = mm("show", by_lines["id"])
+    human = cli("show", by_lines["id"])
     assert human.code == 0 and "return x * 2" in human.out and "author" in human.out
 
-    edited = mm("edit", by_lines["id"], "--note", "new note", "--meta", "color=red", "--unset", "n", "--json")
+    edited = cli(
+        "edit", by_lines["id"], "--note", "new note", "--meta", "color=red", "--unset", "n", "--json"
+    )
     assert edited.json()["metadata"] == {"author": "ana", "color": "red", "note": "new note"}
-    assert "edited" in mm("edit", by_lines["id"], "--meta", "k=v").out
-    removed = mm("rm", by_span["id"], "--json")
+    assert "edited" in cli("edit", by_lines["id"], "--meta", "k=v").out
+    removed = cli("rm", by_span["id"], "--json")
     assert removed.json()["id"] == by_span["id"]
-    assert by_span["id"] not in {t["id"] for t in mm("list", "--json").json()}
-    assert "removed" in mm("rm", by_lines["id"]).out
-    assert len(mm("list", "--json").json()) == 2
+    assert by_span["id"] not in {t["id"] for t in cli("list", "--json").json()}
+    assert "removed" in cli("rm", by_lines["id"]).out
+    assert len(cli("list", "--json").json()) == 2
 
 
-def test_export_import_between_repos(ready: Path, mm: CliRunner, tmp_path: Path) -> None:
-    a = mm("add", "app.py", "--match", "twice", "--note", "n").out.strip()
-    mm("add", "app.py", "--lines", "1")
-    exported = mm("export", "--json")
+def test_export_import_between_repos(ready: Path, cli: CliRunner, tmp_path: Path) -> None:
+    a = cli("add", "app.py", "--match", "twice", "--note", "n").out.strip()
+    cli("add", "app.py", "--lines", "1")
+    exported = cli("export", "--json")
     data = exported.json()
     assert {t["id"] for t in data["tags"]} >= {a} and len(data["snapshots"]) == 1
     out_file = tmp_path / "backup.json"
-    assert "exported 2 tags" in mm("export", "-o", str(out_file)).out
+    assert "exported 2 tags" in cli("export", "-o", str(out_file)).out
     assert json.loads(out_file.read_text()) == data
 
     other = tmp_path / "other"
     other.mkdir()
     (other / "app.py").write_text(SOURCE, encoding="utf-8")
-    assert mm("init", cwd=other).code == 0
-    assert mm("import", str(out_file), "--json", cwd=other).json() == {"imported": 2, "skipped": 0}
-    assert "imported 0 tags, skipped 2" in mm("import", str(out_file), cwd=other).out
-    assert mm("list", "--json", cwd=other).json() == mm("list", "--json").json()
-    assert mm("gc", "--json", cwd=other).json() == {"removed": 0}
+    assert cli("init", cwd=other).code == 0
+    assert cli("import", str(out_file), "--json", cwd=other).json() == {"imported": 2, "skipped": 0}
+    assert "imported 0 tags, skipped 2" in cli("import", str(out_file), cwd=other).out
+    assert cli("list", "--json", cwd=other).json() == cli("list", "--json").json()
+    assert cli("gc", "--json", cwd=other).json() == {"removed": 0}
 
 
 BAD_INPUTS = [
@@ -122,16 +136,16 @@ BAD_INPUTS = [
 ]
 
 
-def test_bad_input_is_one_line_nonzero_and_store_unchanged(ready: Path, mm: CliRunner) -> None:
+def test_bad_input_is_one_line_nonzero_and_store_unchanged(ready: Path, cli: CliRunner) -> None:
     """Every bad input of issue 2, in one repository (one `init`, to keep the suite fast)."""
     (ready / "latin.py").write_bytes("x = 'caf\u00e9'\n".encode("latin-1"))
     (ready / "blob.bin").write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0")
     (ready.parent / "outside.py").write_text("x = 1\n")
-    assert mm("add", "app.py", "--match", "twice").code == 0
+    assert cli("add", "app.py", "--match", "twice").code == 0
     store = Store(ready)
     before = snapshot_bytes(store)
     for args, message in BAD_INPUTS:
-        result = mm(*args)
+        result = cli(*args)
         assert result.code != 0, args
         lines = result.err.strip().splitlines()
         assert len(lines) == 1, (args, result.err)
@@ -149,51 +163,51 @@ def test_bad_input_is_one_line_nonzero_and_store_unchanged(ready: Path, mm: CliR
     ids=["corrupt", "newer"],
 )
 def test_bad_store_file_names_the_file_and_is_never_overwritten(
-    ready: Path, mm: CliRunner, content: str, message: str
+    ready: Path, cli: CliRunner, content: str, message: str
 ) -> None:
-    added = mm("add", "app.py", "--match", "twice", "--json")
+    added = cli("add", "app.py", "--match", "twice", "--json")
     assert added.code == 0, added.err
     tag_id = added.json()["id"]
     pin = f".magicmarkup/pins/app.py/{tag_id}.json"
     (ready / pin).write_text(content, encoding="utf-8")
     store = Store(ready)
     # another tag on the same document is added beside it: the bad file is not touched
-    other = mm("add", "app.py", "--lines", "1", "--json")
+    other = cli("add", "app.py", "--lines", "1", "--json")
     assert other.code == 0, other.err
     before = snapshot_bytes(store)
-    listed = mm("list", "--json")  # every other tag is listed, the bad file named, exit status 1
+    listed = cli("list", "--json")  # every other tag is listed, the bad file named, exit status 1
     assert listed.code == 1 and [t["id"] for t in listed.json()] == [other.json()["id"]]
     err = listed.err.strip()
     assert "\n" not in err and pin in err and message in err, err
-    shown = mm("show", tag_id)
+    shown = cli("show", tag_id)
     assert shown.code == 1 and pin in shown.err and message in shown.err, shown.err
-    exported = mm("export")  # a backup that silently left a tag out would be worse than none
+    exported = cli("export")  # a backup that silently left a tag out would be worse than none
     assert exported.code == 1 and pin in exported.err and exported.out == ""
     # retag goes on with the other documents and warns about this one
-    retag = mm("retag", "--worktree", "--no-llm")
+    retag = cli("retag", "--worktree", "--no-llm")
     assert f"warning: {pin}" in retag.err and message in retag.err
-    doctor = mm("doctor", "--json")
+    doctor = cli("doctor", "--json")
     assert doctor.code == 1 and doctor.json()["problems"][0]["file"] == pin
-    assert mm("doctor", "--fix").code == 1  # nothing it may repair: the file is left for a human
+    assert cli("doctor", "--fix").code == 1  # nothing it may repair: the file is left for a human
     assert snapshot_bytes(store) == before
 
 
-def test_debug_shows_a_traceback_only_when_asked(ready: Path, mm: CliRunner) -> None:
-    plain = mm("add", "app.py", "--match", "nowhere")
+def test_debug_shows_a_traceback_only_when_asked(ready: Path, cli: CliRunner) -> None:
+    plain = cli("add", "app.py", "--match", "nowhere")
     assert plain.code == 1 and "Traceback" not in plain.err
-    debug = mm("--debug", "add", "app.py", "--match", "nowhere")
+    debug = cli("--debug", "add", "app.py", "--match", "nowhere")
     assert debug.code != 0
     assert "Traceback (most recent call last)" in debug.err and "SpanError" in debug.err
 
 
-def test_no_store_is_a_clear_error(repo: Path, mm: CliRunner) -> None:
-    result = mm("list")
+def test_no_store_is_a_clear_error(repo: Path, cli: CliRunner) -> None:
+    result = cli("list")
     assert result.code == 1 and "run `magicmarkup init`" in result.err and "Traceback" not in result.err
 
 
-def test_every_data_command_has_json(ready: Path, mm: CliRunner) -> None:
+def test_every_data_command_has_json(ready: Path, cli: CliRunner) -> None:
     """--json output parses for every command that prints data."""
-    tag = mm("add", "app.py", "--match", "twice", "--json").json()
+    tag = cli("add", "app.py", "--match", "twice", "--json").json()
     for args in (
         ["init", "--json"],
         ["list", "--json"],
@@ -205,19 +219,19 @@ def test_every_data_command_has_json(ready: Path, mm: CliRunner) -> None:
         ["doctor", "--json"],
         ["rm", tag["id"], "--json"],
     ):
-        result = mm(*args)
+        result = cli(*args)
         assert result.code == 0, (args, result.err)
         json.loads(result.out)
 
 
-def test_help_lists_commands(mm: CliRunner) -> None:
-    result = mm("--help")
+def test_help_lists_commands(cli: CliRunner) -> None:
+    result = cli("--help")
     assert result.code == 0
     for name in ("init", "add", "list", "show", "edit", "rm", "export", "import", "retag", "doctor"):
         assert name in result.out
 
 
-def test_list_of_thousands_prints_plain_aligned_columns(ready: Path, mm: CliRunner) -> None:
+def test_list_of_thousands_prints_plain_aligned_columns(ready: Path, cli: CliRunner) -> None:
     """Past TABLE_ROWS tags `list` prints plain columns (rich's table took minutes on 100,000)."""
     from magicmarkup.model import Anchor, Span, Status, Tag
 
@@ -239,15 +253,16 @@ def test_list_of_thousands_prints_plain_aligned_columns(ready: Path, mm: CliRunn
         )
     with store.locked():
         store.save("big.py", tags)
-    listed = mm("list")
+    listed = cli("list")
     assert listed.code == 0, listed.err
     lines = listed.out.splitlines()
     assert lines[0].split() == ["id", "where", "status", "conf", "text", "note"]
     assert len(lines) == 2101
     by_note = {line.rsplit("note ", 1)[1]: line for line in lines[1:]}
-    assert by_note["0"].split()[1:4] == ["big.py:1", "anchored", "1.00"]
-    assert by_note["2099"].split()[1] == "big.py:2100"
+    assert by_note["0"].split()[1:4] == ["big.py:1:1-1:11", "anchored", "1.00"]
+    assert by_note["2099"].split()[1] == "big.py:2100:1-2100:17"
     # an orphan whose text is in the file again is a guess until someone confirms it
-    assert by_note["7"].split()[1:3] == ["big.py:8", "needs_review"]
-    shown = mm("show", tags[1234].id[-10:], "--json")
+    assert by_note["7"].split()[1:3] == ["big.py:8:1-8:11", "needs_review"]
+    shown_id = by_note["1234"].split()[0]
+    shown = cli("show", shown_id, "--json")
     assert shown.code == 0 and shown.json()["id"] == tags[1234].id

@@ -7,8 +7,8 @@ from pathlib import Path
 from tests.conftest import CliRunner
 
 
-def test_demo_follows_tags_through_commits(tmp_path: Path, mm: CliRunner) -> None:
-    out = mm("demo", "--no-llm", "--json", "--keep", str(tmp_path / "kept"))
+def test_demo_follows_tags_through_commits(tmp_path: Path, cli: CliRunner) -> None:
+    out = cli("demo", "--no-llm", "--json", "--keep", str(tmp_path / "kept"))
     assert out.code == 0, out.err
     data = out.json()
     assert data["llm_used"] is False and "cheap stages only" in data["llm"]
@@ -32,8 +32,8 @@ def test_demo_follows_tags_through_commits(tmp_path: Path, mm: CliRunner) -> Non
     assert data["seconds"] < 30
 
 
-def test_demo_table(mm: CliRunner) -> None:
-    out = mm("demo", "--no-llm")
+def test_demo_table(cli: CliRunner) -> None:
+    out = cli("demo", "--no-llm")
     assert out.code == 0, out.err
     assert "where each tag went" in out.out
     assert "warehouse" in out.out and "4 commits" in out.out

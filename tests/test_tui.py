@@ -87,7 +87,7 @@ async def test_browse_search_palette_and_theme(shop: Store) -> None:
         await pilot.pause()
         assert app.mode == "review"
         assert [o.id for o in app.query_one(TagList)._options] == [NEEDS_REVIEW, ORPHAN]
-        bound = {b.action for b in app.BINDINGS if not isinstance(b, tuple)}  # type: ignore[union-attr]
+        bound = {b.action for b in app.BINDINGS if not isinstance(b, tuple)}
         assert {a[1] for a in ACTIONS} <= bound
 
         assert app.query_one(CodeView).theme == "vscode_dark"

@@ -156,7 +156,7 @@ def test_handle_directly_ignored_targets_and_slow_renames(repo: Path, store: Sto
     events = watcher.handle([(Change.added, f"{root}/geo_v2.py")])
     assert [(e.kind, e.old_path, e.path) for e in events] == [("renamed", "geo.py", "geo_v2.py")]
     now = placed(store, tag.id)
-    assert (now.path, now.status, now.method) == ("geo_v2.py", Status.MOVED, "unchanged")
+    assert (now.path, now.status, now.method) == ("geo_v2.py", Status.MOVED, "manual")  # its text as tagged
     # changes under .magicmarkup/ and .git/ are never ours to act on
     assert watcher.handle([(Change.modified, f"{root}/.magicmarkup/pins/geo.py/{tag.id}.json")]) == []
     git(repo, "status")

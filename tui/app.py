@@ -26,11 +26,20 @@ from magicmarkup import browse
 from magicmarkup import tags as tagapi
 from magicmarkup.errors import MagicMarkupError
 from magicmarkup.model import Status, Tag
+from magicmarkup.positions import Positions, short_ids, where
 from magicmarkup.retag import RetagReport, retag_worktree
 from magicmarkup.store import Store
 from tui.commands import ACTIONS, MagicMarkupCommands
 from tui.geometry import DocMap
-from tui.screens import ConfirmScreen, RepairChoice, RepairScreen, SearchScreen, TagEdit, TagEditorScreen
+from tui.screens import (
+    ConfirmScreen,
+    HelpScreen,
+    RepairChoice,
+    RepairScreen,
+    SearchScreen,
+    TagEdit,
+    TagEditorScreen,
+)
 from tui.widgets import CodeView, FileTree, StatusLine, TagDetail, TagList
 
 T = TypeVar("T")
@@ -89,6 +98,10 @@ class MagicMarkupApp(App[None]):
         self._doc_stamp: tuple[int, int] | None = None
         self._docmaps: dict[str, tuple[tuple[int, int] | None, DocMap]] = {}
         self._histories_read: set[str] = set()  # documents whose tags' histories are loaded
+        self.short: dict[str, str] = {}  # id -> the shortest unique prefix people are shown
+        self.positions = Positions("")  # the open document, for path:line:col places
+        self._snapshot_positions: dict[str, Positions | None] = {}
+        self._positions: dict[str, tuple[tuple[int, int] | None, Positions]] = {}
 
     # -- layout ----------------------------------------------------------------------------
 
@@ -147,6 +160,7 @@ class MagicMarkupApp(App[None]):
             self.status(str(exc), error=True)
             return
         self.all_tags = tags
+        self.short = short_ids(t.id for t in tags)
         self._histories_read = set()
         self.by_path = {}
         for tag in tags:
@@ -171,6 +185,7 @@ class MagicMarkupApp(App[None]):
             self.text = ""
             self.status(str(exc), error=True)
         self.docmap = DocMap(self.text)
+        self.positions = Positions(self.text)
         self._docmaps[rel] = (self._doc_stamp, self.docmap)
         tags = self.by_path.get(rel, [])
         if select is not None:
@@ -190,6 +205,74 @@ class MagicMarkupApp(App[None]):
     def line_of(self, tag: Tag) -> int | None:
         docmap = self._docmap_for(tag.path)
         return docmap.location(tag.span.start)[0] + 1 if docmap else None
+
+    def sid(self, tag_id: str) -> str:
+        """The id as people are shown it: its shortest unique prefix (the CLI takes it too)."""
+        return self.short.get(tag_id, tag_id)
+
+    def place(self, tag: Tag) -> str:
+        """`path:line:col-line:col` of a placed or guessed tag; an orphan's last known place."""
+        if tag.status is Status.ORPHANED:
+            snap = self._snapshot(tag.anchor.snapshot)
+            start = tag.anchor.start
+            if snap is None or start is None or start + len(tag.anchor.text) > len(snap.text):
+                return f"{tag.path} (orphaned)"
+            return f"{where(tag.path, snap.region(start, start + len(tag.anchor.text)))} (last known)"
+        doc = self._positions_for(tag.path)
+        if doc is None or tag.span.end > len(doc.text):
+            return tag.path
+        return doc.where(tag.path, tag.span.start, tag.span.end)
+
+    def moves(self, tag: Tag) -> list[tuple[str, str]]:
+        """(from, to) places of each history event, in the texts the event refers to."""
+        out = []
+        for ev in tag.history:
+            old = self._event_place(ev.old_path or tag.path, ev.from_snapshot, ev.old_span)
+            new = self._event_place(tag.path, ev.to_snapshot, ev.new_span) if ev.new_span else "-"
+            out.append((old, new))
+        return out
+
+    def _event_place(self, path: str, sha: str | None, span: object) -> str:
+        from magicmarkup.model import Span
+
+        assert isinstance(span, Span)
+        snap = self._snapshot(sha)
+        if snap is None or span.end > len(snap.text):
+            return f"{path} (offsets {span.start}:{span.end})"
+        return snap.where(path, span.start, span.end)
+
+    def _positions_for(self, path: str) -> Positions | None:
+        if path == self.current_path:
+            return self.positions
+        stamp = browse.document_stamp(self.store, path)
+        cached = self._positions.get(path)
+        if cached and cached[0] == stamp:
+            return cached[1]
+        if stamp is None:
+            return None
+        try:
+            doc = Positions(self.store.read_document(path))
+        except MagicMarkupError:
+            return None
+        self._positions[path] = (stamp, doc)
+        return doc
+
+    def _snapshot(self, sha: str | None) -> Positions | None:
+        if sha is None:
+            return None
+        if sha not in self._snapshot_positions:
+            try:
+                self._snapshot_positions[sha] = Positions(self.store.get_snapshot(sha))
+            except MagicMarkupError:
+                self._snapshot_positions[sha] = None
+        return self._snapshot_positions[sha]
+
+    def show_detail(self, tag: Tag | None) -> None:
+        tag = self._with_history(tag)
+        if tag is None:
+            self.query_one(TagDetail).show(None)
+        else:
+            self.query_one(TagDetail).show(tag, self.place(tag), self.moves(tag))
 
     def _docmap_for(self, path: str) -> DocMap | None:
         if path == self.current_path:
@@ -221,7 +304,7 @@ class MagicMarkupApp(App[None]):
                 self.current_path, self.text, self.by_path.get(self.current_path, []), self.selected
             )
         tag = self.selected_tag()
-        self.query_one(TagDetail).show(self._with_history(tag), self.line_of(tag) if tag else None)
+        self.show_detail(tag)
         if reveal and tag is not None and tag.path == self.current_path and tag.status is not Status.ORPHANED:
             self.code.reveal(tag.span.start, tag.span.end)
         self.refresh_bindings()
@@ -251,7 +334,7 @@ class MagicMarkupApp(App[None]):
             return
         self.code.paint(self.by_path.get(tag.path, []), tag.id)
         self.query_one(TagList).select_id(tag.id)
-        self.query_one(TagDetail).show(self._with_history(tag), self.line_of(tag))
+        self.show_detail(tag)
         if reveal and tag.status is not Status.ORPHANED:
             self.code.reveal(tag.span.start, tag.span.end)
         self.refresh_bindings()
@@ -381,7 +464,7 @@ class MagicMarkupApp(App[None]):
                 self.selected = tag.id
                 self.reload()
                 self.select(tag.id, reveal=False)
-                self.status(f"added tag {tag.id[-10:]} on {path}")
+                self.status(f"added tag {self.sid(tag.id)} at {self.place(tag)}")
 
         self.push_screen(TagEditorScreen("New tag", None, excerpt), done)
 
@@ -403,9 +486,9 @@ class MagicMarkupApp(App[None]):
             if changed is not None and pinned is not None:
                 self.undo_stack.append(UndoEntry("edit", tag.id, pinned))
                 self.reload()
-                self.status(f"saved tag {tag.id[-10:]}")
+                self.status(f"saved tag {self.sid(tag.id)}")
 
-        self.push_screen(TagEditorScreen(f"Edit tag {tag.id[-10:]}", tag, tag.anchor.text), done)
+        self.push_screen(TagEditorScreen(f"Edit tag {self.sid(tag.id)}", tag, tag.anchor.text), done)
 
     def action_delete_tag(self) -> None:
         tag = self.selected_tag()
@@ -421,10 +504,11 @@ class MagicMarkupApp(App[None]):
                 self.undo_stack.append(UndoEntry("delete", tag.id, removed))
                 self.selected = None
                 self.reload()
-                self.status(f"deleted tag {tag.id[-10:]}: press u to undo")
+                self.status(f"deleted tag {self.sid(tag.id)} at {place}: press u to undo")
 
+        place = self.place(tag)
         label = browse.first_line(tag.note, 60) or browse.first_line(tag.anchor.text, 60)
-        self.push_screen(ConfirmScreen(f"Delete the tag on {tag.path}?\n\n  {label}"), done)
+        self.push_screen(ConfirmScreen(f"Delete the tag at {place}?\n\n  {label}"), done)
 
     def action_undo(self) -> None:
         if not self.undo_stack:
@@ -440,7 +524,7 @@ class MagicMarkupApp(App[None]):
             self.reload()
             if entry.previous is not None:
                 self.select(entry.tag_id)
-            self.status(f"undid {entry.label} of tag {entry.tag_id[-10:]}")
+            self.status(f"undid {entry.label} of tag {self.sid(entry.tag_id)}")
 
     def action_repair(self) -> None:
         tag = self.selected_tag()
@@ -448,7 +532,7 @@ class MagicMarkupApp(App[None]):
             self.status("no tag selected", error=True)
             return
         if tag.status not in browse.REVIEW_STATUSES:
-            self.status(f"tag {tag.id[-10:]} is {tag.status.value}: nothing to repair (t re-attaches it)")
+            self.status(f"tag {self.sid(tag.id)} is {tag.status.value}: nothing to repair (t re-attaches it)")
             return
         guess = None
         if tag.status is Status.NEEDS_REVIEW and tag.path == self.current_path:
@@ -466,7 +550,12 @@ class MagicMarkupApp(App[None]):
                 return
             self._repair(tag, choice)
 
-        self.push_screen(RepairScreen(tag, guess), done)
+        doc = self._positions_for(tag.path)
+        places = [
+            doc.where(None, c.start, c.end) if doc is not None and c.end <= len(doc.text) else "?"
+            for c in tag.candidates
+        ]
+        self.push_screen(RepairScreen(tag, guess, self.sid(tag.id), self.place(tag), places), done)
 
     def _repair(self, tag: Tag, choice: RepairChoice) -> None:
         actions: dict[str, Callable[[], Tag]] = {
@@ -482,7 +571,7 @@ class MagicMarkupApp(App[None]):
             self.undo_stack.append(UndoEntry(choice.kind, tag.id, pinned))
             self.reload()
             self.select(tag.id)
-            self.status(f"tag {tag.id[-10:]} is now {result.status.value}")
+            self.status(f"tag {self.sid(tag.id)} is now {result.status.value} at {self.place(result)}")
 
     def action_reattach(self) -> None:
         tag_id = self.reattach_pending or self.selected
@@ -491,7 +580,7 @@ class MagicMarkupApp(App[None]):
             self.status("no tag selected", error=True)
             return
         if tag.path != self.current_path:
-            self.status(f"tag {tag.id[-10:]} belongs to {tag.path}: open it and select there", error=True)
+            self.status(f"tag {self.sid(tag.id)} belongs to {tag.path}: open it and select there", error=True)
             return
         span = self.code.selected_span()
         if span is None:
@@ -504,7 +593,7 @@ class MagicMarkupApp(App[None]):
             self.undo_stack.append(UndoEntry("re-attach", tag.id, pinned))
             self.reload()
             self.select(tag.id, reveal=False)
-            self.status(f"re-attached tag {tag.id[-10:]} to {span[0]}:{span[1]}")
+            self.status(f"re-attached tag {self.sid(tag.id)} to {self.positions.where(tag.path, *span)}")
 
     def action_search(self) -> None:
         def done(tag_id: str | None) -> None:
@@ -536,6 +625,12 @@ class MagicMarkupApp(App[None]):
     def _open_from_palette(self, rel: str) -> None:
         self.mode = "file"
         self.open_file(rel)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+            return
+        self.push_screen(HelpScreen())
 
     def action_refresh(self) -> None:
         self.reload()

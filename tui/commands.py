@@ -9,6 +9,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 # key, action, footer label, palette help, shown in the footer, priority (works in any widget)
 ACTIONS: list[tuple[str, str, str, str, bool, bool]] = [
+    ("question_mark,f1", "help", "Help", "Show every key (this list)", True, False),
     ("n", "next_tag", "Next", "Jump to the next tag", True, False),
     ("N", "prev_tag", "Prev", "Jump to the previous tag", True, False),
     ("a", "add_tag", "Add", "Tag the selected code", True, False),
@@ -33,13 +34,20 @@ ACTIONS: list[tuple[str, str, str, str, bool, bool]] = [
     ("q", "quit", "Quit", "Leave Magic Markup", True, False),
 ]
 
+KEY_NAMES = {"slash": "/", "question_mark": "?"}
+
+
+def key_label(key: str) -> str:
+    """How a binding's keys are written for people: "question_mark,f1" -> "? / f1"."""
+    return " / ".join(KEY_NAMES.get(k, k) for k in key.split(","))
+
 
 class MagicMarkupCommands(Provider):
     """The command palette entries: one per action, with its key."""
 
     def _entries(self) -> list[tuple[str, str, str]]:
         return [
-            (f"{help_text}  ({key.replace('slash', '/')})", action, label)
+            (f"{help_text}  ({key_label(key)})", action, label)
             for key, action, label, help_text, _show, _prio in ACTIONS
         ]
 

@@ -11,7 +11,7 @@ from pydantic import JsonValue
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Label, OptionList, Static, TextArea
@@ -27,7 +27,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes"),
-        Binding("n,escape", "answer(False)", "No"),
+        Binding("n", "answer(False)", "No"),
+        Binding("escape", "answer(False)", "No", show=False, priority=True),
     ]
 
     def __init__(self, message: str) -> None:
@@ -65,7 +66,7 @@ class TagEditorScreen(ModalScreen[TagEdit | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", priority=True),
-        Binding("escape", "cancel", "Cancel"),
+        Binding("escape", "cancel", "Cancel", priority=True),  # the note editor would take it
     ]
 
     def __init__(self, title: str, tag: Tag | None, excerpt: str) -> None:
@@ -160,18 +161,29 @@ class RepairScreen(ModalScreen[RepairChoice | None]):
         Binding("p", "accept_placement", "Accept placement"),
         Binding("x", "reject", "Reject (orphan)"),
         Binding("s", "select_text", "Re-attach to selection"),
-        Binding("escape", "close", "Close"),
+        Binding("escape", "close", "Close", priority=True),
     ]
 
-    def __init__(self, tag: Tag, guess: str | None) -> None:
+    def __init__(
+        self,
+        tag: Tag,
+        guess: str | None,
+        short_id: str = "",
+        place: str = "",
+        places: list[str] | None = None,
+    ) -> None:
+        """`place`: where the tag is (or was last); `places`: each candidate's line:col span."""
         super().__init__()
         self.tag = tag
         self.guess = guess
+        self.short_id = short_id or tag.id
+        self.place = place or tag.path
+        self.places = places if places is not None else ["" for _ in tag.candidates]
 
     def compose(self) -> ComposeResult:
         tag = self.tag
         with Vertical(classes="dialog repair") as box:
-            box.border_title = f"Repair {tag.id[-10:]}  {tag.path}"
+            box.border_title = f"Repair {self.short_id}  {self.place}"
             yield Static(
                 Content.assemble(
                     status_content(tag),
@@ -198,12 +210,12 @@ class RepairScreen(ModalScreen[RepairChoice | None]):
                         Option(
                             Content.assemble(
                                 Content.styled(f"{c.score:.2f} {c.method:<8}", "bold"),
-                                Content.styled(f" {c.start}:{c.end}\n", "dim"),
+                                Content.styled(f" {place}\n", "dim"),
                                 Content(_clip(c.text)),
                             ),
                             id=str(i),
                         )
-                        for i, c in enumerate(tag.candidates)
+                        for i, (c, place) in enumerate(zip(tag.candidates, self.places, strict=False))
                     ]
                     yield OptionList(*options, id="candidates")
                     if not options:
@@ -264,7 +276,7 @@ class SearchScreen(ModalScreen[str | None]):
     """Type words; tags whose note, text, metadata or path contain them all are listed."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Close"),
+        Binding("escape", "close", "Close", priority=True),
         Binding("down", "to_results", "Results", show=False),
     ]
 
@@ -323,6 +335,47 @@ class SearchScreen(ModalScreen[str | None]):
 
     def action_to_results(self) -> None:
         self.query_one("#search-results", OptionList).focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key of the app (from the same table as the footer and the command palette)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,q,question_mark,f1", "close", "Close", priority=True),
+    ]
+
+    def compose(self) -> ComposeResult:
+        from tui.commands import ACTIONS, key_label
+
+        rows: list[Content | str] = []
+        width = max(len(key_label(k)) for k, *_ in ACTIONS)
+        for key, _action, _label, help_text, _show, _prio in ACTIONS:
+            rows.append(
+                Content.assemble(
+                    Content.styled(f"{key_label(key):>{width}}", "bold $accent"), f"  {help_text}\n"
+                )
+            )
+        general = [
+            ("ctrl+p", "Command palette: every action by name"),
+            ("tab", "Move the focus to the next pane (shift+tab: back)"),
+            ("escape", "Close a dialog, this help or the command palette"),
+            ("ctrl+q", "Quit"),
+        ]
+        rows.append("\n")
+        for key, text in general:
+            rows.append(Content.assemble(Content.styled(f"{key:>{width}}", "bold $accent"), f"  {text}\n"))
+        rows.append(
+            Content.styled(
+                "\nPlaces are path:line:col-line:col (1-based; the end is the last character).", "dim"
+            )
+        )
+        with VerticalScroll(classes="dialog help") as box:
+            box.border_title = "Keys"
+            yield Static(Content.assemble(*rows), id="help-keys")
+        yield Footer()
 
     def action_close(self) -> None:
         self.dismiss(None)

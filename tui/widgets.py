@@ -408,7 +408,12 @@ class TagList(OptionList):
 
 
 class TagDetail(VerticalScroll):
-    """One tag: its note as Markdown, then its metadata and its history."""
+    """One tag: its note as Markdown, then its metadata and its history. Places come from the
+    app as text (`path:line:col-line:col`, see magicmarkup.positions): the widget only renders."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._shown_id: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="detail-head")
@@ -416,24 +421,30 @@ class TagDetail(VerticalScroll):
         yield Static(id="detail-meta")
         yield Static(id="detail-history")
 
-    def show(self, tag: Tag | None, line: int | None) -> None:
+    def show(self, tag: Tag | None, place: str = "", moves: Sequence[tuple[str, str]] = ()) -> None:
+        """`place`: where the tag is (or was last, for an orphan); `moves`: (from, to) places
+        of its history events, oldest first."""
         head = self.query_one("#detail-head", Static)
         note = self.query_one("#detail-note", Markdown)
         meta = self.query_one("#detail-meta", Static)
         history = self.query_one("#detail-history", Static)
+        if tag is None or tag.id != self._shown_id:
+            self.scroll_home(animate=False)  # another tag: read it from its top
+        self._shown_id = tag.id if tag is not None else None
         if tag is None:
             head.update(Content.styled("No tag selected. Select code and press a to add one.", "dim"))
             note.update("")
             meta.update("")
             history.update("")
             return
-        where = f"line {line}" if line is not None else f"{tag.span.start}:{tag.span.end}"
         head.update(
             Content.assemble(
                 status_content(tag),
                 " ",
                 Content.styled(tag.status.value, "bold"),
-                Content.styled(f"  {tag.confidence:.2f} by {tag.method}  {tag.path} {where}  ", "dim"),
+                Content.styled(f"  {tag.confidence:.2f} by {tag.method}  ", "dim"),
+                Content.styled(place or tag.path, "$text-accent"),
+                "  ",
                 Content.styled(tag.id, "dim italic"),
             )
         )
@@ -448,11 +459,11 @@ class TagDetail(VerticalScroll):
         lines: list[Content | str] = [Content.styled("history", "bold")]
         if not tag.history:
             lines.append(Content.styled(f"\n  created {tag.created_at:%Y-%m-%d %H:%M}, never moved", "dim"))
-        for event in tag.history[-12:]:
-            new = f"{event.new_span.start}:{event.new_span.end}" if event.new_span else "-"
+        shown = list(zip(tag.history, moves, strict=False))[-12:]
+        for event, (old, new) in shown:
             lines.append(
                 Content(
-                    f"\n  {event.at:%Y-%m-%d %H:%M}  {event.old_span.start}:{event.old_span.end} → {new}  "
+                    f"\n  {event.at:%Y-%m-%d %H:%M}  {old} → {new}  "
                     f"{event.status.value} by {event.method} ({event.confidence:.2f})"
                     + (f"  {event.reason}" if event.reason else "")
                     + (f"  renamed from {event.old_path}" if event.old_path else "")

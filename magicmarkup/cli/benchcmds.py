@@ -9,24 +9,11 @@ from typing import Any
 
 import click
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from magicmarkup.cli.app import console, err_console, print_json
+from magicmarkup.cli.app import console, err_console, print_json, progress
 from magicmarkup.errors import MagicMarkupError
 
 CASE_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson")
-
-
-def _progress(label: str, disable: bool) -> Progress:
-    return Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=disable,
-    )
 
 
 def _settings() -> Any:
@@ -92,16 +79,9 @@ def score_cmd(
     settings, store_dir = _settings()
     with (
         resolver_session(settings, store_dir, no_llm) as (resolver, note),
-        _progress("score", disable=as_json) as bar,
+        progress("score", disable=as_json) as report,
     ):
-        task = bar.add_task("score", total=len(cases))
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        run = score_cases(
-            cases, resolver, thresholds(settings), progress, llm_concurrency=settings.concurrency
-        )
+        run = score_cases(cases, resolver, thresholds(settings), report, llm_concurrency=settings.concurrency)
     summary = summarize(cases, run.predictions)
     if predictions is not None:
         predictions.parent.mkdir(parents=True, exist_ok=True)
@@ -153,13 +133,8 @@ def generate_cmd(
     langs = [x.strip() for x in languages.split(",") if x.strip()] if languages else None
     roots = [parse_corpus_arg(c) for c in corpora]
     cases = []
-    with _progress("generate", disable=as_json) as bar:
-        task = bar.add_task("generate", total=n)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        cases = list(generate(roots, n, seed, langs, progress))
+    with progress("generate", disable=as_json) as report:
+        cases = list(generate(roots, n, seed, langs, report))
     written = write_cases(output, cases)
     by_lang = Counter(c.language or "none" for c in cases)
     by_cat = Counter(c.meta.get("category", "?").split(":")[0] for c in cases)
@@ -214,12 +189,7 @@ def generate_llm_cmd(
             raise MagicMarkupError(
                 "no LLM endpoint: set OPENAI_BASE_URL, or run `magicmarkup llm pull` for the local model"
             )
-        with _progress("generate-llm", disable=as_json) as bar:
-            task = bar.add_task("generate-llm", total=n)
-
-            def progress(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
-
+        with progress("generate-llm", disable=as_json) as report:
             result = run_pipeline(
                 endpoint.new_async_client(timeout=max(settings.timeout, 900.0), max_retries=1),
                 endpoint.model,
@@ -229,7 +199,7 @@ def generate_llm_cmd(
                 output=output,
                 seed=seed,
                 concurrency=concurrency or settings.concurrency,
-                progress=progress,
+                progress=report,
             )
     if as_json:
         print_json({**result.to_json(), "output": str(output), "endpoint": endpoint.description})

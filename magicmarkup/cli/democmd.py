@@ -13,7 +13,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from magicmarkup import demo
-from magicmarkup.cli.app import STATUS_STYLE, State, console, pass_state, print_json
+from magicmarkup.cli import app
+from magicmarkup.cli.app import STATUS_STYLE, State, pass_state, print_json
 from magicmarkup.config import load_settings
 from magicmarkup.model import Status
 from magicmarkup.session import resolver_session, thresholds
@@ -37,12 +38,12 @@ def demo_cmd(state: State, no_llm: bool, keep: Path | None, as_json: bool) -> No
         workdir.mkdir(parents=True, exist_ok=True)
         with resolver_session(settings, None, no_llm) as (resolver, note):
             if not as_json:
-                console.print(f"[dim]{escape(note)}[/]")
-                console.print(f"tagging {len(demo.DEMO_TAGS)} spans, then committing:")
+                app.console.print(f"[dim]{escape(note)}[/]")
+                app.console.print(f"tagging {len(demo.DEMO_TAGS)} spans, then committing:")
                 for i, commit in enumerate(demo.DEMO_COMMITS, 1):
-                    console.print(f"  commit {i}: [bold]{escape(commit.message)}[/]")
+                    app.console.print(f"  commit {i}: [bold]{escape(commit.message)}[/]")
                     for edit in commit.edits:
-                        console.print(f"    - {escape(edit.description)}")
+                        app.console.print(f"    - {escape(edit.description)}")
             store, before, report = demo.run(workdir, resolver, thresholds(settings))
         after = {t.id: t for t in store.all_tags(history=True)}
         rows: list[dict[str, Any]] = []
@@ -90,7 +91,7 @@ def demo_cmd(state: State, no_llm: bool, keep: Path | None, as_json: bool) -> No
         for step in report.steps:
             counts = Counter(c.status for c in step.report.changes)
             what = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no tag moved"
-            console.print(f"retag {step.commit[:8]} {escape(step.subject)}: {what}")
+            app.console.print(f"retag {step.commit[:8]} {escape(step.subject)}: {what}")
         table = Table(title="where each tag went", header_style="bold", show_lines=True)
         for col in ("note", "file", "tagged text before", "tagged text after"):
             table.add_column(col, overflow="fold")
@@ -108,10 +109,10 @@ def demo_cmd(state: State, no_llm: bool, keep: Path | None, as_json: bool) -> No
                 " → ".join(j["method"] for j in r["journey"]) or r["method"],
                 " → ".join(f"{j['confidence']:.2f}" for j in r["journey"]) or f"{r['confidence']:.2f}",
             )
-        console.print(table)
+        app.console.print(table)
         model = "with the model" if resolver is not None else "without a model (cheap stages only)"
-        console.print(
+        app.console.print(
             f"[dim]{len(rows)} tags through {len(report.steps)} commits {model} in {seconds:.1f} s[/]"
         )
         if keep:
-            console.print(f"demo repository kept in {escape(str(store.root))}")
+            app.console.print(f"demo repository kept in {escape(str(store.root))}")

@@ -7,8 +7,10 @@ import sys
 import click
 from rich.markup import escape
 
-from magicmarkup.cli.app import State, console, pass_state, print_json
+from magicmarkup.cli import app
+from magicmarkup.cli.app import State, pass_state, print_json
 from magicmarkup.doctor import check
+from magicmarkup.positions import printable
 
 
 @click.command("doctor")
@@ -35,14 +37,18 @@ def doctor_cmd(state: State, fix: bool, as_json: bool) -> None:
             style = "red" if problem.severity == "error" and not problem.fixed else "yellow"
             if problem.fixed:
                 style = "green"
-            console.print(f"[{style}]{escape(problem.line())}[/]", highlight=False, soft_wrap=True)
+            app.console.print(
+                f"[{style}]{escape(printable(problem.line()))}[/]", highlight=False, soft_wrap=True
+            )
         summary = (
             f"{report.files} store files, {report.tags} tags, {report.snapshots} snapshots: "
             f"{len(report.problems)} problems, {sum(p.fixed for p in report.problems)} fixed, "
             f"{len(report.remaining)} errors remaining"
         )
-        console.print(("[green]ok[/] " if report.ok else "[bold red]not ok[/] ") + summary, highlight=False)
+        app.console.print(
+            ("[green]ok[/] " if report.ok else "[bold red]not ok[/] ") + summary, highlight=False
+        )
         if report.backup_dir:
-            console.print(f"backups of rewritten files: {escape(report.backup_dir)}")
+            app.console.print(f"backups of rewritten files: {escape(report.backup_dir)}")
     if not report.ok:
         sys.exit(1)

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from pydantic import JsonValue
+from rich.cells import cell_len
 from rich.markup import escape
 from rich.syntax import Syntax
-from rich.table import Table
 
 from magicmarkup import tags as tagapi
-from magicmarkup.cli.app import STATUS_STYLE, State, console, err_console, pass_state, print_json
+from magicmarkup.cli import app
+from magicmarkup.cli.app import STATUS_STYLE, State, pass_state, print_json
 from magicmarkup.documents import language_for
-from magicmarkup.errors import MagicMarkupError, SpanError
-from magicmarkup.model import LineIndex, Status, Tag
+from magicmarkup.errors import MagicMarkupError, SpanError, StoreError
+from magicmarkup.model import Status, Tag
+from magicmarkup.positions import Positions, Region, one_line, printable, short_ids, span_fields, where
 from magicmarkup.store import Store
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -45,9 +51,82 @@ def parse_meta(items: tuple[str, ...]) -> dict[str, JsonValue]:
     return out
 
 
-def first_line(text: str, width: int = 50) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= width else line[: width - 1] + "…"
+def safe(text: str) -> str:
+    """User text (a note, code, a path) for a rich console: no control characters, no markup."""
+    return escape(printable(text))
+
+
+class Documents:
+    """The documents tags point into, read once each, for positions and current text."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._docs: dict[str, Positions | None] = {}
+        self._snapshots: dict[str, Positions | None] = {}
+
+    def positions(self, path: str) -> Positions | None:
+        if path not in self._docs:
+            try:
+                self._docs[path] = Positions(self.store.read_document(path))
+            except MagicMarkupError:
+                self._docs[path] = None
+        return self._docs[path]
+
+    def snapshot(self, sha: str | None) -> Positions | None:
+        if sha is None:
+            return None
+        if sha not in self._snapshots:
+            try:
+                self._snapshots[sha] = Positions(self.store.get_snapshot(sha))
+            except MagicMarkupError:
+                self._snapshots[sha] = None
+        return self._snapshots[sha]
+
+    def region(self, tag: Tag) -> Region | None:
+        """Where a placed or guessed tag is in its document now; None for an orphan."""
+        if tag.status is Status.ORPHANED:
+            return None
+        doc = self.positions(tag.path)
+        if doc is None or tag.span.end > len(doc.text):
+            return None
+        return doc.region(tag.span.start, tag.span.end)
+
+    def last_known(self, tag: Tag) -> Region | None:
+        """Where an orphan was last anchored, in the text it was anchored in."""
+        snap = self.snapshot(tag.anchor.snapshot)
+        if snap is None:
+            return None
+        start = tag.anchor.start if tag.anchor.start is not None else tag.span.start
+        end = start + len(tag.anchor.text)
+        if end > len(snap.text) or snap.text[start:end] != tag.anchor.text:
+            return None
+        return snap.region(start, end)
+
+    def current_text(self, tag: Tag) -> str | None:
+        """The text a placed or guessed tag covers now (None for an orphan or a missing file)."""
+        if tag.status is Status.ORPHANED:
+            return None
+        doc = self.positions(tag.path)
+        if doc is None or tag.span.end > len(doc.text):
+            return None
+        return doc.text[tag.span.start : tag.span.end]
+
+    def where(self, tag: Tag) -> str:
+        return where(tag.path, self.region(tag))
+
+    def said_where(self, tag: Tag) -> str:
+        """For messages: `path:line:col-line:col`, or `path (orphaned)`."""
+        region = self.region(tag)
+        return where(tag.path, region) if region is not None else f"{tag.path} ({tag.status.value})"
+
+
+def output_width() -> int | None:
+    """Columns to lay a table out in: the terminal's; COLUMNS when set; else none (a pipe gets
+    whole lines, so nothing is cut for grep or a file)."""
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else None
 
 
 @click.command("init")
@@ -59,7 +138,7 @@ def init_cmd(state: State, as_json: bool) -> None:
     if as_json:
         print_json({"root": str(store.root), "store": str(store.dir)})
     else:
-        console.print(f"Initialized tag store in [bold]{escape(str(store.dir))}[/]")
+        app.console.print(f"Initialized tag store in [bold]{escape(str(store.dir))}[/]")
 
 
 @click.command("add")
@@ -109,9 +188,47 @@ def add_cmd(
         language=language,
     )
     if as_json:
-        print_json(tag.model_dump(mode="json"))
+        print_json(tag_json(tag, Documents(store)))
     else:
-        click.echo(tag.id)
+        click.echo(tag.id)  # stdout: the id alone, for `id=$(magicmarkup add ...)`
+        docs = Documents(store)
+        app.err_console.print(
+            f"tagged {safe(docs.said_where(tag))}: {safe(one_line(tag.anchor.text, 60))}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def tag_json(tag: Tag, docs: Documents, history: bool = True) -> dict[str, Any]:
+    """A tag as JSON, with line/column beside every span's offsets and its current text."""
+    data = tag.model_dump(mode="json", exclude=None if history else {"history"})
+    region = docs.region(tag)
+    data["span"].update(span_fields(region))
+    data["current_text"] = docs.current_text(tag)
+    if tag.status is Status.ORPHANED:
+        data["last_known"] = span_fields(docs.last_known(tag))
+    doc = docs.positions(tag.path)
+    for cand in data.get("candidates", []):
+        ok = doc is not None and cand["end"] <= len(doc.text)
+        cand.update(span_fields(doc.region(cand["start"], cand["end"]) if ok and doc else None))
+    for ev, raw in zip(tag.history, data.get("history", []), strict=False):
+        raw["old_span"].update(span_fields(_event_region(docs, ev.from_snapshot, ev.old_span)))
+        if raw.get("new_span") is not None and ev.new_span is not None:
+            raw["new_span"].update(span_fields(_event_region(docs, ev.to_snapshot, ev.new_span)))
+    return data
+
+
+def _event_region(docs: Documents, sha: str | None, span: Any) -> Region | None:
+    snap = docs.snapshot(sha)
+    if snap is None or span.end > len(snap.text):
+        return None
+    return snap.region(span.start, span.end)
+
+
+def _event_where(docs: Documents, path: str, sha: str | None, span: Any) -> str:
+    """A history event's span in the snapshot it refers to (its offsets if that is gone)."""
+    region = _event_region(docs, sha, span)
+    return where(path, region) if region is not None else f"{path} (offsets {span.start}:{span.end})"
 
 
 @click.command("list")
@@ -120,78 +237,166 @@ def add_cmd(
 @json_option
 @pass_state
 def list_cmd(state: State, path: Path | None, status: str | None, as_json: bool) -> None:
-    """List tags (of PATH, or of the whole repository)."""
+    """List tags (of PATH, or of the whole repository).
+
+    \b
+    Each tag is shown as: its id (the shortest unique prefix: `show`, `edit` and `rm`
+    take it), where it is now (path:line:col-line:col; only the path for an orphan),
+    status, confidence, the text it covers now (the last anchored text for an orphan)
+    and its note. Nothing of the id or the place is ever cut: on a narrow terminal
+    the note column goes first, then each tag takes two lines.
+    """
     store = state.store()
     rel = store.relpath(path, state.repo) if path else None
-    found = tagapi.list_tags(store, rel, Status(status) if status else None)
+    wanted = Status(status) if status else None
+    found = tagapi.list_tags(store, rel, wanted)
+    problems = list(store.problems)
     try:
-        _print_list(store, found, as_json)
+        _print_list(store, found, rel, wanted, as_json)
     finally:
         # every other tag is listed; a file that could not be read is named, and scripts learn of it
-        for problem in store.problems:
-            err_console.print(f"[yellow]warning:[/] {escape(problem)}", highlight=False)
-    if store.problems:
+        for problem in problems:
+            click.echo(f"warning: {printable(problem, keep_newlines=False)}", err=True)
+    if problems:
         raise SystemExit(1)
 
 
-def _print_list(store: Store, found: list[Tag], as_json: bool) -> None:
+def _print_list(
+    store: Store, found: list[Tag], rel: str | None, wanted: Status | None, as_json: bool
+) -> None:
+    docs = Documents(store)
     if as_json:
-        print_json([t.summary() for t in found])
+        rows = []
+        for tag in found:
+            row = tag.summary()
+            row.update(span_fields(docs.region(tag)))
+            row["current_text"] = docs.current_text(tag)
+            rows.append(row)
+        print_json(rows)
         return
     if not found:
-        console.print("no tags")
+        click.echo("no tags")
         return
-    texts: dict[str, LineIndex | None] = {}
-    rows: list[tuple[Tag, str]] = []
+    every = found if rel is None and wanted is None else tagapi.list_tags(store)
+    shown = short_ids(t.id for t in every)
+    rows_out: list[ListRow] = []
     for tag in found:
-        if tag.path not in texts:
-            try:
-                texts[tag.path] = LineIndex(store.read_document(tag.path))
-            except MagicMarkupError:
-                texts[tag.path] = None
-        index = texts[tag.path]
-        where = tag.path
-        if index is not None and tag.status is not Status.ORPHANED:
-            where += f":{index.position(tag.span.start).line}"
-        rows.append((tag, where))
-    if len(rows) > TABLE_ROWS:
-        _print_columns(rows)
-        return
-    table = Table(box=None, header_style="bold")
-    for col in ("id", "where", "status", "conf", "text", "note"):
-        table.add_column(col, overflow="fold" if col == "id" else "ellipsis", no_wrap=col != "note")
-    for tag, where in rows:
-        table.add_row(
-            tag.id[-10:],
-            escape(where),
-            f"[{STATUS_STYLE[tag.status]}]{tag.status.value}[/]",
-            f"{tag.confidence:.2f}",
-            escape(first_line(tag.anchor.text, 30)),
-            escape(first_line(tag.note, 40)),
+        text = docs.current_text(tag)
+        rows_out.append(
+            ListRow(
+                id=shown.get(tag.id, tag.id),
+                where=printable(docs.where(tag), keep_newlines=False),
+                status=tag.status.value,
+                conf=f"{tag.confidence:.2f}",
+                text=one_line(text if text is not None else tag.anchor.text),
+                note=one_line(tag.note),
+            )
         )
-    console.print(table)
+    echo_lines(layout_rows(rows_out, output_width()))
 
 
-# Rich lays a table out by measuring every cell (~1.5 ms a row): 100,000 tags took 2.5 minutes.
-# Past this many rows `list` prints the same columns as plain aligned text instead.
-TABLE_ROWS = 2000
+class ListRow:
+    __slots__ = ("conf", "id", "note", "status", "text", "where")
 
-
-def _print_columns(rows: list[tuple[Tag, str]]) -> None:
-    width = min(60, max(len("where"), *(len(where) for _, where in rows)))
-    header = f"{'id':<10}  {'where':<{width}}  {'status':<12}  conf  {'text':<30}  note"
-    lines = [click.style(header, bold=True)]
-    for tag, where in rows:
-        if len(where) > width:
-            where = "…" + where[-(width - 1) :]
-        style = STATUS_STYLE[tag.status]  # "green", "bold red": the colour names click knows too
-        status = click.style(f"{tag.status.value:<12}", fg=style.split()[-1], bold="bold" in style)
-        text = first_line(tag.anchor.text, 30)
-        lines.append(
-            f"{tag.id[-10:]:<10}  {where:<{width}}  {status}  {tag.confidence:.2f}  {text:<30}  "
-            f"{first_line(tag.note, 40)}"
+    def __init__(self, id: str, where: str, status: str, conf: str, text: str, note: str) -> None:
+        self.id, self.where, self.status, self.conf, self.text, self.note = (
+            id,
+            where,
+            status,
+            conf,
+            text,
+            note,
         )
-    click.echo("\n".join(lines))
+
+
+def _cut(text: str, width: int) -> str:
+    """`text` in at most `width` terminal cells (a CJK character or an emoji takes two)."""
+    if cell_len(text) <= width:
+        return text
+    out, used = [], 0
+    for ch in text:
+        w = cell_len(ch)
+        if used + w > width - 1:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out) + "…"
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - cell_len(text))
+
+
+def echo_lines(lines: list[str]) -> None:
+    """Print; colour only on a terminal, and never when NO_COLOR is set."""
+    click.echo("\n".join(lines), color=False if os.environ.get("NO_COLOR") else None)
+
+
+def _status(value: str, width: int = 0) -> str:
+    style = STATUS_STYLE[value]  # "green", "bold red": colour names click knows too
+    return click.style(value.ljust(width), fg=style.split()[-1], bold="bold" in style)
+
+
+TEXT_MIN = 12  # narrower than this, the text goes to a second line
+NOTE_MIN = 10  # narrower than this, the note column is dropped
+PIPE_TEXT = 60  # a pipe (no width) gets this much of the text's first line
+
+
+def layout_rows(rows: list[ListRow], width: int | None) -> list[str]:
+    """`list`'s table as plain aligned lines (rich measured every cell: minutes for 100,000
+    tags). The id, place, status and confidence are never cut; the text and note columns
+    share what is left, the note is dropped first, and below TEXT_MIN columns each tag takes
+    a second, indented line for its text and note (and the place moves to the end of the
+    tag's first line, so one long path does not widen every line)."""
+    idw = max(2, *(len(r.id) for r in rows))
+    wherew = max(5, *(len(r.where) for r in rows))
+    statw = max(6, *(len(r.status) for r in rows))
+    fixed = idw + wherew + statw + 4 + 3 * 2
+    has_note = any(r.note for r in rows)
+    textw = max(4, *(cell_len(r.text) for r in rows))
+    notew = max(4, *(cell_len(r.note) for r in rows)) if has_note else 0
+    if width is None:
+        textw = min(textw, PIPE_TEXT)
+        cols = "full"
+    else:
+        rest = width - fixed - 2
+        if rest >= TEXT_MIN + 2 + NOTE_MIN and has_note:
+            textw = min(textw, max(TEXT_MIN, (rest - 2) // 2), 40)
+            notew = min(notew, rest - 2 - textw)
+            cols = "full"
+        elif rest >= TEXT_MIN:
+            textw = min(textw, rest)
+            cols = "no-note"
+        else:
+            cols = "two-line"
+    head = f"{'id':<{idw}}  {'where':<{wherew}}  {'status':<{statw}}  conf"
+    lines = []
+    if cols == "full":
+        header = f"{head}  {'text':<{textw}}" + ("  note" if has_note else "")
+        lines.append(click.style(header.rstrip(), bold=True))
+        for r in rows:
+            line = f"{r.id:<{idw}}  {r.where:<{wherew}}  {_status(r.status, statw)}  {r.conf}  "
+            text = _cut(r.text, textw)
+            if has_note:
+                note = r.note if width is None else _cut(r.note, notew)
+                line += f"{_pad(text, textw)}  {note}"
+            else:
+                line += text
+            lines.append(line.rstrip())
+    elif cols == "no-note":
+        lines.append(click.style(f"{head}  text", bold=True))
+        for r in rows:
+            lines.append(
+                f"{r.id:<{idw}}  {r.where:<{wherew}}  {_status(r.status, statw)}  {r.conf}  "
+                f"{_cut(r.text, textw)}".rstrip()
+            )
+    else:  # the place last and unpadded: a long path only makes its own line long
+        lines.append(click.style(f"{'id':<{idw}}  {'status':<{statw}}  conf  where", bold=True))
+        inner = max(8, (width or 80) - 4)
+        for r in rows:
+            lines.append(f"{r.id:<{idw}}  {_status(r.status, statw)}  {r.conf}  {r.where}")
+            lines.append("    " + _cut(r.text + (f"  # {r.note}" if r.note else ""), inner))
+    return lines
 
 
 @click.command("show")
@@ -200,44 +405,39 @@ def _print_columns(rows: list[tuple[Tag, str]]) -> None:
 @json_option
 @pass_state
 def show_cmd(state: State, tag_id: str, context: int, as_json: bool) -> None:
-    """Show a tag: its current text in context, its metadata and its history."""
+    """Show a tag: its current text in context, its metadata and its history.
+
+    TAG_ID is the id or any unique prefix of it (as `list` shows it)."""
     store = state.store()
     tag = tagapi.find_tag(store, tag_id)
-    try:
-        text: str | None = store.read_document(tag.path)
-    except MagicMarkupError:
-        text = None
+    docs = Documents(store)
     if as_json:
-        data = tag.model_dump(mode="json")
-        data["current_text"] = (
-            text[tag.span.start : tag.span.end]
-            if text is not None and tag.status is not Status.ORPHANED
-            else None
-        )
-        print_json(data)
+        print_json(tag_json(tag, docs))
         return
-    render_tag(tag, text, context)
+    render_tag(tag, docs, context)
 
 
-def render_tag(tag: Tag, text: str | None, context: int) -> None:
-    console.print(
-        f"[bold]{tag.id}[/]  {escape(tag.path)}  [{STATUS_STYLE[tag.status]}]{tag.status.value}[/] "
-        f"confidence {tag.confidence:.2f} via {tag.method}"
+def render_tag(tag: Tag, docs: Documents, context: int) -> None:
+    region = docs.region(tag)
+    place = where(tag.path, region)
+    app.console.print(
+        f"[bold]{tag.id}[/]  {safe(place)}  [{STATUS_STYLE[tag.status]}]{tag.status.value}[/] "
+        f"confidence {tag.confidence:.2f} via {safe(tag.method)}",
+        highlight=False,
     )
     if tag.note:
-        console.print(f"[italic]{escape(tag.note)}[/]")
+        app.console.print(f"[italic]{safe(tag.note)}[/]", highlight=False)
     extra = {k: v for k, v in tag.metadata.items() if k != "note"}
     if extra:
-        console.print("metadata: " + escape(json.dumps(extra, ensure_ascii=False)))
-    if text is not None and tag.status is not Status.ORPHANED:
-        index = LineIndex(text)
-        a = index.position(tag.span.start).line
-        b = index.position(max(tag.span.start, tag.span.end - 1)).line
-        lo, hi = max(1, a - context), min(index.line_count, b + context)
-        snippet = text[index.offset(lo) : index.line_end(hi)]
-        console.print(
+        app.console.print("metadata: " + safe(json.dumps(extra, ensure_ascii=False)), highlight=False)
+    doc = docs.positions(tag.path)
+    if region is not None and doc is not None:
+        a, b = region.start.line, region.end.line
+        lo, hi = max(1, a - context), min(doc.index.line_count, b + context)
+        snippet = doc.text[doc.index.offset(lo) : doc.index.line_end(hi)]
+        app.console.print(
             Syntax(
-                snippet,
+                printable(snippet),
                 language_for(tag.path) or "text",
                 line_numbers=True,
                 start_line=lo,
@@ -245,23 +445,35 @@ def render_tag(tag: Tag, text: str | None, context: int) -> None:
             )
         )
     else:
-        console.print("[dim]last anchored text:[/]")
-        console.print(escape(tag.anchor.text))
-    if tag.history:
-        table = Table(title="history", box=None, header_style="bold")
-        for col in ("when", "from", "to", "status", "method", "conf", "why"):
-            table.add_column(col)
-        for ev in tag.history:
-            table.add_row(
-                ev.at.strftime("%Y-%m-%d %H:%M"),
-                f"{ev.old_span.start}:{ev.old_span.end}",
-                f"{ev.new_span.start}:{ev.new_span.end}" if ev.new_span else "-",
-                ev.status.value,
-                ev.method,
-                f"{ev.confidence:.2f}",
-                escape(ev.reason or ""),
+        last = docs.last_known(tag)
+        known = f" (last known at {safe(where(tag.path, last))})" if last is not None else ""
+        app.console.print(f"[dim]last anchored text{known}:[/]", highlight=False)
+        app.console.print(safe(tag.anchor.text), highlight=False)
+    if tag.candidates:
+        app.console.print("[bold]candidates[/] (repair in the TUI, or re-add with --match):")
+        for i, cand in enumerate(tag.candidates, 1):
+            ok = doc is not None and cand.end <= len(doc.text)
+            at = where(tag.path, doc.region(cand.start, cand.end) if ok and doc else None)
+            text = cand.text or (doc.text[cand.start : cand.end] if ok and doc else "")
+            app.console.print(
+                f"  {i}. {safe(at)}  {cand.score:.2f} {safe(cand.method)}  {safe(one_line(text, 50))}",
+                highlight=False,
+                soft_wrap=True,
             )
-        console.print(table)
+    if tag.history:
+        # One line per event, not a table: a table cut places to fit 80 columns.
+        app.console.print("[bold]history[/]", highlight=False)
+        for ev in tag.history:
+            old = _event_where(docs, ev.old_path or tag.path, ev.from_snapshot, ev.old_span)
+            new = _event_where(docs, tag.path, ev.to_snapshot, ev.new_span) if ev.new_span else "-"
+            why = f"  ({ev.reason})" if ev.reason else ""
+            app.console.print(
+                f"  {ev.at:%Y-%m-%d %H:%M}  {safe(old)} → {safe(new)}  "
+                f"[{STATUS_STYLE[ev.status]}]{ev.status.value}[/] by {safe(ev.method)} "
+                f"{ev.confidence:.2f}{safe(why)}",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 @click.command("edit")
@@ -274,12 +486,16 @@ def render_tag(tag: Tag, text: str | None, context: int) -> None:
 def edit_cmd(
     state: State, tag_id: str, note: str | None, meta: tuple[str, ...], unset: tuple[str, ...], as_json: bool
 ) -> None:
-    """Change a tag's note or metadata. TAG_ID may be a unique prefix or suffix-free prefix."""
-    tag = tagapi.edit_tag(state.store(), tag_id, note=note, metadata=parse_meta(meta), unset=list(unset))
+    """Change a tag's note or metadata.
+
+    TAG_ID is the id or any unique prefix of it (as `list` shows it)."""
+    store = state.store()
+    tag = tagapi.edit_tag(store, tag_id, note=note, metadata=parse_meta(meta), unset=list(unset))
+    docs = Documents(store)
     if as_json:
-        print_json(tag.model_dump(mode="json"))
+        print_json(tag_json(tag, docs))
     else:
-        console.print(f"edited {tag.id}")
+        app.console.print(f"edited {tag.id} at {safe(docs.said_where(tag))}", highlight=False, soft_wrap=True)
 
 
 @click.command("rm")
@@ -287,27 +503,64 @@ def edit_cmd(
 @json_option
 @pass_state
 def rm_cmd(state: State, tag_id: str, as_json: bool) -> None:
-    """Delete a tag."""
-    tag = tagapi.remove_tag(state.store(), tag_id)
+    """Delete a tag. TAG_ID is the id or any unique prefix of it."""
+    store = state.store()
+    tag = tagapi.remove_tag(store, tag_id)
+    docs = Documents(store)
     if as_json:
-        print_json(tag.model_dump(mode="json"))
+        print_json(tag_json(tag, docs))
     else:
-        console.print(f"removed {tag.id}")
+        app.console.print(
+            f"removed {tag.id} at {safe(docs.said_where(tag))}: {safe(one_line(tag.anchor.text, 50))}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @click.command("export")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
-@click.option("--json", "as_json", is_flag=True, help="JSON (the only format; accepted for symmetry).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="With -o: print what was written as JSON (the export itself is always JSON).",
+)
 @pass_state
 def export_cmd(state: State, output: Path | None, as_json: bool) -> None:
     """Export every tag (and the snapshots they are anchored to) as one JSON document."""
-    data = tagapi.export_tags(state.store())
+    store = state.store()
+    if output is not None:
+        target = check_export_target(store, output)
+    data = tagapi.export_tags(store)
     text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
-    if output:
-        output.write_text(text + "\n", encoding="utf-8")
-        console.print(f"exported {len(data['tags'])} tags to {escape(str(output))}")
-    else:
+    if output is None:
         click.echo(text)
+        return
+    try:
+        target.write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise StoreError(f"{output}: cannot write ({exc.strerror or exc})") from None
+    if as_json:
+        print_json(
+            {"exported": len(data["tags"]), "snapshots": len(data["snapshots"]), "output": str(target)}
+        )
+    else:
+        app.console.print(f"exported {len(data['tags'])} tags to {safe(str(output))}", highlight=False)
+
+
+def check_export_target(store: Store, output: Path) -> Path:
+    """Where `export -o` may write: not inside .magicmarkup/ (the store would then hold a copy
+    of itself), into a directory that exists, and not onto a directory."""
+    target = Path(os.path.abspath(output))
+    resolved = target.resolve()
+    store_dir = store.dir.resolve()
+    if resolved == store_dir or resolved.is_relative_to(store_dir):
+        raise StoreError(f"{output}: inside the tag store {store.dir}; write the export elsewhere")
+    if not target.parent.is_dir():
+        raise StoreError(f"{output}: directory {target.parent} does not exist")
+    if target.is_dir():
+        raise StoreError(f"{output}: is a directory")
+    return target
 
 
 @click.command("import")
@@ -320,7 +573,7 @@ def import_cmd(state: State, file: Path, as_json: bool) -> None:
     if as_json:
         print_json({"imported": imported, "skipped": skipped})
     else:
-        console.print(f"imported {imported} tags, skipped {skipped} already present")
+        app.console.print(f"imported {imported} tags, skipped {skipped} already present")
 
 
 @click.command("gc")
@@ -332,4 +585,4 @@ def gc_cmd(state: State, as_json: bool) -> None:
     if as_json:
         print_json({"removed": removed})
     else:
-        console.print(f"removed {removed} unreferenced snapshots")
+        app.console.print(f"removed {removed} unreferenced snapshots")
