@@ -16,11 +16,12 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-
-import openai
+from typing import TYPE_CHECKING, Any
 
 from magicmarkup.agent.models import cache_root
+
+if TYPE_CHECKING:  # imported when the first request is made (it takes ~0.3 s)
+    import openai
 
 CACHE_SUBDIR = Path("cache") / "llm"
 MAX_BACKOFF = 8.0
@@ -184,6 +185,8 @@ class ChatClient:
     async def _ask(
         self, messages: list[dict[str, str]], schema: dict[str, Any], name: str, max_tokens: int
     ) -> ChatResult:
+        import openai
+
         last = "no attempt"
         attempt = 0
         calls = 0
