@@ -18,7 +18,8 @@
   line naming the file and the settings.
 - **Approval** (`magicmarkup llm allow`, like direnv's `allow`): remembered in the user config dir
   (`allowed/`), keyed by the real path of the repository's config file and the sha256 of its
-  content; any change to the file needs a new approval (`llm deny` withdraws it).
+  content; any change to the file needs a new approval (which replaces the old one; `llm deny`
+  withdraws it).
 - **Environment**: `OPENAI_BASE_URL`, `OPENAI_API_KEY` and `MAGICMARKUP_<SETTING>`: yours, applied
   last.
 
@@ -166,6 +167,7 @@ def allow_repo_config(store_dir: Path, env: Mapping[str, str] | None = None) -> 
     if config is None:
         raise ConfigError(f"{store_dir / CONFIG_FILE}: no such file (nothing to allow)")
     _parse(config.data, config.path)  # approve only a file that can be used
+    deny_repo_config(store_dir, env)  # one approval per file: the content approved last
     folder = user_config_dir(env) / ALLOWED_DIR
     folder.mkdir(parents=True, exist_ok=True)
     marker = folder / _approval_key(config.path, config.sha256)

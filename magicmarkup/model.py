@@ -25,6 +25,8 @@ from pydantic import (
 from pydantic.dataclasses import dataclass
 from ulid import ULID
 
+from magicmarkup.errors import MagicMarkupError
+
 # 2: a tag's history lives in an append-only log beside its tag file (1 kept it inline; still read).
 SCHEMA_VERSION = 2
 
@@ -83,6 +85,19 @@ def check_metadata(metadata: dict[str, JsonValue]) -> dict[str, JsonValue]:
             continue
         _check_json_value(key, value)
     return metadata
+
+
+class MetadataError(MagicMarkupError):
+    """Metadata a tag cannot hold (too deep, a huge integer, NaN): one line naming the key."""
+
+
+def validate_metadata(metadata: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    """The checks of `Tag.metadata`, for callers that take metadata from a user (`add --meta`,
+    `edit --meta`) and want a one-line MetadataError rather than pydantic's ValidationError."""
+    try:
+        return check_metadata(metadata)
+    except ValueError as exc:
+        raise MetadataError(str(exc)) from None
 
 
 def utcnow() -> datetime:
