@@ -5,7 +5,6 @@ returns a result with `error` set, so the cascade can fall back to its own answe
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
@@ -185,6 +184,8 @@ class ChatClient:
     async def _ask(
         self, messages: list[dict[str, str]], schema: dict[str, Any], name: str, max_tokens: int
     ) -> ChatResult:
+        import asyncio
+
         import openai
 
         last = "no attempt"

@@ -10,7 +10,6 @@ with strong cheap evidence, leaves the tag for review rather than moving it conf
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import threading
 import time
@@ -124,6 +123,8 @@ class LLMResolver:
     def resolve(self, queries: list[LLMQuery]) -> list[LLMAnswer]:
         if not queries:
             return []
+        import asyncio  # here, not at the top: a run that asks nothing does not import it
+
         began = time.perf_counter()
         try:
             self.endpoint  # noqa: B018 -- opens it (starts the local server) on the first query
@@ -154,6 +155,8 @@ class LLMResolver:
 
     # -- machinery ------------------------------------------------------------------------------
     async def _resolve_all(self, queries: list[LLMQuery]) -> list[LLMAnswer]:
+        import asyncio
+
         client = self.endpoint.new_async_client(self.settings.timeout)
         chat = ChatClient(
             client,
