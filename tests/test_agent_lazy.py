@@ -28,7 +28,12 @@ def fake_model(tmp_path: Path) -> Path:
 
 def test_no_query_starts_nothing(fake_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     started: list[object] = []
-    monkeypatch.setattr(LocalServer, "start", lambda self: started.append(self) or self)
+
+    def start(self: LocalServer) -> LocalServer:
+        started.append(self)
+        return self
+
+    monkeypatch.setattr(LocalServer, "start", start)
     settings = Settings.model_validate({"local_model": str(fake_model), "llm_cache": False})
     with llm_session(settings) as (res, note):
         assert isinstance(res, LLMResolver)
@@ -38,7 +43,9 @@ def test_no_query_starts_nothing(fake_model: Path, monkeypatch: pytest.MonkeyPat
     assert started == []
 
 
-def test_a_server_that_cannot_start_degrades_every_query(fake_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_server_that_cannot_start_degrades_every_query(
+    fake_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from magicmarkup.agent.server import ServerError
 
     calls: list[int] = []
