@@ -13,6 +13,8 @@ error line, at once, and never read more than the caller's limit:
   way leads out of `root`.
 - `open_nofollow(path, flags, mode)`: an `os.open` for writing that refuses a symbolic link at the
   last component and anything that is not a regular file (a FIFO would block a writer too).
+- `load_json(data)`: JSON parsing that turns deep nesting (which makes the json module raise
+  RecursionError) and every syntax error into one clear line.
 
 Every function raises `error` (default `SafeIOError`, a `MagicMarkupError`) with a one-line message
 that starts with `label` (default: the path), so callers can pass `error=StoreError` or
@@ -26,10 +28,12 @@ files hold still; `open_nofollow` / `follow_symlinks=False` close the last-compo
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
 import zlib
 from pathlib import Path
+from typing import Any
 
 from magicmarkup.errors import MagicMarkupError
 
@@ -40,6 +44,7 @@ __all__ = [
     "check_inside",
     "describe_mode",
     "gunzip_limited",
+    "load_json",
     "open_nofollow",
     "read_regular",
 ]
@@ -290,3 +295,27 @@ def open_nofollow(
         os.close(fd)
         raise
     return fd
+
+
+def load_json(
+    data: bytes | str,
+    *,
+    label: str = "JSON",
+    error: type[MagicMarkupError] = SafeIOError,
+) -> Any:
+    """Parse JSON, never raising anything but `error` (one line starting with `label`).
+
+    The json module, exactly (orjson would turn an integer beyond 64 bits into a float, silently);
+    its RecursionError on deep nesting becomes "nested too deeply". NaN and huge integers are
+    parsed as they are: whether they are acceptable is the model's business (magicmarkup.model
+    refuses them, naming the key).
+    """
+    try:
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        return json.loads(text)
+    except UnicodeDecodeError:
+        raise error(f"{label}: not UTF-8") from None
+    except RecursionError:
+        raise error(f"{label}: JSON nested too deeply") from None
+    except json.JSONDecodeError as exc:
+        raise error(f"{label}: invalid JSON at line {exc.lineno}: {exc.msg}") from None

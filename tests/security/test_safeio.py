@@ -239,3 +239,47 @@ def test_open_nofollow_writes_regular_files_only(tmp_path: Path) -> None:
     assert time.monotonic() - began < 1
     with pytest.raises(SafeIOError, match=r"directory|cannot open"):
         open_nofollow(tmp_path, os.O_RDONLY)
+
+
+# -- load_json ------------------------------------------------------------------------------------
+def test_load_json_never_raises_recursion_error() -> None:
+    from magicmarkup.safeio import load_json
+
+    assert load_json(b'{"a": [1, 2.5, null]}') == {"a": [1, 2.5, None]}
+    assert load_json('{"n": NaN}', label="x.json")["n"] != 0  # accepted here; the model refuses it
+    assert load_json(b'{"big": 123456789012345678901234567890}')["big"] == 123456789012345678901234567890
+    for depth in (2000, 100_000):
+        with pytest.raises(StoreError) as exc:
+            load_json("[" * depth + "]" * depth, label="export.json", error=StoreError)
+        assert one_line(exc) == "export.json: JSON nested too deeply"
+    with pytest.raises(SafeIOError, match="invalid JSON at line 2"):
+        load_json('{\n  "a": }')
+    with pytest.raises(SafeIOError, match="not UTF-8"):
+        load_json(b'{"a": "\xff"}')
+
+
+# -- the LLM answer cache inside a store ----------------------------------------------------------
+def test_llm_cache_in_a_store_never_leaves_the_repository(tmp_path: Path) -> None:
+    from magicmarkup.agent.client import ResponseCache
+
+    repo = tmp_path / "repo"
+    store = repo / ".magicmarkup"
+    store.mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    key = "ab" + "0" * 62
+    (outside / "llm" / "ab").mkdir(parents=True)
+    (outside / "llm" / "ab" / f"{key}.json").write_text('{"content": "planted", "tokens": 1}')
+    (store / "cache").symlink_to(outside)
+    cache = ResponseCache.for_store(store)
+    assert cache.get(key) is None  # an entry through a link out is a miss
+    cache.put("cd" + "0" * 62, "answer", 3)
+    assert sorted(p.name for p in (outside / "llm").iterdir()) == ["ab"]  # nothing written there
+    # a normal store cache works, and a FIFO entry is a miss, at once
+    (store / "cache").unlink()
+    cache.put(key, "answer", 3)
+    assert cache.get(key) == {**(cache.get(key) or {}), "content": "answer"}
+    entry = store / "cache" / "llm" / "ab" / f"{key}.json"
+    entry.unlink()
+    os.mkfifo(entry)
+    assert cache.get(key) is None
