@@ -199,6 +199,8 @@ def _parse(data: bytes, file: Path) -> dict[str, Any]:
         parsed = tomllib.loads(data.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{file}: invalid TOML ({' '.join(str(exc).split())})") from None
+    except RecursionError:
+        raise ConfigError(f"{file}: invalid TOML (nested too deeply)") from None
     section = parsed.get("magicmarkup", parsed)
     if not isinstance(section, dict):
         raise ConfigError(f"{file}: [magicmarkup] must be a table")

@@ -190,3 +190,25 @@ def test_a_repo_config_that_is_a_fifo_or_a_link_out_is_a_clear_error(
     config.unlink()
     os.mkfifo(config)
     assert_one_clean_line(run("retag", "--worktree", timeout=30), "config.toml", "FIFO")
+
+
+def test_hostile_config_files_are_one_line_errors(tmp_path: Path, user_dir: Path) -> None:
+    from magicmarkup.errors import ConfigError
+
+    store = tmp_path / "r" / ".magicmarkup"
+    store.mkdir(parents=True)
+    env = {"MAGICMARKUP_CONFIG_DIR": str(user_dir)}
+    cases = {
+        "x = " + "[" * 50_000 + "]" * 50_000 + "\n": "nested too deeply",
+        "concurrency = 100000\n": "concurrency",
+        "review_threshold = nan\n": "review_threshold",
+        "no_such_setting = 1\n": "no_such_setting",
+        "[magicmarkup]\n[magicmarkup.x\n": "invalid TOML",
+        "# " + "x" * (300 * 1024) + "\n": "too large",
+    }
+    for text, needle in cases.items():
+        (store / "config.toml").write_text(text, encoding="utf-8")
+        with pytest.raises(ConfigError) as exc:
+            load_settings(store, env=env, warn=None)
+        message = str(exc.value)
+        assert "\n" not in message and needle in message and "config.toml" in message, message
