@@ -166,7 +166,7 @@ def allow_repo_config(store_dir: Path, env: Mapping[str, str] | None = None) -> 
     config = read_repo_config(store_dir, env)
     if config is None:
         raise ConfigError(f"{store_dir / CONFIG_FILE}: no such file (nothing to allow)")
-    _parse(config.data, config.path)  # approve only a file that can be used
+    parse_config(config.data, config.path)  # approve only a file that can be used
     deny_repo_config(store_dir, env)  # one approval per file: the content approved last
     folder = user_config_dir(env) / ALLOWED_DIR
     folder.mkdir(parents=True, exist_ok=True)
@@ -194,7 +194,8 @@ def deny_repo_config(store_dir: Path, env: Mapping[str, str] | None = None) -> i
     return removed
 
 
-def _parse(data: bytes, file: Path) -> dict[str, Any]:
+def parse_config(data: bytes, file: Path) -> dict[str, Any]:
+    """The `[magicmarkup]` table (or the top level) of a config file's bytes; ConfigError if invalid."""
     try:
         parsed = tomllib.loads(data.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -245,7 +246,7 @@ def load_settings(
     user_file = user_config_file(environ)
     if user_file.is_file():
         data = read_regular(user_file, CONFIG_LIMIT, follow_symlinks=True, error=ConfigError)
-        for name, value in _parse(data, user_file).items():
+        for name, value in parse_config(data, user_file).items():
             values[name] = value
             sources[name] = str(user_file)
     repo_file: Path | None = None
@@ -255,7 +256,7 @@ def load_settings(
             repo_file = store_dir / CONFIG_FILE
             where = str(repo_file) + (" (repository, allowed by you)" if repo.allowed else " (repository)")
             refused: list[str] = []
-            for name, value in _parse(repo.data, repo_file).items():
+            for name, value in parse_config(repo.data, repo_file).items():
                 if repo.allowed or repo_may_set(name, value) or name not in Settings.model_fields:
                     values[name] = value  # unknown names: an error from validation below
                     sources[name] = where

@@ -37,7 +37,9 @@ from magicmarkup.config import (
     allow_repo_config,
     deny_repo_config,
     load_settings,
+    parse_config,
     read_repo_config,
+    repo_may_set,
     user_config_file,
 )
 from magicmarkup.errors import MagicMarkupError, StoreError
@@ -265,6 +267,11 @@ ALLOW_HELP = (
 def allow_cmd(state: State) -> None:
     config = allow_repo_config(_store_dir(state))
     console.print(f"allowed {escape(str(config.path))} (sha256 {config.sha256[:12]}…)")
+    values = parse_config(config.data, config.path)
+    for name, value in values.items():
+        if not repo_may_set(name, value):
+            shown = "(set, not shown)" if name == "api_key" else repr(value)
+            console.print(f"  it now sets {escape(name)} = {escape(shown)}")
 
 
 @llm_group.command("deny")
