@@ -212,3 +212,23 @@ def test_hostile_config_files_are_one_line_errors(tmp_path: Path, user_dir: Path
             load_settings(store, env=env, warn=None)
         message = str(exc.value)
         assert "\n" not in message and needle in message and "config.toml" in message, message
+
+
+def test_layers_and_sources(tmp_path: Path, user_dir: Path) -> None:
+    """defaults < user config < repository config (safe settings) < environment; each value
+    knows where it came from."""
+    store = tmp_path / "r" / ".magicmarkup"
+    store.mkdir(parents=True)
+    user_dir.mkdir(parents=True, exist_ok=True)
+    (user_dir / "config.toml").write_text(
+        '[magicmarkup]\nbase_url = "http://127.0.0.1:1/v1"\nconcurrency = 3\ntimeout = 5\n'
+    )
+    (store / "config.toml").write_text("concurrency = 7\nretries = 1\n")
+    env = {"MAGICMARKUP_CONFIG_DIR": str(user_dir), "MAGICMARKUP_RETRIES": "0"}
+    s = load_settings(store, env=env, warn=None)
+    assert (s.base_url, s.concurrency, s.timeout, s.retries) == ("http://127.0.0.1:1/v1", 7, 5.0, 0)
+    assert s.source("base_url") == str(user_dir / "config.toml")
+    assert s.source("concurrency") == f"{store / 'config.toml'} (repository)"
+    assert s.source("retries") == "environment (MAGICMARKUP_RETRIES)"
+    assert s.source("model") == "default"
+    assert s.ignored == []
