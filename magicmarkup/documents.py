@@ -10,8 +10,12 @@ import hashlib
 from pathlib import Path
 
 from magicmarkup.errors import DocumentError
+from magicmarkup.safeio import MiB, read_regular
 
 BINARY_SNIFF_BYTES = 8192
+# A source document larger than this is refused with a clear error instead of being read (a
+# hostile clone may hold a sparse file of terabytes at a tagged path).
+DOCUMENT_LIMIT = 32 * MiB
 
 
 def text_hash(text: str) -> str:
@@ -28,18 +32,12 @@ def decode(data: bytes, name: str) -> str:
         raise DocumentError(f"{name}: not UTF-8 text (invalid byte at offset {exc.start})") from None
 
 
-def read_document(path: Path, name: str | None = None) -> str:
+def read_document(path: Path, name: str | None = None, limit: int = DOCUMENT_LIMIT) -> str:
+    """The text of a source document: a regular file (symbolic links followed; the store checks
+    they stay inside the repository) of at most `limit` bytes. A FIFO, socket or device at the
+    path is a one-line DocumentError at once, never a hang."""
     label = name or str(path)
-    if path.is_symlink() and not path.exists():
-        raise DocumentError(f"{label}: broken symbolic link")
-    if path.is_dir():
-        raise DocumentError(f"{label}: is a directory, not a file")
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DocumentError(f"{label}: no such file") from None
-    except OSError as exc:
-        raise DocumentError(f"{label}: cannot read ({exc.strerror})") from None
+    data = read_regular(path, limit, follow_symlinks=True, label=label, error=DocumentError)
     return decode(data, label)
 
 

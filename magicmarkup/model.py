@@ -7,19 +7,99 @@ derived from the text on demand and never stored as the truth.
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    model_validator,
+)
 from pydantic.dataclasses import dataclass
 from ulid import ULID
+
+from magicmarkup.errors import MagicMarkupError
 
 # 3: one file per tag under pins/<document>/ (a pin: the tag as people made it, anchored in the
 #    content it was last committed or placed in); where it is now is derived locally (view.py).
 # 2: one file per document under tags/, history in an append-only log; 1: history inline. Both read.
 SCHEMA_VERSION = 3
+
+
+# -- validation of what may come from a stranger's clone or an import file ------------------------
+MAX_METADATA_DEPTH = 32  # nesting levels below a metadata key's value (a flat value is level 1)
+INT_MIN = -(1 << 63)  # integers must fit 64 bits (what orjson and most JSON readers round-trip)
+INT_MAX = (1 << 64) - 1
+
+# A tag id: ULID-like, lower-case letters and digits, at most 64 (an upper-case id, as ULIDs are
+# often written, is accepted and stored in lower case). Checked in pydantic-core, not in Python.
+TagId = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{1,64}$", to_lower=True)]
+# A snapshot id is the sha256 of a document's text; it names a file in the store, so nothing else
+# (`../../etc/passwd`) may pass.
+SnapshotId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+def _bad_json(key: str, why: str) -> ValueError:
+    return ValueError(f"metadata key {key!r}: {why}")
+
+
+def _check_json_value(key: str, value: object) -> None:
+    """Refuse what JSON cannot round-trip or a reader cannot bear: nesting deeper than
+    MAX_METADATA_DEPTH, integers beyond 64 bits, NaN and infinities. Iterative: no recursion."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        t = type(v)
+        if t is str or t is bool or v is None:
+            continue
+        if t is int:
+            if not INT_MIN <= v <= INT_MAX:  # type: ignore[operator]
+                raise _bad_json(key, "integer does not fit in 64 bits")
+        elif t is float:
+            if not math.isfinite(v):  # type: ignore[arg-type]
+                raise _bad_json(key, f"{v} is not a JSON number (NaN and infinities are refused)")
+        elif t is dict or t is list:
+            if depth >= MAX_METADATA_DEPTH:
+                raise _bad_json(key, f"nested deeper than {MAX_METADATA_DEPTH} levels")
+            items: Iterable[object] = (
+                cast("dict[str, object]", v).values() if t is dict else cast("list[object]", v)
+            )
+            for item in items:
+                ti = type(item)
+                if ti is not str and ti is not bool and item is not None:
+                    stack.append((item, depth + 1))
+        else:  # pydantic's JsonValue admits nothing else; keep the check total anyway
+            raise _bad_json(key, f"{t.__name__} is not a JSON value")
+
+
+def check_metadata(metadata: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    """The validator of `Tag.metadata` (a fast path for the usual flat string values)."""
+    for key, value in metadata.items():
+        t = type(value)
+        if t is str or t is bool or value is None:
+            continue
+        _check_json_value(key, value)
+    return metadata
+
+
+class MetadataError(MagicMarkupError):
+    """Metadata a tag cannot hold (too deep, a huge integer, NaN): one line naming the key."""
+
+
+def validate_metadata(metadata: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    """The checks of `Tag.metadata`, for callers that take metadata from a user (`add --meta`,
+    `edit --meta`) and want a one-line MetadataError rather than pydantic's ValidationError."""
+    try:
+        return check_metadata(metadata)
+    except ValueError as exc:
+        raise MetadataError(str(exc)) from None
 
 
 def utcnow() -> datetime:
@@ -116,7 +196,7 @@ class Anchor:
     suffix: str = ""
     node_type: str | None = None
     syntax_path: list[str] = Field(default_factory=list)
-    snapshot: str | None = None  # sha256 of the document text this anchor was taken from
+    snapshot: SnapshotId | None = None  # sha256 of the document text this anchor was taken from
 
 
 @dataclass(slots=True)
@@ -134,8 +214,8 @@ class RetagEvent(BaseModel):
     """One re-anchoring decision, recorded so a user can see why a tag moved."""
 
     at: datetime = Field(default_factory=utcnow)
-    from_snapshot: str | None = None
-    to_snapshot: str | None = None
+    from_snapshot: SnapshotId | None = None
+    to_snapshot: SnapshotId | None = None
     old_span: Span
     new_span: Span | None = None
     status: Status
@@ -163,11 +243,11 @@ class Tag(BaseModel):
     # Unknown fields (written by a newer tool of the same schema) are kept, not dropped.
     model_config = ConfigDict(extra="allow")
 
-    id: str = Field(default_factory=new_id, min_length=1)
+    id: TagId = Field(default_factory=new_id)
     path: str = Field(min_length=1)
     span: Span
     anchor: Anchor
-    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    metadata: Annotated[dict[str, JsonValue], AfterValidator(check_metadata)] = Field(default_factory=dict)
     status: Status = Status.ANCHORED
     confidence: float = Field(default=1.0, ge=0.0, le=1.0)
     method: str = "manual"

@@ -19,12 +19,9 @@ from __future__ import annotations
 
 import gc
 import gzip
-import json
 import os
-import stat
 import subprocess
 import tempfile
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
@@ -38,6 +35,7 @@ from pydantic import ValidationError
 from magicmarkup.documents import read_document, text_hash
 from magicmarkup.errors import DocumentError, MagicMarkupError, StoreError, TagNotFound
 from magicmarkup.model import SCHEMA_VERSION, History, RetagEvent, Tag, TagFile
+from magicmarkup.safeio import gunzip_limited, load_json, read_regular
 
 STORE_DIR = ".magicmarkup"
 PINS_DIR = "pins"  # schema 3: one file per tag
@@ -147,13 +145,9 @@ def parse_tag_file(data: bytes, label: str) -> TagFile:
 def _slow_json(data: bytes, label: str) -> object:
     """json.loads with one-line errors (also accepts what orjson does not: NaN, huge ints)."""
     try:
-        return json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise StoreError(f"{label}: corrupt store file (not UTF-8)") from None
-    except json.JSONDecodeError as exc:
-        raise StoreError(
-            f"{label}: corrupt store file (invalid JSON at line {exc.lineno}: {exc.msg})"
-        ) from None
+        return load_json(data, label=label, error=StoreError)
+    except StoreError as exc:  # "<label>: <why>" -> "<label>: corrupt store file (<why>)"
+        raise StoreError(f"{label}: corrupt store file ({str(exc).removeprefix(label + ': ')})") from None
 
 
 def _validate_tag_file(raw: dict[str, object], label: str) -> TagFile:
@@ -338,52 +332,14 @@ class Conflict:
 
 
 def read_store_file(path: Path, label: str, limit: int = MAX_STORE_FILE_BYTES) -> bytes:
-    """A store file's bytes: a regular file inside the store only (no symlink followed, no FIFO
-    waited on, no unbounded read)."""
+    """A store file's bytes: a regular file only (no symlink followed, no FIFO waited on, no
+    unbounded read). A missing file is FileNotFoundError (callers treat it as empty)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except FileNotFoundError:
+        return read_regular(path, limit, follow_symlinks=False, label=label, error=StoreError)
+    except StoreError:
+        if not os.path.lexists(path):
+            raise FileNotFoundError(path) from None
         raise
-    except OSError as exc:
-        if exc.errno in (40, 62):  # ELOOP: a symlink
-            raise StoreError(f"{label}: is a symbolic link; store files must be regular files") from None
-        if isinstance(exc, IsADirectoryError):
-            raise StoreError(f"{label}: is a directory, expected a store file") from None
-        raise StoreError(f"{label}: cannot read ({exc.strerror})") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise StoreError(f"{label}: not a regular file")
-        if info.st_size > limit:
-            raise StoreError(f"{label}: {info.st_size} bytes, over the {limit}-byte limit for store files")
-        chunks = []
-        remaining = limit + 1
-        while remaining > 0:
-            chunk = os.read(fd, min(remaining, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        data = b"".join(chunks)
-        if len(data) > limit:
-            raise StoreError(f"{label}: over the {limit}-byte limit for store files")
-        return data
-    finally:
-        os.close(fd)
-
-
-def gunzip_limited(data: bytes, limit: int, label: str) -> bytes:
-    """Decompress gzip data, refusing to inflate past `limit` bytes (a small file can hold GiBs)."""
-    inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
-    try:
-        out = inflater.decompress(data, limit + 1)
-    except zlib.error as exc:
-        raise StoreError(f"{label}: corrupt snapshot ({exc})") from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise StoreError(f"{label}: snapshot inflates past {limit} bytes; refused")
-    if not inflater.eof:
-        raise StoreError(f"{label}: corrupt snapshot (truncated)")
-    return out
 
 
 def git_dir_of(root: Path) -> Path | None:
@@ -875,7 +831,7 @@ class Store:
             data = read_store_file(file, label, limit=MAX_SNAPSHOT_BYTES)
         except FileNotFoundError:
             raise StoreError(f"{label}: snapshot missing") from None
-        raw = gunzip_limited(data, MAX_SNAPSHOT_BYTES, label)
+        raw = gunzip_limited(data, MAX_SNAPSHOT_BYTES, label=label, error=StoreError)
         text = raw.decode("utf-8", "surrogatepass")
         if text_hash(text) != sha:
             raise StoreError(f"{label}: snapshot content does not match its id")

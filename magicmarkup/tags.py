@@ -168,7 +168,7 @@ def list_tags(
         view = current(store, [rel], history=history)
     else:
         view = current(store, None, history=history)
-    store.problems = view.report.errors
+    store.problems = view.problems
     tags = [t for t in view.tags if rel is None or t.path == rel]
     if status is not None:
         tags = [t for t in tags if t.status is status]

@@ -47,6 +47,7 @@ class Current:
     tags: list[Tag]
     report: RetagReport = field(default_factory=RetagReport)
     texts: dict[str, str] = field(default_factory=dict)  # the documents as read, by current path
+    problems: list[str] = field(default_factory=list)  # store files that could not be read
 
 
 def current(
@@ -76,7 +77,8 @@ def current(
             continue
         if pins:
             pins_by_doc[rel] = pins
-    report.errors += store.problems
+    problems = list(store.problems)  # store files that could not be read
+    report.errors += problems
     store.problems = []
     missing = [rel for rel in pins_by_doc if not (texts and rel in texts) and not _is_file(store, rel)]
     moved = {**local_renames(store), **(renames or {})}
@@ -93,18 +95,14 @@ def current(
     for rel, pins in pins_by_doc.items():
         report.documents += 1
         path = moved.get(rel, rel) if rel in missing else rel
-        text: str | None
+        text: str | None = None
         if texts is not None and path in texts:
             text = texts[path]
-        elif path != rel or rel not in missing:
+        elif _exists(store, path):
             try:
                 text = store.read_document(path)
-            except MagicMarkupError as exc:
-                text = None
-                if _exists(store, path):  # unreadable (binary, special file...): say so, keep its tags
-                    report.errors.append(f"{exc}; its tags are shown as orphaned until it can be read")
-        else:
-            text = None
+            except MagicMarkupError as exc:  # unreadable (binary, a FIFO...): say so, keep its tags
+                report.errors.append(f"{exc}; its tags are shown as orphaned until it can be read")
         if text is None:
             for pin in pins:
                 reason = "deleted" if not _exists(store, path) else "unreadable"
@@ -150,7 +148,7 @@ def current(
             _count(report, pin, path, placed)
     out.sort(key=lambda t: (t.path, t.span.start, t.id))
     report.seconds = time.perf_counter() - began
-    return Current(out, report, texts_out)
+    return Current(out, report, texts_out, problems)
 
 
 def _count(report: RetagReport, pin: Tag, path: str, placed: Placed) -> None:

@@ -142,8 +142,10 @@ def test_session_starts_and_stops_the_local_server(smol_path: Path) -> None:
     with llm_session(settings) as (res, note):
         assert isinstance(res, LLMResolver)
         assert smol_path.name in note
-        url = res.endpoint.base_url
+        assert not res.started  # nothing is started before the first query
         placements = reanchor_many([CASES[0].job()], res)
+        assert res.started
+        url = res.endpoint.base_url
         assert placements[0][0].llm_calls >= 1
     from magicmarkup.agent.server import probe
 

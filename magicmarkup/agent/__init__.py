@@ -14,13 +14,15 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import openai
+from typing import TYPE_CHECKING
 
 from magicmarkup.agent.models import MODELS, ModelError, resolve_model
 from magicmarkup.agent.server import LocalServer, ServerConfig, ServerError, xllamacpp_available
 from magicmarkup.anchoring.types import Resolver
 from magicmarkup.config import Settings
+
+if TYPE_CHECKING:  # the client is imported only when a request is about to be made
+    import openai
 
 __all__ = ["Endpoint", "EndpointPlan", "chat_endpoint", "llm_session", "plan_endpoint"]
 
@@ -42,6 +44,8 @@ class Endpoint:
 
     def new_async_client(self, timeout: float, max_retries: int = 0) -> openai.AsyncOpenAI:
         """A fresh async client (one per event loop: an httpx pool cannot cross loops)."""
+        import openai
+
         return openai.AsyncOpenAI(
             base_url=self.base_url, api_key=self.client.api_key, timeout=timeout, max_retries=max_retries
         )
@@ -56,21 +60,26 @@ class EndpointPlan:
     model: str
     model_path: Path | None
     note: str
+    configured_by: str = "default"  # where the endpoint (or the local model) was configured
 
 
 def plan_endpoint(settings: Settings) -> EndpointPlan:
+    """Which endpoint the settings name, and who named it (nothing is started or called)."""
     if settings.base_url:
+        where = settings.source("base_url")
         return EndpointPlan(
             "remote",
             settings.base_url,
             settings.model,
             None,
-            f"LLM: model {settings.model!r} at {settings.base_url}",
+            f"LLM: model {settings.model!r} at {settings.base_url} (endpoint set by {where})",
+            where,
         )
+    where = settings.source("local_model")
     try:
         path = resolve_model(settings.local_model, settings.cache_dir)
     except ModelError as exc:
-        return EndpointPlan("none", None, settings.local_model, None, f"LLM not available: {exc}")
+        return EndpointPlan("none", None, settings.local_model, None, f"LLM not available: {exc}", where)
     if path is None:
         hint = "" if settings.local_model in MODELS else f" {settings.local_model}"
         return EndpointPlan(
@@ -80,6 +89,7 @@ def plan_endpoint(settings: Settings) -> EndpointPlan:
             None,
             f"no LLM endpoint configured and no local model: run `magicmarkup llm pull{hint}` "
             "or set OPENAI_BASE_URL (cheap stages only)",
+            where,
         )
     if not xllamacpp_available():
         return EndpointPlan(
@@ -89,17 +99,22 @@ def plan_endpoint(settings: Settings) -> EndpointPlan:
             path,
             "a local model is pulled but xllamacpp is missing: pip install 'magicmarkup[local]' "
             "(cheap stages only)",
+            where,
         )
     return EndpointPlan(
         "local",
         None,
         settings.local_model,
         path,
-        f"LLM: local {path.name} ({settings.server_threads} threads)",
+        f"LLM: local {path.name} on 127.0.0.1, started when first needed ({settings.server_threads} "
+        f"threads; no base_url set; local_model from {where})",
+        where,
     )
 
 
 def _clients(base_url: str, api_key: str, settings: Settings) -> tuple[openai.OpenAI, openai.AsyncOpenAI]:
+    import openai
+
     common = {"base_url": base_url, "api_key": api_key, "timeout": settings.timeout, "max_retries": 0}
     return openai.OpenAI(**common), openai.AsyncOpenAI(**common)  # type: ignore[arg-type]
 
@@ -153,21 +168,26 @@ def chat_endpoint(settings: Settings, store_dir: Path | None = None) -> Iterator
 
 @contextmanager
 def llm_session(settings: Settings, store_dir: Path | None = None) -> Iterator[tuple[Resolver | None, str]]:
-    """Yield (resolver or None, a one-line description of what is used)."""
+    """Yield (resolver or None, a one-line description of what is used and who configured it).
+
+    Nothing is started or imported here: the resolver opens the endpoint (starting the local
+    server, importing the client) on its first real query, so a run with no uncertain tag costs
+    no more than `--no-llm`. A server started that way is stopped when the session ends."""
     if not settings.llm:
         yield None, "LLM stage off (llm = false): cheap stages only"
         return
+    plan = plan_endpoint(settings)
+    if plan.kind == "none":
+        yield None, plan.note
+        return
     from magicmarkup.agent.resolver import LLMResolver
 
-    stack = ExitStack()
-    try:
-        endpoint = stack.enter_context(chat_endpoint(settings, store_dir))
-    except ServerError as exc:
-        yield None, f"LLM not available ({exc}): cheap stages only"
-        return
-    with stack:
-        if endpoint is None:
-            yield None, plan_endpoint(settings).note
-            return
-        resolver = LLMResolver(endpoint, settings, store_dir)
-        yield resolver, f"LLM: {endpoint.description}"
+    with ExitStack() as stack:
+
+        def open_endpoint() -> Endpoint:
+            endpoint = stack.enter_context(chat_endpoint(settings, store_dir))
+            if endpoint is None:
+                raise ServerError("no LLM endpoint is available")
+            return endpoint
+
+        yield LLMResolver(open_endpoint, settings, store_dir), plan.note

@@ -5,7 +5,6 @@ returns a result with `error` set, so the cascade can fall back to its own answe
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
@@ -16,11 +15,14 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-
-import openai
+from typing import TYPE_CHECKING, Any
 
 from magicmarkup.agent.models import cache_root
+from magicmarkup.errors import MagicMarkupError
+from magicmarkup.safeio import MiB, check_inside, read_regular
+
+if TYPE_CHECKING:  # imported when the first request is made (it takes ~0.3 s)
+    import openai
 
 CACHE_SUBDIR = Path("cache") / "llm"
 MAX_BACKOFF = 8.0
@@ -59,46 +61,60 @@ class ChatResult:
     seconds: float = 0.0
 
 
+CACHE_ENTRY_LIMIT = 1 * MiB
+
+
 @dataclass
 class ResponseCache:
     """Answers on disk, one JSON file per request hash. Only the answer and its token count are
-    stored: never the API key, never the endpoint's credentials."""
+    stored: never the API key, never the endpoint's credentials.
+
+    In a store (`confine` = the repository root) the cache may come with a clone: entries are read
+    only as regular files of at most CACHE_ENTRY_LIMIT, and nothing is read or written through a
+    symbolic link leading out of the repository (such an entry is a cache miss)."""
 
     root: Path
     enabled: bool = True
     _warned: bool = field(default=False, repr=False)
+    confine: Path | None = None
 
     @classmethod
     def for_store(
         cls, store_dir: Path | None, enabled: bool = True, cache_dir: str | None = None
     ) -> ResponseCache:
-        root = store_dir / CACHE_SUBDIR if store_dir is not None else cache_root(cache_dir) / "llm"
-        return cls(root, enabled)
+        if store_dir is not None:
+            return cls(store_dir / CACHE_SUBDIR, enabled, confine=store_dir.parent)
+        return cls(cache_root(cache_dir) / "llm", enabled)
 
     def _path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.json"
+        path = self.root / key[:2] / f"{key}.json"
+        if self.confine is not None:
+            check_inside(self.confine, path)  # raises SafeIOError: a miss, or no write
+        return path
 
     def get(self, key: str) -> dict[str, Any] | None:
         if not self.enabled:
             return None
         try:
-            data = json.loads(self._path(key).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            raw = read_regular(self._path(key), CACHE_ENTRY_LIMIT, follow_symlinks=False)
+            data = json.loads(raw.decode("utf-8"))
+        except (MagicMarkupError, ValueError, RecursionError):
             return None
         return data if isinstance(data, dict) and isinstance(data.get("content"), str) else None
 
     def put(self, key: str, content: str, tokens: int) -> None:
         if not self.enabled:
             return
-        path = self._path(key)
         tmp = ""
         try:
+            path = self._path(key)
             path.parent.mkdir(parents=True, exist_ok=True)
+            path = self._path(key)  # again, now that the directories exist
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump({"content": content, "tokens": tokens, "time": time.time()}, fh)
             os.replace(tmp, path)
-        except OSError:
+        except (OSError, MagicMarkupError):
             if tmp:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
@@ -184,6 +200,10 @@ class ChatClient:
     async def _ask(
         self, messages: list[dict[str, str]], schema: dict[str, Any], name: str, max_tokens: int
     ) -> ChatResult:
+        import asyncio
+
+        import openai
+
         last = "no attempt"
         attempt = 0
         calls = 0

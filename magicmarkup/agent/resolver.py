@@ -10,8 +10,8 @@ with strong cheap evidence, leaves the tag for review rather than moving it conf
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from magicmarkup.agent import Endpoint, prompts
 from magicmarkup.agent.client import ChatClient, ChatResult, Counters, ResponseCache
+from magicmarkup.agent.server import ServerError
 from magicmarkup.anchoring import diffmap
 from magicmarkup.anchoring.search import text_similarity
 from magicmarkup.anchoring.types import Candidate, LLMAnswer, LLMQuery
@@ -74,14 +75,19 @@ class LLMResolver:
 
     def __init__(
         self,
-        endpoint: Endpoint,
+        endpoint: Endpoint | Callable[[], Endpoint],
         settings: Settings,
         store_dir: Path | None = None,
         *,
         calibration: Calibration | None = None,
         backoff: float = 0.5,
     ) -> None:
-        self.endpoint = endpoint
+        # An Endpoint, or a function that opens one (starting the local server): called on the
+        # first query that is not answered from nothing, so runs without one start nothing.
+        self._endpoint: Endpoint | None = endpoint if isinstance(endpoint, Endpoint) else None
+        self._open: Callable[[], Endpoint] | None = None if isinstance(endpoint, Endpoint) else endpoint
+        self._open_error: str | None = None
+        self._lock = threading.Lock()
         self.settings = settings
         self.calibration = calibration or Calibration(review=settings.review_threshold)
         self.cache = ResponseCache.for_store(store_dir, settings.llm_cache, settings.cache_dir)
@@ -94,11 +100,38 @@ class LLMResolver:
         self.trace: list[dict[str, object]] = []  # per query: what was asked, answered, decided
         self._schema_ok = True
 
+    @property
+    def started(self) -> bool:
+        """Whether the endpoint was opened (the local server started), i.e. a query was asked."""
+        return self._endpoint is not None
+
+    @property
+    def endpoint(self) -> Endpoint:
+        """The endpoint, opened on first use (raises the opening error, then again each time)."""
+        with self._lock:
+            if self._endpoint is None:
+                if self._open_error is not None or self._open is None:
+                    raise ServerError(self._open_error or "no LLM endpoint")
+                try:
+                    self._endpoint = self._open()
+                except Exception as exc:
+                    self._open_error = " ".join(str(exc).split())[:300] or type(exc).__name__
+                    raise ServerError(self._open_error) from None
+            return self._endpoint
+
     # -- the protocol ---------------------------------------------------------------------------
     def resolve(self, queries: list[LLMQuery]) -> list[LLMAnswer]:
         if not queries:
             return []
+        import asyncio  # here, not at the top: a run that asks nothing does not import it
+
         began = time.perf_counter()
+        try:
+            self.endpoint  # noqa: B018 -- opens it (starts the local server) on the first query
+        except ServerError as exc:
+            self.queries += len(queries)
+            self.unhelpful += len(queries)
+            return [LLMAnswer(key=q.key, error=f"LLM not available ({exc})") for q in queries]
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -122,6 +155,8 @@ class LLMResolver:
 
     # -- machinery ------------------------------------------------------------------------------
     async def _resolve_all(self, queries: list[LLMQuery]) -> list[LLMAnswer]:
+        import asyncio
+
         client = self.endpoint.new_async_client(self.settings.timeout)
         chat = ChatClient(
             client,

@@ -18,8 +18,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -67,6 +65,9 @@ class ServerConfig:
 
 def probe(base_url: str, timeout: float = 3.0) -> bool:
     """Whether an OpenAI-compatible server answers `GET {base_url}/models`."""
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=timeout) as resp:
             return bool(resp.status == 200)
@@ -75,11 +76,14 @@ def probe(base_url: str, timeout: float = 3.0) -> bool:
 
 
 def xllamacpp_available() -> bool:
+    """Whether xllamacpp is installed (found, not imported: importing it loads llama.cpp, which a
+    run that never asks the model should not pay for)."""
+    import importlib.util
+
     try:
-        import xllamacpp  # noqa: F401
-    except ImportError:
+        return importlib.util.find_spec("xllamacpp") is not None
+    except (ImportError, ValueError):
         return False
-    return True
 
 
 class LocalServer:

