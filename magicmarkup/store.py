@@ -35,7 +35,7 @@ from pydantic import ValidationError
 from magicmarkup.documents import read_document, text_hash
 from magicmarkup.errors import DocumentError, MagicMarkupError, StoreError, TagNotFound
 from magicmarkup.model import SCHEMA_VERSION, History, RetagEvent, Tag, TagFile
-from magicmarkup.safeio import gunzip_limited, load_json, read_regular
+from magicmarkup.safeio import gunzip_limited, load_json, open_nofollow, read_regular
 
 STORE_DIR = ".magicmarkup"
 PINS_DIR = "pins"  # schema 3: one file per tag
@@ -243,10 +243,12 @@ def parse_event_line(line: bytes, label: str) -> tuple[str, RetagEvent]:
 
 def append_lines(file: Path, lines: list[bytes]) -> None:
     """Append whole lines durably. A torn last line (a crash mid-append) is cut off first, so the
-    new lines never join it. Hold the store lock."""
+    new lines never join it. A log that is a symlink or not a regular file is refused, never
+    written through. Hold the store lock."""
     file.parent.mkdir(parents=True, exist_ok=True)
-    created = not file.exists()
-    with open(file, "r+b" if not created else "w+b") as handle:
+    created = not os.path.lexists(file)
+    fd = open_nofollow(file, os.O_RDWR | os.O_CREAT, 0o666, label=str(file), error=StoreError)
+    with os.fdopen(fd, "r+b") as handle:
         size = handle.seek(0, os.SEEK_END)
         if size:
             handle.seek(size - 1)

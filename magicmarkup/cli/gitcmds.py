@@ -151,7 +151,7 @@ def run_cmd(state: State, hook: str, args: tuple[str, ...], no_llm: bool) -> Non
         if not isinstance(exc, MagicMarkupError):
             msg = f"unexpected {type(exc).__name__}: {msg}"
         click.echo(
-            f"magicmarkup {hook}: {msg} (tags not re-anchored; run `magicmarkup retag --worktree`)",
+            f"magicmarkup {hook}: {msg} ({_what_was_skipped(hook)})",
             err=True,
         )
     sys.exit(0)
@@ -182,6 +182,12 @@ def _run_hook(state: State, hook: str, args: list[str], no_llm: bool) -> None:
         line = hook_summary(hook, report)
         if line:
             click.echo(line, err=True)
+
+
+def _what_was_skipped(hook: str) -> str:
+    if hook == "pre-commit":
+        return "tags not re-pinned; the commit went ahead; `magicmarkup doctor` checks the store"
+    return "the local view is refreshed by the next `magicmarkup list`"
 
 
 def hook_summary(hook: str, report: RetagReport) -> str:
