@@ -150,6 +150,11 @@ def init_cmd(state: State, as_json: bool) -> None:
 @click.option("--note", help="The note, in Markdown.")
 @click.option("--meta", "meta", multiple=True, metavar="KEY=VALUE", help="Metadata (repeatable).")
 @click.option("--language", help="Override the language detected from the extension.")
+@click.option(
+    "--allow-ignored",
+    is_flag=True,
+    help="Tag a file git ignores (its text is copied into the committed store: never for secrets).",
+)
 @json_option
 @pass_state
 def add_cmd(
@@ -162,6 +167,7 @@ def add_cmd(
     note: str | None,
     meta: tuple[str, ...],
     language: str | None,
+    allow_ignored: bool,
     as_json: bool,
 ) -> None:
     """Tag a span of PATH, chosen by --span, --lines or --match; prints the new tag's id.
@@ -186,6 +192,7 @@ def add_cmd(
         note=note,
         metadata=parse_meta(meta),
         language=language,
+        allow_ignored=allow_ignored,
     )
     if as_json:
         print_json(tag_json(tag, Documents(store)))
