@@ -534,6 +534,7 @@ def _store_files(store: Store, rels: set[str], shas: list[str]) -> dict[str, byt
             paths += [f for f in folder.iterdir() if f.suffix == ".json"]
         paths += [store.history_file(rel), store.tag_file(rel)]
     paths += [store.snapshot_file(sha) for sha in shas]
+    paths += [store.dir / ".gitignore", store.dir / ".gitattributes"]  # upgraded by a first write
     for path in paths:
         try:
             files[store.label(path)] = read_store_file(path, store.label(path), limit=MAX_SNAPSHOT_BYTES)

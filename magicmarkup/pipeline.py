@@ -57,6 +57,11 @@ def confirmed_text(pin: Tag) -> str:
     return pin.confirmed_text if pin.confirmed_text is not None else pin.anchor.text
 
 
+def same_text(a: str, b: str) -> bool:
+    """Equal but for line endings (a checkout with `core.autocrlf` does not change the code)."""
+    return a == b or a.replace("\r\n", "\n") == b.replace("\r\n", "\n")
+
+
 def pin_start(pin: Tag) -> int:
     """Where the pin's anchor text starts in its snapshot."""
     return pin.anchor.start if pin.anchor.start is not None else pin.span.start
@@ -93,7 +98,7 @@ def decide(pin: Tag, p: Placement, text: str, same_path: bool = True) -> Placed:
         return made(Status.NEEDS_REVIEW, confidence, method, candidates)
     # (a `changed` pin without its tagged text was written before schema 3 kept it: still changed)
     legacy_changed = pin.status is Status.CHANGED and pin.confirmed_text is None
-    if text[p.start : p.end] == confirmed_text(pin) and not legacy_changed:
+    if same_text(text[p.start : p.end], confirmed_text(pin)) and not legacy_changed:
         same_place = same_path and p.start == pin_start(pin) and pin.status is not Status.MOVED
         method = pin.method if p.method == EXACT else p.method  # untouched text: as it was placed
         return made(Status.ANCHORED if same_place else Status.MOVED, p.confidence, method, [])

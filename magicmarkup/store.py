@@ -41,7 +41,10 @@ STORE_DIR = ".magicmarkup"
 PINS_DIR = "pins"  # schema 3: one file per tag
 LEGACY_DIR = "tags"  # schemas 1-2: one file per document (read, migrated on the next write)
 LOCK_TIMEOUT_S = 60.0
-GITIGNORE = "# local state, not shared\n.lock\ncache/\n*.tmp\nbackup/\n"
+# Anchored to the store's own folder: a tagged document under a `cache/` or `backup/` folder has
+# its pins under pins/.../cache/..., which must be shared like any other.
+GITIGNORE = "# local state, not shared\n/.lock\n/cache/\n/backup/\n*.tmp\n"
+OLD_GITIGNORES = ("# local state, not shared\n.lock\ncache/\n*.tmp\nbackup/\n",)
 # History logs only grow at the end: two branches' appends merge by keeping both. A pin merges
 # with git's own three-way text merge, or with our driver where `hooks install` registered it
 # (an undefined driver falls back to git's own, so a clone without the hooks merges as usual).
@@ -376,6 +379,7 @@ class Store:
         self.local_dir = (gitdir / "magicmarkup") if gitdir is not None else (self.dir / "cache" / "local")
         self._lock = FileLock(str(self.local_dir / "lock"), timeout=LOCK_TIMEOUT_S)
         self.problems: list[str] = []  # files skipped by the last lenient read, one line each
+        self._meta_checked = False
         self.conflicts: dict[str, Conflict] = {}
 
     # -- opening -------------------------------------------------------------------------
@@ -721,8 +725,27 @@ class Store:
         self._write_pins(rel, tags)
         self._remove_others(rel, {t.id for t in tags})
 
+    def _upgrade_meta(self) -> None:
+        """Rewrite store meta files an earlier version wrote (once per handle)."""
+        if self._meta_checked:
+            return
+        self._meta_checked = True
+        for name, old, new in (
+            (".gitignore", OLD_GITIGNORES, GITIGNORE),
+            (".gitattributes", ("history/** merge=union\n",), GITATTRIBUTES),
+        ):
+            file = self.dir / name
+            try:
+                if read_store_file(file, self.label(file)).decode("utf-8", "replace") in old:
+                    atomic_write(file, new.encode())
+            except FileNotFoundError:
+                atomic_write(file, new.encode())
+            except (OSError, StoreError):
+                pass
+
     def _write_pins(self, rel: str, tags: list[Tag]) -> None:
         rel = self.check_relpath(rel, resolve=False)
+        self._upgrade_meta()
         # The log first: a crash in between leaves an event whose result was not saved (the
         # write is redone and says so again), never a saved result without its explanation.
         self.log_new_events(rel, tags)
