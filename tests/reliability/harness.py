@@ -14,8 +14,10 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from magicmarkup import tags as tagapi
 from magicmarkup.doctor import check
-from magicmarkup.retag import retag_worktree
+from magicmarkup.report import DocumentUpdate
+from magicmarkup.retag import repin_documents, retag_worktree
 from magicmarkup.store import Store
 
 FULL = os.environ.get("MAGICMARKUP_RELIABILITY_FULL", "") not in ("", "0")
@@ -37,9 +39,9 @@ def make_repo(root: Path) -> Store:
     return Store.init(root)
 
 
-def insert_line(root: Path, rng: random.Random, marker: str) -> None:
+def insert_line(root: Path, rng: random.Random, marker: str) -> str:
     """Insert a whole new line between two lines of a random document (atomically, like an
-    editor's save), so no tagged text changes; only positions move."""
+    editor's save), so no tagged text changes; only positions move. Returns the document."""
     rel = rng.choice(DOCS)
     path = root / rel
     lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
@@ -47,6 +49,7 @@ def insert_line(root: Path, rng: random.Random, marker: str) -> None:
     tmp = path.with_name(f".{path.name}.edit")
     tmp.write_text("".join(lines), encoding="utf-8")
     os.replace(tmp, path)
+    return rel
 
 
 @dataclass
@@ -84,9 +87,14 @@ class Acks:
 
 
 def verify(store: Store, acks: Acks, context: str) -> int:
-    """The store loads, doctor finds no error, and nothing acknowledged is missing.
+    """Every store file loads, doctor finds no error, and nothing acknowledged is missing.
     Returns the number of acknowledged operations that are missing (the assertion is the caller's)."""
-    tags = {t.id: t for t in store.all_tags()}  # raises StoreError if any file is corrupt
+    fresh = Store(store.root)
+    loaded = fresh.all_tags()
+    # the loader skips a bad file and names it: a crash must leave none
+    assert not fresh.problems, f"{context}: unreadable store files {fresh.problems}"
+    tags = {t.id: t for t in loaded}
+    assert len(tags) == len(loaded), f"{context}: a tag is pinned twice"
     report = check(store)
     errors = [p.line() for p in report.remaining]
     assert not errors, f"{context}: doctor found {errors}"
@@ -99,13 +107,23 @@ def verify(store: Store, acks: Acks, context: str) -> int:
 
 
 def verify_placements(store: Store, context: str) -> None:
-    """After a final retag, every tag is placed exactly on its own (never edited) text."""
+    """After a final retag, every tag is placed exactly on its own (never edited) text in the
+    working tree (the local view), and every pin still holds that text in its snapshot."""
     report = retag_worktree(store)
     assert not report.errors, f"{context}: {report.errors}"
-    for tag in store.all_tags():
+    placed = tagapi.list_tags(store)
+    assert not store.problems, f"{context}: {store.problems}"
+    assert {t.id for t in placed} == {t.id for t in store.all_tags()}, f"{context}: the view lost a tag"
+    for tag in placed:
         text = store.read_document(tag.path)
         assert tag.status.placed, f"{context}: {tag.id} is {tag.status.value}"
         assert text[tag.span.start : tag.span.end] == tag.anchor.text, f"{context}: {tag.id} misplaced"
+    for pin in store.all_tags():
+        assert pin.anchor.snapshot, f"{context}: {pin.id} has no snapshot"
+        pinned = store.get_snapshot(pin.anchor.snapshot)
+        assert pinned[pin.span.start : pin.span.end] == pin.anchor.text, (
+            f"{context}: pin {pin.id} inconsistent"
+        )
 
 
 DRIVER = """
@@ -118,10 +136,9 @@ driver_loop(Path(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]), int(sys.argv
 
 
 def driver_loop(root: Path, seed: int, ack_log: Path, ops: int) -> None:
-    """A writer doing random adds, edits and retags through the library, appending one JSON line
-    per operation *after* it returned (an acknowledgement, like a CLI's exit 0)."""
-    from magicmarkup import tags as tagapi
-
+    """A writer doing random adds, edits, worktree retags (the local view) and re-pins (what a
+    commit does) through the library, appending one JSON line per operation *after* it returned
+    (an acknowledgement, like a CLI's exit 0)."""
     rng = random.Random(seed)
     store = Store(root)
     fd = os.open(ack_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -143,9 +160,14 @@ def driver_loop(root: Path, seed: int, ack_log: Path, ops: int) -> None:
             tag_id = rng.choice(mine)
             tagapi.edit_tag(store, tag_id, metadata={"seq": seq})
             ack({"op": "edit", "id": tag_id, "seq": seq})
-        else:
+        elif roll < 0.95:
             insert_line(root, rng, f"{seed}-{seq}")
-            retag_worktree(store)
+            retag_worktree(store)  # refreshes the local view only
+            ack({"op": "retag"})
+        else:
+            rel = insert_line(root, rng, f"{seed}-{seq}-pin")
+            # what a commit's pre-commit hook does: move the document's pins onto its new text
+            repin_documents(store, [DocumentUpdate(rel, (root / rel).read_text(encoding="utf-8"))])
             ack({"op": "retag"})
     os.close(fd)
 

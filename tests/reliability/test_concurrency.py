@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,7 +17,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from magicmarkup import tags as tagapi
+from magicmarkup.doctor import check
+from magicmarkup.store import Store
+from tests.conftest import git
 from tests.reliability.harness import (
     DOCS,
     FULL,
@@ -162,3 +168,99 @@ def test_four_kinds_of_writers_at_once(tmp_path: Path) -> None:
     assert counts["cli add"] == ROUNDS and counts["cli edit"] == ROUNDS and counts["retag"] == ROUNDS // 2
     assert counts["library add"] == LIBRARY_ADDS
     assert watched >= 1, "the watcher never re-anchored anything"
+
+
+LOCK_WRITER = """
+import sys
+from pathlib import Path
+from magicmarkup.store import Store
+from magicmarkup import tags
+from tests.reliability.harness import DOCS, line_text
+store = Store(Path(sys.argv[1]))
+worker, count = int(sys.argv[2]), int(sys.argv[3])
+for i in range(count):
+    d = (worker + i) % 2  # two documents, shared by every writer: a lost update would show
+    try:
+        tag = tags.add_tag(store, DOCS[d], match=line_text(d, (worker * 7 + i) % 40), note=f"w{worker}-{i}")
+    except Exception as exc:  # not acknowledged: it may be lost, but must be said
+        print(f"failed {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        continue
+    print(tag.id, flush=True)
+"""
+
+
+def test_the_lock_survives_git_clean_while_three_writers_add_tags(tmp_path: Path) -> None:
+    """The lock lives under the git dir: `git clean -fdX` (which removes every ignored file of
+    the work tree, and so any lock kept in `.magicmarkup/`) run over and over while three writer
+    processes add tags to the same documents cannot let two of them write at once."""
+    (tmp_path / "repo").mkdir()
+    git(tmp_path / "repo", "init", "-q", "-b", "main")
+    git(tmp_path / "repo", "config", "commit.gpgsign", "false")
+    store = make_repo(tmp_path / "repo")
+    root = store.root
+    assert store.local_dir == root / ".git" / "magicmarkup"
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "annotated repo")
+    writes = 30 if not FULL else 100
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", LOCK_WRITER, str(root), str(w), str(writes)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[2],
+        )
+        for w in range(3)
+    ]
+    cleans = 0
+    while any(w.poll() is None for w in writers):
+        # what `make clean`-style scripts do to a checkout (git itself may trip over a temp file
+        # that is renamed while it looks: that run of git fails, the next one goes on)
+        subprocess.run(["git", "clean", "-qffdX"], cwd=root, capture_output=True, check=False)
+        shutil.rmtree(root / ".magicmarkup" / "cache", ignore_errors=True)  # the lock's old place
+        cleans += 1
+        time.sleep(0.01)
+    acked: set[str] = set()
+    failed: list[str] = []
+    for w in writers:
+        out, err = w.communicate(timeout=60)
+        assert w.returncode == 0, err
+        acked.update(out.split())
+        failed += [line for line in err.splitlines() if line.strip()]
+    fresh = Store(root)
+    stored = fresh.all_tags()
+    assert not fresh.problems, fresh.problems
+    assert acked <= {t.id for t in stored}, f"{len(acked - {t.id for t in stored})} acknowledged tags lost"
+    assert len(stored) == len({t.id for t in stored}) == len(acked)  # nothing unacknowledged half-saved
+    assert (store.local_dir / "lock").exists() and cleans > 3
+    report = check(store)
+    assert report.ok, [p.line() for p in report.remaining]
+    print(f"\nlock vs git clean: {len(acked)} acknowledged adds, {len(failed)} failed, {cleans} cleans")
+    assert len(acked) + len(failed) == 3 * writes and acked
+    # The only writes that may fail are those whose temp file git clean removed (`*.tmp` is
+    # ignored): see the strict xfail below.
+    assert all("FileNotFoundError" in line and ".tmp" in line for line in failed), failed[:3]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="atomic_write's temp file (.magicmarkup/**/.*.tmp) is git-ignored, so a `git clean -fdX` "
+    "between its write and os.replace deletes it and the add fails with a raw FileNotFoundError "
+    "(about a third of the adds in the test above)",
+)
+def test_git_clean_between_temp_write_and_replace_does_not_fail_the_write(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (repo / "a.py").write_text("x = 1\n")
+    store = Store.init(repo)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "init")
+    real_replace = os.replace
+
+    def clean_then_replace(src: str, dst: str) -> None:
+        subprocess.run(["git", "clean", "-qffdX"], cwd=repo, capture_output=True, check=False)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", clean_then_replace)
+    tag = tagapi.add_tag(store, "a.py", match="x = 1")
+    assert Store(repo).find(tag.id).anchor.text == "x = 1"
