@@ -1,12 +1,14 @@
 """How long `Store.all_tags()` takes on a big store, and its peak memory.
 
-    python -m tests.reliability.bench_store_load [--tags 100000] [--files 5000] [--dir DIR]
+    python -m tests.reliability.bench_store_load [--tags 100000] [--files 5000] [--dir DIR] [--legacy]
 
-Writes a store in the real on-disk format (`dump_tag_file`, and `event_line` for the history
-logs), with tags shaped like real ones (80-character context, a syntax path, metadata, one
-history event, which `all_tags()` does not read: it is in the log), then loads it in a fresh
-process (so the figures do not include what building it cost) and prints wall time, tags/s,
-and peak RSS of the loading process.
+Writes a store in the real on-disk format -- schema 3: one pin file per tag (`dump_pin`) under
+`pins/<path>/`, and `event_line` for the history logs; with `--legacy`, the schema-2 layout
+(`dump_tag_file`, one file per document under `tags/`) that is still read -- with tags shaped
+like real ones (80-character context, a syntax path, metadata, one history event, which
+`all_tags()` does not read: it is in the log), then loads it in a fresh process (so the figures
+do not include what building it cost) and prints wall time, tags/s, and peak RSS of the loading
+process. The loader must name no problem (every file it wrote must read back).
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from magicmarkup.model import Anchor, RetagEvent, Span, Status, Tag
-from magicmarkup.store import Store, atomic_write, dump_tag_file, event_line
+from magicmarkup.model import SCHEMA_VERSION, Anchor, RetagEvent, Span, Status, Tag
+from magicmarkup.store import Store, atomic_write, dump_pin, dump_tag_file, event_line
 
 
-def build(root: Path, n_tags: int, n_files: int, seed: int = 1) -> int:
-    """Write `n_tags` tags spread over `n_files` documents; returns the store's size in bytes."""
+def build(root: Path, n_tags: int, n_files: int, seed: int = 1, legacy: bool = False) -> int:
+    """Write `n_tags` tags spread over `n_files` documents (as pins, or with `legacy` as schema-2
+    files); returns the store's size in bytes."""
     rng = random.Random(seed)
     store = Store.init(root)
     per_file, extra = divmod(n_tags, n_files)
@@ -69,16 +72,25 @@ def build(root: Path, n_tags: int, n_files: int, seed: int = 1) -> int:
                     ],
                 )
             )
-        data = dump_tag_file(rel, tags)
         log = b"".join(event_line(t.id, e) for t in tags for e in t.history)
-        size += len(data) + len(log)
-        file = store.tag_file(rel)
-        file.parent.mkdir(parents=True, exist_ok=True)
         history = store.history_file(rel)
         history.parent.mkdir(parents=True, exist_ok=True)
-        # fsync of 10,000 files is not the point: only the first few are written atomically
-        atomic_write(file, data) if f < 10 else file.write_bytes(data)
         history.write_bytes(log)
+        size += len(log)
+        if legacy:
+            doc = json.loads(dump_tag_file(rel, tags))
+            doc["schema_version"] = 2
+            files = [(store.tag_file(rel), json.dumps(doc, indent=2, sort_keys=True).encode() + b"\n")]
+        else:
+            files = [(store.pin_file(rel, t.id), dump_pin(t)) for t in tags]
+        for i, (file, data) in enumerate(files):
+            if i == 0:
+                file.parent.mkdir(parents=True, exist_ok=True)
+            size += len(data)
+            # fsync of 100,000 files is not the point: only the first few are written atomically
+            atomic_write(file, data) if f < 10 else file.write_bytes(data)
+    if legacy:
+        shutil.rmtree(store.pins_dir, ignore_errors=True)
     return size
 
 
@@ -91,7 +103,8 @@ store = Store(Path(sys.argv[1]))
 tags = store.all_tags(history=sys.argv[2] == "1")
 t1, c1 = time.perf_counter(), time.process_time()
 print(json.dumps({"tags": len(tags), "files": len(store.paths()), "seconds": t1 - t0, "cpu_seconds": c1 - c0,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "problems": store.problems[:5]}))
 """
 
 
@@ -125,20 +138,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dir", type=Path, help="build the store here (kept); default: a temp dir")
     ap.add_argument("--runs", type=int, default=3, help="load this many times (fresh process each)")
     ap.add_argument("--history", action="store_true", help="load every tag's history too (the logs)")
+    ap.add_argument("--legacy", action="store_true", help="build the schema-2 layout (tags/<path>.json)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     root = args.dir or Path(tempfile.mkdtemp(prefix="mm-bench-store-"))
     try:
         t0 = time.perf_counter()
-        size = build(root, args.tags, args.files)
+        size = build(root, args.tags, args.files, legacy=args.legacy)
         built = time.perf_counter() - t0
         runs = [load_in_fresh_process(root, args.history) for _ in range(args.runs)]
         best = min(runs, key=lambda r: r["seconds"])
-        assert best["tags"] == args.tags and best["files"] == args.files, best
+        assert best["tags"] == args.tags and best["files"] == args.files and not best["problems"], best
         summary = {
             "tags": args.tags,
             "files": args.files,
             "with_history": args.history,
+            "schema": 2 if args.legacy else SCHEMA_VERSION,
             "store_mb": round(size / 1e6, 1),
             "build_seconds": round(built, 2),
             "load_seconds": [round(r["seconds"], 3) for r in runs],
@@ -154,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(summary))
         else:
             print(
-                f"{summary['tags']:,} tags in {summary['files']:,} files ({summary['store_mb']} MB on disk)"
+                f"{summary['tags']:,} tags in {summary['files']:,} documents, schema {summary['schema']} "
+                f"({summary['store_mb']} MB on disk)"
                 f"{' with their histories' if args.history else ''}: "
                 f"load {summary['best_load_seconds']} s best of {args.runs} {summary['load_seconds']} "
                 f"(CPU {summary['best_cpu_seconds']} s; load average {summary['load_average']}) "
