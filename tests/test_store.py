@@ -928,3 +928,50 @@ def test_cli_list_and_show_with_a_corrupt_pin(repo: Path, store: Store, mm: CliR
         assert label in shown.err and "invalid JSON" in shown.err and "Traceback" not in shown.err
     assert mm("show", kept.id).code == 0
     assert pin.read_bytes() == b'{"schema_version": 3, "id": '  # no command touched it
+
+
+MIGRATE_AND_DIE = """
+import os, signal, sys
+from pathlib import Path
+kind, at = sys.argv[2], int(sys.argv[3])
+calls = {"replace": 0, "unlink": 0}
+
+def counted(real, name):
+    def call(*args, **kwargs):
+        calls[name] += 1
+        if name == kind and calls[name] == at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(*args, **kwargs)
+    return call
+
+os.replace = counted(os.replace, "replace")
+os.unlink = counted(os.unlink, "unlink")
+from magicmarkup import tags
+from magicmarkup.store import Store
+tags.edit_tag(Store(Path(sys.argv[1])), sys.argv[4], note="edited")
+"""
+
+
+@pytest.mark.parametrize(("kind", "at"), [("replace", 1), ("replace", 2), ("replace", 3), ("unlink", 1)])
+def test_sigkill_during_a_migration_loses_no_tag(store: Store, kind: str, at: int) -> None:
+    """Migrating a schema-2 file writes every pin before it deletes the file: a kill anywhere
+    leaves each tag readable exactly once, and the next write finishes the job."""
+    made = legacy_store(store)
+    notes = {t.id: t.note for tags in made.values() for t in tags}
+    first = made["a.py"][0]
+    killed = subprocess.run(
+        [sys.executable, "-c", MIGRATE_AND_DIE, str(store.root), kind, str(at), first.id],
+        capture_output=True,
+        timeout=60,
+    )
+    assert killed.returncode == -9, killed.stderr
+    fresh = Store(store.root)
+    tags = fresh.all_tags()
+    assert sorted(t.id for t in tags) == sorted(notes) and fresh.problems == []  # each exactly once
+    assert {t.id: t.note for t in tags} == notes | {first.id: fresh.find(first.id).note}
+    assert fresh.find(first.id).note in ("a.py #0", "edited")
+    assert store.tag_file("a.py").exists()  # deleted only after every pin was written
+    tagapi.edit_tag(store, first.id, note="again")
+    assert not store.tag_file("a.py").exists()
+    final = Store(store.root)
+    assert {t.id: t.note for t in final.all_tags()} == notes | {first.id: "again"} and final.problems == []
