@@ -168,8 +168,8 @@ def store_fingerprint(store: Store) -> tuple[tuple[str, int, int], ...]:
     """(relative file, mtime_ns, size) of every tag file: cheap to take every second, and it
     changes whenever the CLI, the watcher or a git hook writes the store."""
     out: list[tuple[str, int, int]] = []
-    root = store.tags_dir
-    stack = [root]
+    root = store.dir
+    stack = [store.pins_dir, store.tags_dir]
     while stack:
         directory = stack.pop()
         try:

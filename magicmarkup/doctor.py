@@ -22,7 +22,16 @@ from pydantic import ValidationError
 from magicmarkup.documents import text_hash
 from magicmarkup.errors import MagicMarkupError
 from magicmarkup.model import SCHEMA_VERSION, RetagEvent, Status, Tag, TagFile, new_id, utcnow
-from magicmarkup.store import Store, atomic_write, dump_tag_file, parse_event_line
+from magicmarkup.store import (
+    Store,
+    atomic_write,
+    conflict_sides,
+    dump_pin,
+    dump_tag_file,
+    parse_event_line,
+    parse_pin,
+    read_store_file,
+)
 
 BACKUP_DIR = "backup"
 
@@ -41,6 +50,7 @@ STRAY_TEMP = "stray_temp"  # warning: a temp file left by an interrupted write
 MISSING_DOCUMENT = "missing_document"  # warning: tags of a document that is gone (retag orphans them)
 TORN_HISTORY = "torn_history"  # warning: a history log ends in half a line (a crash mid-append)
 BAD_HISTORY = "bad_history"  # a complete history line that is not a valid event
+MERGE_CONFLICT = "merge_conflict"  # both sides of a merge changed one tag: a person decides
 
 WARNINGS = {UNREFERENCED_SNAPSHOT, STRAY_TEMP, MISSING_DOCUMENT, CORRUPT_SNAPSHOT, TORN_HISTORY}
 
@@ -103,6 +113,7 @@ class _File:
     raw: dict[str, Any] | None = None
     tags: list[Tag] | None = None
     dirty: bool = False
+    pin: str | None = None  # a schema-3 pin file: the id its name says (else a schema 1-2 file)
 
 
 def check(store: Store, fix: bool = False) -> DoctorReport:
@@ -156,8 +167,9 @@ class _Doctor:
         return self.report
 
     def _tag_files(self) -> Iterator[_File]:
+        yield from self._pin_files()
         tags_dir = self.store.tags_dir
-        if not tags_dir.is_dir():
+        if not tags_dir.is_dir() or tags_dir.is_symlink():
             return
         for file in sorted(tags_dir.rglob("*.json")):
             if file.is_dir():
@@ -171,11 +183,70 @@ class _Doctor:
                 continue
             yield _File(rel, file)
 
+    def _pin_files(self) -> Iterator[_File]:
+        pins = self.store.pins_dir
+        if pins.is_symlink():
+            self.problem(PATH_OUTSIDE, pins, "is a symbolic link; refusing to follow it")
+            return
+        if not pins.is_dir():
+            return
+        stack = [pins]
+        while stack:
+            folder = stack.pop()
+            for entry in sorted(folder.iterdir()):
+                if entry.is_symlink():
+                    self.problem(PATH_OUTSIDE, entry, "symbolic link inside the store; refusing to follow it")
+                    self._unreadable += 1
+                elif entry.is_dir():
+                    stack.append(entry)
+                elif entry.name.endswith(".json") and not entry.name.startswith("."):
+                    rel = folder.relative_to(pins).as_posix()
+                    yield _File(rel, entry, pin=entry.name[: -len(".json")])
+
+    def _parse_pin(self, f: _File, data: bytes) -> None:
+        label = self.label(f.path)
+        sides = conflict_sides(data)
+        try:
+            if sides is None:
+                tag = parse_pin(data, label)
+            else:
+                ours, theirs = (parse_pin(side, label) for side in sides)
+                differ = sorted(
+                    k
+                    for k in set(ours.metadata) | set(theirs.metadata)
+                    if ours.metadata.get(k) != theirs.metadata.get(k)
+                )
+                what = ", ".join(differ) or "its placement"
+                self.problem(
+                    MERGE_CONFLICT,
+                    f.path,
+                    f"merge conflict: both sides changed tag {ours.id} ({what}); it reads as ours meanwhile. "
+                    f"Keep one with `magicmarkup edit {ours.id} --note ...` (rewrites the file), then "
+                    f"`git add {label}`",
+                    ours.id,
+                )
+                tag = ours
+        except MagicMarkupError as exc:
+            kind = NEWER_SCHEMA if "newer than" in str(exc) else UNPARSABLE
+            self.problem(
+                kind,
+                f.path,
+                f"{str(exc).removeprefix(label + ': ')}; restore it with `git checkout -- {label}`",
+            )
+            return
+        f.tags = [tag]
+        if tag.id != f.pin:
+            self.problem(UNPARSABLE, f.path, f"holds tag {tag.id}, but its name says {f.pin}")
+            f.tags = None
+
     def _parse(self, f: _File) -> None:
         try:
-            data = f.path.read_bytes()
-        except OSError as exc:
-            self.problem(UNPARSABLE, f.path, f"cannot read ({exc.strerror})")
+            data = read_store_file(f.path, self.label(f.path), limit=64 * 1024 * 1024)
+        except (OSError, MagicMarkupError) as exc:
+            self.problem(UNPARSABLE, f.path, f"cannot read ({getattr(exc, 'strerror', None) or exc})")
+            return
+        if f.pin is not None:
+            self._parse_pin(f, data)
             return
         try:
             raw = json.loads(data.decode("utf-8"))
@@ -254,6 +325,19 @@ class _Doctor:
                     seen[tag.id] = f.rel
                     continue
                 where = "twice in this file" if first == f.rel else f"also in the file of {first!r}"
+                if f.pin is not None:
+                    # a tag written under its new document before its old pin was removed (a
+                    # crash mid-move): the same tag twice, so keep one, never rename it
+                    p = self.problem(
+                        DUPLICATE_ID, f.path, f"tag {tag.id} is pinned twice ({where})", tag.id, fixable=True
+                    )
+                    if self.fix:
+                        self._backup(f.path)
+                        f.path.unlink()
+                        f.tags = []
+                        p.fixed = True
+                        p.message += "; this copy removed (backed up)"
+                    continue
                 p = self.problem(
                     DUPLICATE_ID, f.path, f"tag id {tag.id} is used {where}", tag.id, fixable=True
                 )
@@ -311,8 +395,8 @@ class _Doctor:
         return referenced
 
     def _check_span(self, f: _File, tag: Tag, text: str | None) -> None:
-        if not tag.status.placed or text is None:
-            return
+        if not tag.status.placed or text is None or tag.anchor.snapshot != text_hash(text):
+            return  # a pin's span is in its own snapshot; the working tree is the view's business
         if tag.span.end > len(text):
             p = self.problem(
                 SPAN_OUT_OF_RANGE,
@@ -488,6 +572,12 @@ class _Doctor:
     def _rewrite(self, f: _File) -> None:
         assert f.tags is not None
         self._backup(f.path)
+        if f.pin is not None:
+            self.store.log_new_events(f.rel, f.tags)
+            for tag in f.tags:
+                atomic_write(f.path, dump_pin(tag))
+            self.report.rewritten.append(self.label(f.path))
+            return
         self.store.log_new_events(f.rel, f.tags)  # the doctor's own events, and schema 1's inline ones
         data = dump_tag_file(f.rel, f.tags)
         if f.raw is not None:

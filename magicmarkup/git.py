@@ -1,41 +1,47 @@
-"""Git integration: tags follow commits, pulls, checkouts, merges and rebases.
+"""Git integration: tags follow commits, pulls, checkouts, merges and rebases, and git never
+sees a change the user did not make.
 
-Two ways in, both through `magicmarkup.retag.retag_documents` (snapshot -> new text):
+* `pre-commit`: the tags of the staged files are re-pinned to the staged content (through git's
+  filters, so offsets are in the text the user sees) and the store's changes are staged with the
+  commit, into the index and the working tree alike, so every commit's store matches its code.
+* `post-checkout`, `post-merge`, `post-rewrite`: only the local view (view.py) is refreshed.
+* `retag_range(store, "A..B")` re-pins through each commit of a range, blob to blob, with git's
+  rename detection (for history made without the hook).
+* `follow_renames` finds where a pinned document went, commit by commit since its pin was
+  committed, then in the index.
 
-* `retag_range(store, "A..B")` walks the first-parent commits of a range and, at each step,
-  re-anchors the tagged files that git says changed, old blob -> new blob, with git's rename
-  detection, so a file renamed and edited in one commit keeps its tags.
-* `sync_worktree(store, prev, head)` is what the hooks run. Tags are per working tree: they are
-  anchored to snapshots of what was on disk, so after any git operation we re-anchor to the
-  files on disk now, taking only the *renames* from git (prev HEAD -> new HEAD), so tags follow
-  a renamed file instead of being orphaned.
-
-Before either, `restore_known_placements` puts a tag straight back where it was when a file
-returns to a version the tag was already confidently placed in (checkout back to a branch,
-revert, editor undo): a round trip through another version never degrades a tag.
-
-Everything here shells out to the `git` binary (pure parsing helpers are separate).
+No hook ever exits non-zero, waits on the store lock for more than a moment, or leaves a change.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from magicmarkup.anchoring import Resolver, Thresholds
-from magicmarkup.documents import decode, language_for, text_hash
+from magicmarkup.documents import decode, text_hash
 from magicmarkup.errors import DocumentError, MagicMarkupError
-from magicmarkup.model import Span, Status, Tag
-from magicmarkup.retag import DocumentUpdate, Progress, RetagReport, TagChange, retag_documents
-from magicmarkup.store import Store
-from magicmarkup.tags import anchor_at
+from magicmarkup.report import DocumentUpdate, RetagReport
+from magicmarkup.store import (
+    LEGACY_DIR,
+    MAX_SNAPSHOT_BYTES,
+    PINS_DIR,
+    STORE_DIR,
+    Store,
+    git_dir_of,
+    read_store_file,
+)
 
-STATE_FILE = "cache/git-head"  # the HEAD the tags were last synced to (local, git-ignored)
+STORE_PREFIX = STORE_DIR + "/"
 ZERO_SHA = "0" * 40
+
+if TYPE_CHECKING:  # the engine is imported only when a document is re-anchored (hooks start fast)
+    from magicmarkup.anchoring import Resolver, Thresholds
+    from magicmarkup.pipeline import Progress
 
 
 class GitError(MagicMarkupError):
@@ -45,11 +51,13 @@ class GitError(MagicMarkupError):
 # -- running git -----------------------------------------------------------------------------
 
 
-def git(root: Path, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
-    """Run git in `root` and return its stdout; failures become one-line GitErrors."""
+def git(root: Path, *args: str, input: bytes | None = None, check: bool = True, index: bool = False) -> bytes:
+    """Run git in `root` and return its stdout; failures become one-line GitErrors. `index`: use
+    the index git gave this hook (GIT_INDEX_FILE: `commit -a` and `commit PATH` stage into a
+    temporary one)."""
     try:
         proc = subprocess.run(
-            ["git", *args], cwd=root, input=input, capture_output=True, check=False, env=_git_env()
+            ["git", *args], cwd=root, input=input, capture_output=True, check=False, env=_git_env(index)
         )
     except FileNotFoundError:
         raise GitError("git: executable not found on PATH") from None
@@ -60,11 +68,11 @@ def git(root: Path, *args: str, input: bytes | None = None, check: bool = True) 
     return proc.stdout
 
 
-def _git_env() -> dict[str, str]:
-    """Inside a hook git exports GIT_INDEX_FILE etc.; our read-only queries must see the repo
+def _git_env(index: bool = False) -> dict[str, str]:
+    """Inside a hook git exports GIT_INDEX_FILE etc.; queries about commits must see the repo
     as a whole, so drop the per-operation variables (keep GIT_DIR/GIT_WORK_TREE)."""
     env = dict(os.environ)
-    for var in ("GIT_INDEX_FILE", "GIT_PREFIX"):
+    for var in ("GIT_PREFIX",) if index else ("GIT_INDEX_FILE", "GIT_PREFIX"):
         env.pop(var, None)
     return env
 
@@ -151,21 +159,78 @@ def parse_batch(raw: bytes, count: int) -> list[bytes | None]:
     return out
 
 
-def read_blobs(root: Path, specs: Sequence[str]) -> list[bytes | None]:
-    """The contents of `rev:path` specs, in one git process."""
+def read_blobs(root: Path, specs: Sequence[str], index: bool = False) -> list[bytes | None]:
+    """The contents of `rev:path` specs (`:path` for the index), in one git process."""
     if not specs:
         return []
     if any("\n" in s for s in specs):
-        return [_read_one(root, s) for s in specs]
-    raw = git(root, "cat-file", "--batch", input="".join(s + "\n" for s in specs).encode())
+        return [_read_one(root, s, index=index) for s in specs]
+    raw = git(root, "cat-file", "--batch", input="".join(s + "\n" for s in specs).encode(), index=index)
     return parse_batch(raw, len(specs))
 
 
-def _read_one(root: Path, spec: str) -> bytes | None:
+def _read_one(root: Path, spec: str, filters: bool = False, index: bool = False) -> bytes | None:
     try:
-        return git(root, "cat-file", "blob", spec)
+        if filters:
+            return git(root, "cat-file", "--filters", spec, index=index)
+        return git(root, "cat-file", "blob", spec, index=index)
     except GitError:
         return None
+
+
+def filtered_paths(root: Path, paths: Sequence[str]) -> set[str]:
+    """The paths whose checked-out text differs from the blob (eol conversion, a filter, an
+    encoding), so their blobs are read through git's filters: offsets are always in the text
+    the user sees. (One `check-attr` call; git 2.39's `cat-file --batch --filters` cannot read
+    `rev:path` specs, so filtered files are read one by one.)"""
+    if not paths:
+        return set()
+    autocrlf = git(root, "config", "--get", "core.autocrlf", check=False).decode().strip().lower()
+    if autocrlf == "true":
+        return set(paths)
+    core_eol = git(root, "config", "--get", "core.eol", check=False).decode().strip().lower()
+    raw = git(
+        root,
+        "check-attr",
+        "-z",
+        "--stdin",
+        "eol",
+        "text",
+        "filter",
+        "working-tree-encoding",
+        input=b"\0".join(p.encode("utf-8", "surrogateescape") for p in paths) + b"\0",
+    )
+    parts = raw.decode("utf-8", "surrogateescape").split("\0")
+    attrs: dict[str, dict[str, str]] = {}
+    for i in range(0, len(parts) - 2, 3):
+        attrs.setdefault(parts[i], {})[parts[i + 1]] = parts[i + 2]
+    out = set()
+    for path, values in attrs.items():
+        text = values.get("text", "unspecified")
+        if (
+            values.get("filter", "unspecified") not in ("unspecified", "unset")
+            or values.get("working-tree-encoding", "unspecified") not in ("unspecified", "unset")
+            or values.get("eol") == "crlf"
+            or (core_eol == "crlf" and text in ("set", "auto"))
+        ):
+            out.add(path)
+    return out
+
+
+def read_worktree_blobs(
+    root: Path, specs: Sequence[tuple[str, str]], index: bool = False
+) -> list[bytes | None]:
+    """The contents of (`rev` or "" for the index, path) as they would be checked out."""
+    filtered = filtered_paths(root, [path for _, path in specs])
+    plain = [(i, f"{rev}:{path}") for i, (rev, path) in enumerate(specs) if path not in filtered]
+    out: list[bytes | None] = [None] * len(specs)
+    if plain:
+        for (i, _), data in zip(plain, read_blobs(root, [s for _, s in plain], index=index), strict=True):
+            out[i] = data
+    for i, (rev, path) in enumerate(specs):
+        if path in filtered:
+            out[i] = _read_one(root, f"{rev}:{path}", filters=True, index=index)
+    return out
 
 
 # -- ranges ----------------------------------------------------------------------------------
@@ -227,99 +292,6 @@ def _subject(root: Path, sha: str) -> str:
     return git(root, "log", "-1", "--format=%s", sha).decode("utf-8", "replace").strip()
 
 
-# -- putting tags back on a version they already knew -----------------------------------------
-
-
-def known_placement(tag: Tag, sha: str) -> Span | None:
-    """Where `tag` was last confidently placed in the text whose hash is `sha`, if ever."""
-    anchor = tag.anchor
-    if anchor.snapshot == sha and anchor.start is not None:
-        return Span(start=anchor.start, end=anchor.start + len(anchor.text))
-    history = tag.history
-    for i in range(len(history) - 1, -1, -1):
-        event = history[i]
-        if event.to_snapshot == sha and event.status.placed and event.new_span is not None:
-            return event.new_span
-        prior_placed = i == 0 or history[i - 1].status.placed
-        if event.from_snapshot == sha and prior_placed:
-            return event.old_span
-    return None
-
-
-def restore_known_placements(store: Store, updates: Iterable[DocumentUpdate], reason: str) -> list[TagChange]:
-    """Put each tag that is not placed on a document's new text back where it was when it was
-    last confidently placed in exactly that text. Cheap (hashes only); runs under the lock."""
-    restored: list[TagChange] = []
-    with store.locked():
-        for update in updates:
-            if update.text is None:
-                continue
-            source = update.old_path or update.path
-            try:
-                tags = store.load(source)
-            except MagicMarkupError:
-                continue  # retag_documents reports unreadable store files
-            sha = text_hash(update.text)
-            stored = False
-            dirty = False
-            for tag in tags:
-                if tag.anchor.snapshot == sha and tag.status.placed:
-                    continue
-                span = known_placement(tag, sha)
-                if span is None or span.end > len(update.text):
-                    continue
-                if not stored:  # once per document, not once per tag
-                    store.put_snapshot(update.text)
-                    stored = True
-                old_span = tag.span
-                anchor_at(
-                    tag,
-                    update.text,
-                    span,
-                    sha,
-                    method="restored",
-                    reason=f"{reason}: back to a version it was placed in",
-                    language=language_for(update.path),
-                )
-                restored.append(
-                    TagChange(
-                        tag.id,
-                        update.path,
-                        update.old_path,
-                        old_span.start,
-                        old_span.end,
-                        span.start,
-                        span.end,
-                        Status.ANCHORED.value,
-                        "restored",
-                        1.0,
-                    )
-                )
-                dirty = True
-            if dirty:
-                store.save(source, tags)
-    return restored
-
-
-def apply_updates(
-    store: Store,
-    updates: Sequence[DocumentUpdate],
-    resolver: Resolver | None,
-    thresholds: Thresholds | None,
-    reason: str,
-    progress: Progress | None = None,
-) -> RetagReport:
-    """Restore known placements, then run the cascade on whatever is left."""
-    # Renames first: retag_documents gathers a renamed document's tags at the first update
-    # that names its new path.
-    ordered = sorted(updates, key=lambda u: u.old_path is None)
-    restored = restore_known_placements(store, ordered, reason)
-    report = retag_documents(store, ordered, resolver, thresholds, reason=reason, progress=progress)
-    seen = {c.id for c in report.changes}
-    report.changes[:0] = [c for c in restored if c.id not in seen]
-    return report
-
-
 # -- retag REV_RANGE -------------------------------------------------------------------------
 
 
@@ -353,10 +325,14 @@ class RangeReport:
         return data
 
 
-def updates_for_step(store: Store, step: Step, annotated: set[str]) -> tuple[list[DocumentUpdate], list[str]]:
-    """The tagged documents one hop changes, with their text at the hop's commit."""
-    wanted: list[tuple[str, str | None, bool]] = []  # (path, old_path, deleted)
-    for ch in diff_tree(store.root, step.before, step.commit):
+def changed_documents(
+    changes: Sequence[FileChange], annotated: set[str]
+) -> list[tuple[str, str | None, bool]]:
+    """(path, old path if renamed, deleted) of the annotated documents among `changes`."""
+    wanted: list[tuple[str, str | None, bool]] = []
+    for ch in changes:
+        if ch.path.startswith(STORE_PREFIX):
+            continue
         if ch.status == "R" and ch.old_path is not None:
             if ch.old_path in annotated:
                 wanted.append((ch.path, ch.old_path, False))
@@ -367,23 +343,33 @@ def updates_for_step(store: Store, step: Step, annotated: set[str]) -> tuple[lis
                 wanted.append((ch.path, None, True))
         elif ch.path in annotated:
             wanted.append((ch.path, None, False))
-    specs = [f"{step.commit}:{path}" for path, _, deleted in wanted if not deleted]
-    blobs = iter(read_blobs(store.root, specs))
+    return wanted
+
+
+def document_updates(
+    root: Path, rev: str, wanted: list[tuple[str, str | None, bool]], index: bool = False
+) -> tuple[list[DocumentUpdate], list[str]]:
+    """The new texts of `wanted` documents at `rev` ("" for the index), as checked out."""
+    specs = [(rev, path) for path, _, deleted in wanted if not deleted]
+    blobs = iter(read_worktree_blobs(root, specs, index=index))
     updates: list[DocumentUpdate] = []
     errors: list[str] = []
+    where = rev[:10] if rev else "index"
     for path, old_path, deleted in wanted:
         if deleted:
             updates.append(DocumentUpdate(path, None))
             continue
         data = next(blobs)
-        label = f"{step.commit[:10]}:{path}"
+        label = f"{where}:{path}"
         if data is None:
-            errors.append(f"{label}: not a file in that commit; its tags were left alone")
+            errors.append(f"{label}: not a file there; its tags were left alone")
             continue
         try:
             updates.append(DocumentUpdate(path, decode(data, label), old_path))
         except DocumentError as exc:
             errors.append(f"{exc}; its tags were left alone")
+    # Renames first: a renamed document's pins are gathered where the first update names them.
+    updates.sort(key=lambda u: u.old_path is None)
     return updates, errors
 
 
@@ -394,13 +380,15 @@ def retag_range(
     thresholds: Thresholds | None = None,
     progress: Progress | None = None,
 ) -> RangeReport:
-    """Re-anchor tags through each commit of `rev_range`, blob to blob, following renames."""
+    """Re-pin tags through each commit of `rev_range`, blob to blob, following renames."""
+    from magicmarkup.retag import repin_documents
+
     steps = range_steps(store.root, rev_range)
     result = RangeReport(rev_range, total=RetagReport(llm_used=resolver is not None))
     for i, step in enumerate(steps):
-        annotated = set(store.paths())
-        updates, errors = updates_for_step(store, step, annotated)
-        report = apply_updates(store, updates, resolver, thresholds, reason=step.commit[:12])
+        wanted = changed_documents(diff_tree(store.root, step.before, step.commit), set(store.paths()))
+        updates, errors = document_updates(store.root, step.commit, wanted)
+        report = repin_documents(store, updates, resolver, thresholds, reason=step.commit[:12])
         report.errors[:0] = errors
         result.steps.append(StepReport(step.commit, step.subject, len(updates), report))
         result.total.merge(report)
@@ -409,102 +397,82 @@ def retag_range(
     return result
 
 
-# -- hooks: re-anchor to the working tree with git's renames ----------------------------------
+# -- where did a pinned document go? ---------------------------------------------------------
 
 
-def read_synced_head(store: Store) -> str | None:
-    try:
-        value = (store.dir / STATE_FILE).read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    return value or None
-
-
-def write_synced_head(store: Store, sha: str) -> None:
-    from magicmarkup.store import atomic_write
-
-    atomic_write(store.dir / STATE_FILE, (sha + "\n").encode())
-
-
-def renames_between(root: Path, old: str | None, new: str | None) -> dict[str, str]:
-    """old path -> new path for every file git sees as renamed between two commits."""
-    if old is None or new is None or old == new:
-        return {}
-    return {c.old_path: c.path for c in diff_tree(root, old, new) if c.status == "R" and c.old_path}
-
-
-def worktree_updates_with_renames(
-    store: Store, renames: dict[str, str]
-) -> tuple[list[DocumentUpdate], list[str]]:
-    """Every annotated document as it is on disk; a missing one that git says was renamed to a
-    file that exists is followed there, otherwise it counts as deleted."""
-    updates: list[DocumentUpdate] = []
-    errors: list[str] = []
-    for rel in store.paths():
-        target, old = rel, None
-        if not _exists(store, rel):
-            new = renames.get(rel)
-            if new is None or not _exists(store, new):
-                updates.append(DocumentUpdate(rel, None))
-                continue
-            target, old = new, rel
-        try:
-            updates.append(DocumentUpdate(target, store.read_document(target), old))
-        except MagicMarkupError as exc:
-            errors.append(f"{exc}; its tags were left alone")
-    return updates, errors
-
-
-def _exists(store: Store, rel: str) -> bool:
-    try:
-        full = store.document_path(rel)
-    except MagicMarkupError:
-        return False
-    return full.is_file()
-
-
-def sync_worktree(
-    store: Store,
-    prev: str | None,
-    head: str | None,
-    resolver: Resolver | None = None,
-    thresholds: Thresholds | None = None,
-    reason: str = "git",
-) -> RetagReport:
-    """Re-anchor every tag to the files on disk, following renames git made from prev to head."""
-    renames = renames_between(store.root, prev, head)
-    updates, errors = worktree_updates_with_renames(store, renames)
-    report = apply_updates(store, updates, resolver, thresholds, reason=reason)
-    report.errors[:0] = errors
-    if head is not None:
-        write_synced_head(store, head)
-    return report
-
-
-HOOK_NAMES = ("post-commit", "post-merge", "post-checkout", "post-rewrite")
-
-
-def previous_head(store: Store, hook: str, args: Sequence[str], stdin: str) -> str | None:
-    """The commit the working tree was at before this git operation (best evidence first:
-    what we last synced to, then what the hook itself is told)."""
+def follow_renames(store: Store, missing: Sequence[str]) -> dict[str, str]:
+    """pinned path -> where that document is now, for documents missing from the working tree:
+    followed commit by commit (first parent, git's rename detection at each step) from the
+    commit that last wrote their pins to HEAD, then through the renames staged in the index.
+    A checkout that jumps many commits follows a file that was moved and then rewritten, which
+    a diff between the two ends would miss."""
     root = store.root
-    recorded = read_synced_head(store)
-    if recorded and rev_parse(root, recorded):
-        return recorded
-    candidate: str | None = None
-    if hook == "post-checkout" and args and args[0] != ZERO_SHA:
-        candidate = args[0]
-    elif hook == "post-merge":
-        candidate = "ORIG_HEAD"
-    elif hook == "post-commit":
-        candidate = "HEAD^"
-    elif hook == "post-rewrite":
-        if args and args[0] == "rebase":
-            candidate = "ORIG_HEAD"
-        else:
-            first = stdin.split()
-            candidate = first[0] if first else None
-    return rev_parse(root, candidate) if candidate else None
+    if not missing or git_dir_of(root) is None:
+        return {}
+    where = {rel: rel for rel in missing}
+    head = rev_parse(root, "HEAD")
+    if head is not None:
+        by_base: dict[str, list[str]] = {}
+        for rel in missing:
+            out = (
+                git(
+                    root,
+                    "log",
+                    "-1",
+                    "--format=%H",
+                    "--",
+                    f"{STORE_PREFIX}{PINS_DIR}/{rel}",
+                    f"{STORE_PREFIX}{LEGACY_DIR}/{rel}.json",
+                    check=False,
+                )
+                .decode()
+                .strip()
+            )
+            if out:
+                by_base.setdefault(out, []).append(rel)
+        for base, rels in by_base.items():
+            raw = git(
+                root,
+                "log",
+                "--reverse",
+                "--first-parent",
+                "-M",
+                "-z",
+                "--name-status",
+                "--format=%x00commit %H",
+                f"{base}..HEAD",
+                check=False,
+            )
+            for change in _log_changes(raw):
+                if change.status != "R":
+                    continue
+                for rel in rels:
+                    if change.old_path == where[rel]:
+                        where[rel] = change.path
+    staged = git(
+        root, "diff-index", "--cached", "-M", "-z", "--name-status", head or empty_tree(root), check=False
+    )
+    for change in parse_name_status(staged):
+        for rel, now in where.items():
+            if change.status == "R" and change.old_path == now:
+                where[rel] = change.path
+    return {rel: now for rel, now in where.items() if now != rel and (root / now).is_file()}
+
+
+def _log_changes(raw: bytes) -> list[FileChange]:
+    changes: list[FileChange] = []
+    for chunk in raw.split(b"\0commit "):
+        body = chunk.split(b"\0", 1)
+        if len(body) == 2:
+            changes += parse_name_status(body[1].lstrip(b"\n"))
+    return changes
+
+
+# -- hooks: pre-commit re-pins and stages; the others refresh the local view ------------------
+
+HOOK_NAMES = ("pre-commit", "post-checkout", "post-merge", "post-rewrite")
+RETIRED_HOOKS = ("post-commit",)  # installed by earlier versions; `hooks install` removes it
+HOOK_LOCK_TIMEOUT_S = 2.0
 
 
 def run_hook(
@@ -515,21 +483,142 @@ def run_hook(
     resolver: Resolver | None = None,
     thresholds: Thresholds | None = None,
 ) -> RetagReport | None:
-    """What an installed hook does; None when there is nothing to do yet (mid-rebase: the
-    post-rewrite at the end covers every commit at once)."""
+    """What an installed hook does; None when there is nothing to do."""
+    if hook in RETIRED_HOOKS:
+        return None
     if hook not in HOOK_NAMES:
         raise GitError(f"{hook}: not a hook magicmarkup handles ({', '.join(HOOK_NAMES)})")
+    if hook == "pre-commit":
+        return pre_commit(store, resolver, thresholds)
     if hook != "post-rewrite" and rebase_in_progress(store.root):
+        return None  # the post-rewrite at the end covers every commit at once
+    return refresh_view(store, hook, args, thresholds)
+
+
+def pre_commit(
+    store: Store, resolver: Resolver | None = None, thresholds: Thresholds | None = None
+) -> RetagReport | None:
+    """Re-pin the tags of the staged documents to their staged text and stage the store files
+    this changed, so the commit's store matches its code. A store file the user has unstaged
+    changes in is re-pinned in the working tree only (their staging is theirs to make)."""
+    root = store.root
+    head = rev_parse(root, "HEAD")
+    base = head or empty_tree(root)
+    raw = git(root, "diff-index", "--cached", "-M", "-z", "--name-status", base, index=True)
+    wanted = changed_documents(parse_name_status(raw), set(store.paths()))
+    if not wanted:
         return None
-    head = rev_parse(store.root, "HEAD")
-    prev = previous_head(store, hook, args, stdin)
-    short = head[:12] if head else "unborn"
-    return sync_worktree(store, prev, head, resolver, thresholds, reason=f"{hook} {short}")
+    from magicmarkup.retag import repin_documents
+
+    updates, errors = document_updates(root, "", wanted, index=True)
+    with store.locked(HOOK_LOCK_TIMEOUT_S):
+        rels = {u.path for u in updates} | {u.old_path for u in updates if u.old_path}
+        shas = [text_hash(u.text) for u in updates if u.text is not None]
+        before = _store_files(store, rels, shas)
+        report = repin_documents(store, updates, resolver, thresholds, reason="commit")
+        after = _store_files(store, rels, shas)
+        changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
+        if changed:
+            _stage(store, changed, before, after)
+    report.errors[:0] = errors
+    return report
+
+
+def _store_files(store: Store, rels: set[str], shas: list[str]) -> dict[str, bytes]:
+    """Repo-relative path -> bytes of the store files a re-pin of `rels` may touch."""
+    files: dict[str, bytes] = {}
+    paths: list[Path] = []
+    for rel in rels:
+        folder = store.pin_dir(rel)
+        if folder.is_dir() and not folder.is_symlink():
+            paths += [f for f in folder.iterdir() if f.suffix == ".json"]
+        paths += [store.history_file(rel), store.tag_file(rel)]
+    paths += [store.snapshot_file(sha) for sha in shas]
+    for path in paths:
+        try:
+            files[store.label(path)] = read_store_file(path, store.label(path), limit=MAX_SNAPSHOT_BYTES)
+        except (OSError, MagicMarkupError):
+            continue
+    return files
+
+
+def _stage(store: Store, changed: list[str], before: dict[str, bytes], after: dict[str, bytes]) -> None:
+    """Stage each changed store file whose index entry matched the working tree before the
+    re-pin; a new file (a pin that followed a rename, a new snapshot or log) is staged when the
+    store is tracked and something of it is being staged."""
+    root = store.root
+    listed = git(root, "ls-files", "-s", "-z", "--", *changed, index=True)
+    in_index: dict[str, str] = {}
+    for entry in listed.decode("utf-8", "surrogateescape").split("\0"):
+        if "\t" in entry:
+            meta, path = entry.split("\t", 1)
+            in_index[path] = meta.split()[1]
+    fmt = git(root, "rev-parse", "--show-object-format", check=False).decode().strip() or "sha1"
+    stage = [p for p in changed if p in before and in_index.get(p) == _blob_id(before[p], fmt)]
+    pins, legacy = f"{STORE_PREFIX}{PINS_DIR}/", f"{STORE_PREFIX}{LEGACY_DIR}/"
+    removed_ids = {Path(p).stem for p in stage if p not in after and p.startswith(pins)}
+    migrated = {p[len(legacy) : -len(".json")] for p in stage if p.startswith(legacy)}  # schema 2 -> pins
+    if stage:
+        for path in changed:
+            if path in before or path in in_index:
+                continue
+            if not path.startswith(pins):
+                stage.append(path)  # a new snapshot or history log of a tracked store
+            elif Path(path).stem in removed_ids or path[len(pins) :].rsplit("/", 1)[0] in migrated:
+                stage.append(path)  # a pin that followed its document, or was migrated
+    if stage:
+        git(
+            root,
+            "add",
+            "-A",
+            "--pathspec-from-file=-",
+            "--pathspec-file-nul",
+            input=b"\0".join(p.encode("utf-8", "surrogateescape") for p in stage),
+            index=True,
+        )
+
+
+def _blob_id(data: bytes, fmt: str) -> str:
+    digest = hashlib.sha256() if fmt == "sha256" else hashlib.sha1()
+    digest.update(b"blob %d\0" % len(data))
+    digest.update(data)
+    return digest.hexdigest()
+
+
+def refresh_view(
+    store: Store, hook: str, args: Sequence[str], thresholds: Thresholds | None = None
+) -> RetagReport | None:
+    """After a checkout, merge or rewrite: recompute the local view of the documents whose text
+    or pins the operation changed (all of them when that cannot be told)."""
+    from magicmarkup.view import current
+
+    root = store.root
+    old: str | None = None
+    if hook == "post-checkout" and args and args[0] != ZERO_SHA:
+        old = rev_parse(root, args[0])
+    elif hook in ("post-merge", "post-rewrite"):
+        old = rev_parse(root, "ORIG_HEAD")
+    head = rev_parse(root, "HEAD")
+    annotated = store.paths()
+    if old is not None and head is not None:
+        if old == head and hook == "post-checkout":
+            return None
+        names = git(root, "diff-tree", "-r", "-z", "--name-only", "--no-commit-id", old, head)
+        touched = set(names.decode("utf-8", "surrogateescape").split("\0"))
+        pins = f"{STORE_PREFIX}{PINS_DIR}/"
+        touched |= {p[len(pins) :].rsplit("/", 1)[0] for p in touched if p.startswith(pins)}
+        paths = [rel for rel in annotated if rel in touched or not (root / rel).is_file()]
+    else:
+        paths = annotated
+    if not paths:
+        return None
+    return current(store, paths, thresholds=thresholds).report
 
 
 # -- installing hooks ------------------------------------------------------------------------
 
-HOOK_MARK = "# magicmarkup-hook v1"
+HOOK_MARK = "# magicmarkup-hook v2"
+HOOK_MARKS = (HOOK_MARK, "# magicmarkup-hook v1")
 CHAINED_SUFFIX = ".pre-magicmarkup"
 
 
@@ -561,8 +650,9 @@ def hook_script(hook: str, command: Sequence[str], options: Sequence[str] = ()) 
     else:
         lines += ['if [ -x "$chained" ]; then "$chained" "$@" || status=$?; fi']
         source = "< /dev/null"
+    guard = ' && [ "$status" = 0 ]' if hook == "pre-commit" else ""  # a refused commit is left alone
     lines += [
-        'if [ "${MAGICMARKUP_HOOKS:-1}" != 0 ]; then',
+        f'if [ "${{MAGICMARKUP_HOOKS:-1}}" != 0 ]{guard}; then',
         f"    if [ -x {exe} ]; then",
         f'        {cmd} -- "$@" {source} 1>&2 || true',
         "    else",
@@ -582,7 +672,7 @@ def is_our_hook(path: Path) -> bool:
             head = handle.read(200)
     except OSError:
         return False
-    return HOOK_MARK.encode() in head
+    return any(mark.encode() in head for mark in HOOK_MARKS)
 
 
 @dataclass
@@ -628,6 +718,16 @@ def install_hooks(
         os.replace(tmp, path)
         chained = str(aside) if aside.exists() or aside.is_symlink() else None
         actions.append(HookAction(name, str(path), action, chained))
+    for name in RETIRED_HOOKS:  # an earlier version's hook that re-anchored after the commit
+        actions += _remove_hook(directory, name, quiet=True)
+    import shlex
+
+    driver = " ".join(shlex.quote(c) for c in [*command, "hooks", "merge-pin"]) + " %O %A %B %P"
+    known = git(root, "config", "--get", "merge.magicmarkup.driver", check=False).decode().strip()
+    git(root, "config", "merge.magicmarkup.name", "magicmarkup: three-way merge of a tag's pin")
+    git(root, "config", "merge.magicmarkup.driver", driver)
+    action = "installed" if not known else "updated"
+    actions.append(HookAction("merge driver", "git config merge.magicmarkup.driver", action))
     return directory, actions
 
 
@@ -636,18 +736,28 @@ def uninstall_hooks(root: Path) -> tuple[Path, list[HookAction]]:
     directory = hooks_dir(root)
     actions: list[HookAction] = []
     for name in HOOK_NAMES:
-        path = directory / name
-        aside = directory / (name + CHAINED_SUFFIX)
-        if not (path.exists() or path.is_symlink()):
-            actions.append(HookAction(name, str(path), "skipped", None, "not installed"))
-            continue
-        if not is_our_hook(path):
-            actions.append(HookAction(name, str(path), "skipped", None, "not a magicmarkup hook; left alone"))
-            continue
-        if aside.exists() or aside.is_symlink():
-            os.replace(aside, path)
-            actions.append(HookAction(name, str(path), "restored", str(aside)))
-        else:
-            path.unlink()
-            actions.append(HookAction(name, str(path), "removed"))
+        actions += _remove_hook(directory, name)
+    for name in RETIRED_HOOKS:
+        actions += _remove_hook(directory, name, quiet=True)
+    if git(root, "config", "--get", "merge.magicmarkup.driver", check=False).strip():
+        git(root, "config", "--remove-section", "merge.magicmarkup", check=False)
+        actions.append(HookAction("merge driver", ".git/config merge.magicmarkup", "removed"))
     return directory, actions
+
+
+def _remove_hook(directory: Path, name: str, quiet: bool = False) -> list[HookAction]:
+    path = directory / name
+    aside = directory / (name + CHAINED_SUFFIX)
+    if not (path.exists() or path.is_symlink()):
+        return [] if quiet else [HookAction(name, str(path), "skipped", None, "not installed")]
+    if not is_our_hook(path):
+        return (
+            []
+            if quiet
+            else [HookAction(name, str(path), "skipped", None, "not a magicmarkup hook; left alone")]
+        )
+    if aside.exists() or aside.is_symlink():
+        os.replace(aside, path)
+        return [HookAction(name, str(path), "restored", str(aside))]
+    path.unlink()
+    return [HookAction(name, str(path), "removed")]

@@ -16,8 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 from pydantic.dataclasses import dataclass
 from ulid import ULID
 
-# 2: a tag's history lives in an append-only log beside its tag file (1 kept it inline; still read).
-SCHEMA_VERSION = 2
+# 3: one file per tag under pins/<document>/ (a pin: the tag as people made it, anchored in the
+#    content it was last committed or placed in); where it is now is derived locally (view.py).
+# 2: one file per document under tags/, history in an append-only log; 1: history inline. Both read.
+SCHEMA_VERSION = 3
 
 
 def utcnow() -> datetime:
@@ -170,6 +172,9 @@ class Tag(BaseModel):
     confidence: float = Field(default=1.0, ge=0.0, le=1.0)
     method: str = "manual"
     candidates: list[Candidate] = Field(default_factory=list)
+    # The text a person tagged or last confirmed, when the anchor's text has since changed (None:
+    # the anchor's text is it). A status describes the change since then, not since the last step.
+    confirmed_text: str | None = None
     history: list[RetagEvent] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)

@@ -1,9 +1,18 @@
 """The tag store: a `.magicmarkup/` folder at the repository root, committed with the code.
 
-One JSON file per annotated document (sorted keys, tags in id order, so git diffs and merges
-stay readable) and gzip snapshots addressed by the sha256 of the text. Every write is atomic
-(temp file, fsync, `os.replace`) and every read-modify-write holds one inter-process lock, so
-the CLI, the watcher, the TUI and git hooks can all write at once without losing an update.
+What is shared (committed) is each tag as people made it, *pinned* to the content it was last
+anchored in: one small JSON file per tag, `pins/<document path>/<tag id>.json`, so two branches
+that add or edit different tags never touch the same file, and a three-way merge of one tag's
+file merges its fields line by line. Snapshots (`snapshots/<sha>.gz`, content-addressed) hold the
+texts the pins refer to; `history/<path>.jsonl` is an append-only log (`merge=union`).
+
+Where each tag sits in the working tree *now* is not shared: it is derived on each machine and
+kept under the git directory (`Store.local_dir`, see view.py), where no git command sees it and
+no `git clean`, stash or checkout can disturb it. The store's lock lives there too.
+
+Every write is atomic (temp file, fsync, `os.replace`), new files before the deletion of old
+ones, under one inter-process lock. A bad file is a problem named in `Store.problems`, never a
+reason to hide the other tags or to overwrite it.
 """
 
 from __future__ import annotations
@@ -12,11 +21,14 @@ import gc
 import gzip
 import json
 import os
+import stat
 import subprocess
 import tempfile
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -24,14 +36,20 @@ from filelock import FileLock, Timeout
 from pydantic import ValidationError
 
 from magicmarkup.documents import read_document, text_hash
-from magicmarkup.errors import DocumentError, StoreError, TagNotFound
+from magicmarkup.errors import DocumentError, MagicMarkupError, StoreError, TagNotFound
 from magicmarkup.model import SCHEMA_VERSION, History, RetagEvent, Tag, TagFile
 
 STORE_DIR = ".magicmarkup"
+PINS_DIR = "pins"  # schema 3: one file per tag
+LEGACY_DIR = "tags"  # schemas 1-2: one file per document (read, migrated on the next write)
 LOCK_TIMEOUT_S = 60.0
 GITIGNORE = "# local state, not shared\n.lock\ncache/\n*.tmp\nbackup/\n"
-# History logs only grow at the end: two branches' appends merge by keeping both.
-GITATTRIBUTES = "history/** merge=union\n"
+# History logs only grow at the end: two branches' appends merge by keeping both. A pin merges
+# with git's own three-way text merge, or with our driver where `hooks install` registered it
+# (an undefined driver falls back to git's own, so a clone without the hooks merges as usual).
+GITATTRIBUTES = "history/** merge=union\npins/** merge=magicmarkup\n"
+MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024  # a snapshot inflating past this is refused (a gzip bomb)
+MAX_STORE_FILE_BYTES = 16 * 1024 * 1024
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -39,6 +57,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide the store from the group
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -49,6 +68,15 @@ def atomic_write(path: Path, data: bytes) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()  # read once: os.umask is process-wide, and writes run in threads
 
 
 @contextmanager
@@ -239,16 +267,158 @@ def append_lines(file: Path, lines: list[bytes]) -> None:
         _fsync_dir(file.parent)
 
 
+def dump_pin(tag: Tag) -> bytes:
+    """One tag's pin file: indented sorted JSON (so git merges it field by field), no history."""
+    doc = tag.model_dump(mode="json", exclude={"history"})
+    doc["schema_version"] = SCHEMA_VERSION
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+
+
+CONFLICT_START, CONFLICT_MID, CONFLICT_END = b"<<<<<<<", b"=======", b">>>>>>>"
+
+
+def conflict_sides(data: bytes) -> tuple[bytes, bytes] | None:
+    """(ours, theirs) of a file git left with conflict markers, or None if it has none."""
+    if CONFLICT_START not in data:
+        return None
+    ours: list[bytes] = []
+    theirs: list[bytes] = []
+    side = 0  # 0 both, 1 ours, 2 base (diff3), 3 theirs
+    for line in data.splitlines(keepends=True):
+        if line.startswith(CONFLICT_START):
+            side = 1
+        elif line.startswith(b"|||||||") and side == 1:
+            side = 2
+        elif line.startswith(CONFLICT_MID) and side in (1, 2):
+            side = 3
+        elif line.startswith(CONFLICT_END) and side == 3:
+            side = 0
+        else:
+            if side in (0, 1):
+                ours.append(line)
+            if side in (0, 3):
+                theirs.append(line)
+    return b"".join(ours), b"".join(theirs)
+
+
+def parse_pin(data: bytes, label: str) -> Tag:
+    """Parse and validate one pin file; every failure names the file and the problem."""
+    try:
+        raw = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raw = _slow_json(data, label)
+    if not isinstance(raw, dict):
+        raise StoreError(f"{label}: corrupt store file (expected a JSON object)")
+    version = raw.pop("schema_version", None)
+    if not isinstance(version, int):
+        raise StoreError(f"{label}: corrupt store file (missing or non-integer schema_version)")
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{label}: schema_version {version} is newer than this magicmarkup supports "
+            f"({SCHEMA_VERSION}); upgrade magicmarkup"
+        )
+    try:
+        return Tag.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise StoreError(f"{label}: invalid store file ({where}: {err['msg']})") from None
+    except (RecursionError, TypeError, ValueError) as exc:
+        raise StoreError(f"{label}: invalid store file ({type(exc).__name__})") from None
+
+
+@dataclass
+class Conflict:
+    """Both sides of a merge changed one tag's file and git could not merge them."""
+
+    tag_id: str
+    file: str  # relative to the repository root
+    ours: Tag | None
+    theirs: Tag | None
+
+
+def read_store_file(path: Path, label: str, limit: int = MAX_STORE_FILE_BYTES) -> bytes:
+    """A store file's bytes: a regular file inside the store only (no symlink followed, no FIFO
+    waited on, no unbounded read)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        if exc.errno in (40, 62):  # ELOOP: a symlink
+            raise StoreError(f"{label}: is a symbolic link; store files must be regular files") from None
+        if isinstance(exc, IsADirectoryError):
+            raise StoreError(f"{label}: is a directory, expected a store file") from None
+        raise StoreError(f"{label}: cannot read ({exc.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise StoreError(f"{label}: not a regular file")
+        if info.st_size > limit:
+            raise StoreError(f"{label}: {info.st_size} bytes, over the {limit}-byte limit for store files")
+        chunks = []
+        remaining = limit + 1
+        while remaining > 0:
+            chunk = os.read(fd, min(remaining, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        data = b"".join(chunks)
+        if len(data) > limit:
+            raise StoreError(f"{label}: over the {limit}-byte limit for store files")
+        return data
+    finally:
+        os.close(fd)
+
+
+def gunzip_limited(data: bytes, limit: int, label: str) -> bytes:
+    """Decompress gzip data, refusing to inflate past `limit` bytes (a small file can hold GiBs)."""
+    inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise StoreError(f"{label}: corrupt snapshot ({exc})") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise StoreError(f"{label}: snapshot inflates past {limit} bytes; refused")
+    if not inflater.eof:
+        raise StoreError(f"{label}: corrupt snapshot (truncated)")
+    return out
+
+
+def git_dir_of(root: Path) -> Path | None:
+    """The git directory of the work tree at `root` (a worktree's own one), without running git."""
+    dot = root / ".git"
+    try:
+        if dot.is_dir():
+            return dot
+        if dot.is_file():
+            line = dot.read_text(encoding="utf-8", errors="replace").strip()
+            if line.startswith("gitdir:"):
+                target = Path(line[len("gitdir:") :].strip())
+                target = target if target.is_absolute() else (root / target)
+                return target.resolve() if target.is_dir() else None
+    except OSError:
+        return None
+    return None
+
+
 class Store:
     """A handle on one repository's `.magicmarkup/` folder."""
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self.dir = self.root / STORE_DIR
-        self.tags_dir = self.dir / "tags"
+        self.pins_dir = self.dir / PINS_DIR
+        self.tags_dir = self.dir / LEGACY_DIR  # schemas 1-2
         self.snapshots_dir = self.dir / "snapshots"
         self.history_dir = self.dir / "history"
-        self._lock = FileLock(str(self.dir / ".lock"), timeout=LOCK_TIMEOUT_S)
+        gitdir = git_dir_of(self.root)
+        # Local, per working tree, out of git's sight and out of reach of `git clean`.
+        self.local_dir = (gitdir / "magicmarkup") if gitdir is not None else (self.dir / "cache" / "local")
+        self._lock = FileLock(str(self.local_dir / "lock"), timeout=LOCK_TIMEOUT_S)
+        self.problems: list[str] = []  # files skipped by the last lenient read, one line each
+        self.conflicts: dict[str, Conflict] = {}
 
     # -- opening -------------------------------------------------------------------------
 
@@ -257,9 +427,9 @@ class Store:
         """Create `.magicmarkup/` at the git root containing `start` (else at `start`)."""
         root = find_repo_root((start or Path.cwd()).resolve())
         store = cls(root)
-        if store.dir.exists() and not store.dir.is_dir():
+        if store.dir.is_symlink() or (store.dir.exists() and not store.dir.is_dir()):
             raise StoreError(f"{store.dir}: exists and is not a directory")
-        store.tags_dir.mkdir(parents=True, exist_ok=True)
+        store.pins_dir.mkdir(parents=True, exist_ok=True)
         store.snapshots_dir.mkdir(parents=True, exist_ok=True)
         store._write_missing((".gitignore", GITIGNORE), (".gitattributes", GITATTRIBUTES))
         return store
@@ -274,19 +444,24 @@ class Store:
         """The store of the nearest enclosing directory that has one."""
         here = (start or Path.cwd()).resolve()
         for candidate in (here, *here.parents):
-            if (candidate / STORE_DIR / "tags").is_dir():
+            store_dir = candidate / STORE_DIR
+            if store_dir.is_dir() and ((store_dir / PINS_DIR).is_dir() or (store_dir / LEGACY_DIR).is_dir()):
+                if store_dir.is_symlink():
+                    raise StoreError(f"{store_dir}: is a symbolic link; refusing to use it as a store")
                 return cls(candidate)
         raise StoreError(f"{here}: no {STORE_DIR}/ store here or above; run `magicmarkup init`")
 
     @contextmanager
-    def locked(self) -> Iterator[None]:
+    def locked(self, timeout: float | None = None) -> Iterator[None]:
         """Hold the store's inter-process lock (re-entrant within one process)."""
+        self.local_dir.mkdir(parents=True, exist_ok=True)
+        wait = LOCK_TIMEOUT_S if timeout is None else timeout
         try:
-            with self._lock:
+            with self._lock.acquire(timeout=wait):
                 yield
         except Timeout:
             raise StoreError(
-                f"{self.dir / '.lock'}: store is locked by another process (waited {LOCK_TIMEOUT_S:.0f} s)"
+                f"{self.local_dir / 'lock'}: store is locked by another process (waited {wait:.0f} s)"
             ) from None
 
     # -- paths ---------------------------------------------------------------------------
@@ -300,8 +475,10 @@ class Store:
         if rel.startswith("/") or (len(rel) > 1 and rel[1] == ":") or "\\" in rel:
             raise DocumentError(f"{rel}: absolute or non-POSIX path; store paths are repo-relative")
         parts = [p for p in rel.split("/") if p not in ("", ".")]  # as PurePosixPath would, faster
-        if not parts or ".." in parts or parts[0] == STORE_DIR:
-            raise DocumentError(f"{rel}: path escapes the repository or points into {STORE_DIR}/")
+        if not parts or ".." in parts or parts[0] in (STORE_DIR, ".git"):
+            raise DocumentError(
+                f"{rel}: path escapes the repository or points into {parts[0] if parts else rel}/"
+            )
         if resolve:
             full = (self.root / rel).resolve()
             if not full.is_relative_to(self.root):
@@ -309,12 +486,17 @@ class Store:
         return "/".join(parts)
 
     def relpath(self, path: str | Path, cwd: Path | None = None) -> str:
-        """A user-given path (relative to `cwd`, or absolute) as a repo-relative store path."""
+        """A user-given path (relative to `cwd`, or absolute) as a repo-relative store path. A
+        repository reached through a symlinked directory is still the repository."""
         given = Path(path)
         full = given if given.is_absolute() else (cwd or Path.cwd()) / given
         absolute = Path(os.path.abspath(full))
         if not absolute.is_relative_to(self.root):
-            raise DocumentError(f"{path}: outside the repository {self.root}")
+            # the path may name the repository through a symlinked directory: compare resolved
+            parent = absolute.parent.resolve()
+            absolute = parent / absolute.name
+            if not absolute.is_relative_to(self.root):
+                raise DocumentError(f"{path}: outside the repository {self.root}")
         resolved = absolute.resolve()
         if not resolved.is_relative_to(self.root):
             raise DocumentError(f"{path}: resolves outside the repository ({resolved})")
@@ -327,45 +509,233 @@ class Store:
     def read_document(self, rel: str) -> str:
         return read_document(self.document_path(rel), rel)
 
+    def pin_dir(self, rel: str) -> Path:
+        return self._inside(self.pins_dir, self.check_relpath(rel, resolve=False))
+
+    def pin_file(self, rel: str, tag_id: str) -> Path:
+        return self.pin_dir(rel) / f"{tag_id}.json"
+
     def tag_file(self, rel: str) -> Path:
-        return self._file_in(self.tags_dir, rel, ".json")
+        """The schema 1-2 file of a document (read and migrated, never written)."""
+        return self._inside(self.tags_dir, self.check_relpath(rel, resolve=False) + ".json")
 
     def history_file(self, rel: str) -> Path:
-        return self._file_in(self.history_dir, rel, ".jsonl")
+        return self._inside(self.history_dir, self.check_relpath(rel, resolve=False) + ".jsonl")
 
-    def _file_in(self, folder: Path, rel: str, suffix: str) -> Path:
-        file = folder / (self.check_relpath(rel, resolve=False) + suffix)
-        # A committed symlink inside the store must not lead reads or writes out of it.
-        if file.parent != folder and not file.parent.resolve().is_relative_to(folder.resolve()):
-            raise StoreError(
-                f"{file.relative_to(self.root)}: store folder resolves outside {STORE_DIR}/{folder.name}"
-            )
-        return file
+    def _inside(self, folder: Path, rel: str) -> Path:
+        """`folder/rel`, refusing a path any of whose folders is a symlink (a committed symlink
+        must not lead reads or writes out of the store)."""
+        here = self.dir
+        if here.is_symlink():
+            raise StoreError(f"{STORE_DIR}: is a symbolic link; refusing to use it")
+        for part in [folder.name, *rel.split("/")[:-1]]:
+            here = here / part
+            if here.is_symlink():
+                raise StoreError(
+                    f"{here.relative_to(self.root)}: is a symbolic link inside the store; refused"
+                )
+        return folder / rel
 
-    # -- tags ----------------------------------------------------------------------------
+    def label(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
 
-    def load(self, rel: str) -> list[Tag]:
-        """The tags of one document (empty if it has none), with their history."""
-        tags = self._load_file(self.tag_file(rel), rel)
-        if tags:
+    # -- reading tags ----------------------------------------------------------------------
+
+    def load(self, rel: str, history: bool = True) -> list[Tag]:
+        """The tags of one document (empty if it has none), with their history. Files that
+        cannot be read are skipped and named in `problems`."""
+        rel = self.check_relpath(rel, resolve=False)
+        tags = self._load_document(rel)
+        if tags and history:
             self._attach_history(rel, tags)
         return tags
 
-    def _attach_history(self, rel: str, tags: list[Tag]) -> None:
-        label = f"{STORE_DIR}/history/{rel}.jsonl"
+    def _load_document(self, rel: str) -> list[Tag]:
+        by_id: dict[str, Tag] = {}
+        for tag in self._load_legacy(rel):
+            by_id[tag.id] = tag
         try:
-            data = self.history_file(rel).read_bytes()
+            folder = self.pin_dir(rel)
+        except StoreError as exc:
+            self.problems.append(str(exc))
+            return list(by_id.values())
+        for tag_id, file in self._pin_files(folder):
+            pinned = self._load_pin(rel, tag_id, file)
+            if pinned is not None:
+                by_id[pinned.id] = pinned  # a pin wins over a not yet migrated schema-2 copy
+        return sorted(by_id.values(), key=lambda t: t.id)
+
+    @staticmethod
+    def _pin_files(folder: Path) -> list[tuple[str, Path]]:
+        try:
+            entries = list(os.scandir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return sorted(
+            (e.name[: -len(".json")], Path(e.path))
+            for e in entries
+            if e.name.endswith(".json") and not e.name.startswith(".") and not e.is_dir(follow_symlinks=False)
+        )
+
+    def _load_pin(self, rel: str, tag_id: str, file: Path) -> Tag | None:
+        label = self.label(file)
+        try:
+            data = read_store_file(file, label)
+            sides = conflict_sides(data)
+            if sides is None:
+                tag = parse_pin(data, label)
+            else:
+                ours = _try(parse_pin, sides[0], label + " (ours)")
+                theirs = _try(parse_pin, sides[1], label + " (theirs)")
+                self.conflicts[tag_id] = Conflict(tag_id, label, ours, theirs)
+                tag_or_none = ours or theirs
+                if tag_or_none is None:
+                    raise StoreError(f"{label}: merge conflict, and neither side is a valid tag")
+                tag = tag_or_none
+        except FileNotFoundError:
+            return None
+        except StoreError as exc:
+            self.problems.append(str(exc))
+            return None
+        if tag.id != tag_id:
+            self.problems.append(f"{label}: holds tag {tag.id}, not {tag_id}; skipped")
+            return None
+        if tag.path != rel:
+            tag.path = rel  # the file's place is the truth (a folder renamed by hand or by git)
+        return tag
+
+    def _load_legacy(self, rel: str) -> list[Tag]:
+        try:
+            file = self.tag_file(rel)
+        except StoreError:
+            return []
+        if not file.exists() and not file.is_symlink():
+            return []
+        try:
+            return self._parse_legacy(file, rel)
+        except StoreError as exc:
+            self.problems.append(str(exc))
+            return []
+
+    def _parse_legacy(self, file: Path, rel: str, data: bytes | None = None) -> list[Tag]:
+        label = self.label(file)
+        if data is None:
+            data = read_store_file(file, label)
+        parsed = parse_tag_file(data, label)
+        for tag in parsed.tags:
+            if tag.path != rel:
+                raise StoreError(f"{label}: tag {tag.id} has path {tag.path!r}, expected {rel!r}")
+        return parsed.tags
+
+    def _attach_history(self, rel: str, tags: list[Tag]) -> None:
+        try:
+            file = self.history_file(rel)
+            data = read_store_file(file, self.label(file))
         except FileNotFoundError:
             return
-        except IsADirectoryError:
-            raise StoreError(f"{label}: is a directory, expected a history log") from None
-        logged = parse_history(data, label)
+        except StoreError as exc:
+            self.problems.append(str(exc))
+            return
+        try:
+            logged = parse_history(data, self.label(file))
+        except StoreError as exc:
+            self.problems.append(str(exc))
+            return
         for tag in tags:
             events = logged.get(tag.id, [])
             if tag.history:  # written inline by schema 1: moved to the log by the next save
                 tag.history = events + tag.history
             else:
                 tag.history = History(events, logged=len(events), path=rel)
+
+    def paths(self) -> list[str]:
+        """Every annotated document, sorted."""
+        return sorted({rel for rel, _ in self._documents()})
+
+    def _documents(self) -> list[tuple[str, str]]:
+        """(document path, layout) for every document with tags: "pins" folders and schema-2
+        files. Symlinked folders are not followed."""
+        found: list[tuple[str, str]] = []
+
+        def walk(directory: str, prefix: str, legacy: bool) -> None:
+            try:
+                entries = list(os.scandir(directory))
+            except (FileNotFoundError, NotADirectoryError):
+                return
+            has_pins = False
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    walk(entry.path, f"{prefix}{entry.name}/", legacy)
+                elif entry.name.endswith(".json") and not entry.name.startswith("."):
+                    if legacy:
+                        found.append((prefix + entry.name[: -len(".json")], LEGACY_DIR))
+                    else:
+                        has_pins = True
+            if has_pins and prefix:
+                found.append((prefix[:-1], PINS_DIR))
+
+        walk(str(self.pins_dir), "", False)
+        walk(str(self.tags_dir), "", True)
+        return found
+
+    def all_tags(self, history: bool = False) -> list[Tag]:
+        """Every tag; their histories (a log per document) only when asked for. A bad file is
+        skipped and named in `problems`, so one corrupt file never hides the others."""
+        tags: list[Tag] = []
+        with _gc_paused(tags):
+            for rel in self.paths():
+                try:
+                    tags += self.load(rel, history=history)
+                except MagicMarkupError as exc:
+                    self.problems.append(str(exc))
+        return tags
+
+    def find(self, tag_id: str) -> Tag:
+        """The tag whose id is `tag_id`, or the one tag whose id starts or ends with it. Pin
+        files are named by id, so only the matching files are read."""
+        key = tag_id.strip().lower()
+        if not key:
+            raise TagNotFound("empty tag id")
+        matches: list[tuple[str, str, Path | None]] = []  # (rel, id, pin file or None: legacy)
+        for rel, layout in self._documents():
+            if layout == PINS_DIR:
+                for found_id, file in self._pin_files(self.pins_dir / rel):
+                    if found_id.startswith(key) or found_id.endswith(key):
+                        matches.append((rel, found_id, file))
+            else:
+                file = self.tags_dir / f"{rel}.json"
+                try:
+                    data = read_store_file(file, self.label(file))
+                except (OSError, StoreError):
+                    continue
+                if orjson.dumps(key)[1:-1] in data:
+                    for tag in self._load_legacy(rel):
+                        if tag.id.startswith(key) or tag.id.endswith(key):
+                            matches.append((rel, tag.id, None))
+        exact = [m for m in matches if m[1] == key]
+        unique = {m[1]: m for m in (exact or matches)}
+        if not unique:
+            raise TagNotFound(f"{tag_id}: no such tag")
+        if len(unique) > 1:
+            raise TagNotFound(f"{tag_id}: ambiguous id prefix ({len(unique)} tags match)")
+        rel, found_id, pin = next(iter(unique.values()))
+        if pin is not None:
+            before = len(self.problems)
+            found = self._load_pin(rel, found_id, pin)
+            if found is None:
+                problem = self.problems[before] if len(self.problems) > before else None
+                raise StoreError(problem or f"{self.label(pin)}: unreadable")
+            self._attach_history(rel, [found])
+            return found
+        for tag in self.load(rel):
+            if tag.id == found_id:
+                return tag
+        raise TagNotFound(f"{tag_id}: no such tag")
+
+    # -- writing tags ----------------------------------------------------------------------
 
     def log_new_events(self, rel: str, tags: Iterable[Tag]) -> None:
         """Append to `rel`'s history log the events not logged there yet (all of them for a tag
@@ -386,44 +756,79 @@ class Store:
             else:
                 tag.history = History(tag.history, logged=len(tag.history), path=rel)
 
-    def _load_file(self, file: Path, rel: str, data: bytes | None = None) -> list[Tag]:
-        label = f"{STORE_DIR}/tags/{rel}.json"
-        try:
-            if data is None:
-                data = file.read_bytes()
-        except FileNotFoundError:
-            return []
-        except IsADirectoryError:
-            raise StoreError(f"{label}: is a directory, expected a store file") from None
-        parsed = parse_tag_file(data, label)
-        for tag in parsed.tags:
-            if tag.path != rel:
-                raise StoreError(f"{label}: tag {tag.id} has path {tag.path!r}, expected {rel!r}")
-        return parsed.tags
-
     def save(self, rel: str, tags: list[Tag]) -> None:
-        """Write one document's tags (removing its file when none are left). Hold the lock."""
-        file = self.tag_file(rel)
-        if not tags:
+        """Make `tags` the tags of document `rel` (hold the lock): write the pins that changed,
+        then remove the pins of tags no longer there. A file that could not be read is never
+        removed (it was not loaded, so it cannot have been meant)."""
+        self._write_pins(rel, tags)
+        self._remove_others(rel, {t.id for t in tags})
+
+    def _write_pins(self, rel: str, tags: list[Tag]) -> None:
+        rel = self.check_relpath(rel, resolve=False)
+        # The log first: a crash in between leaves an event whose result was not saved (the
+        # write is redone and says so again), never a saved result without its explanation.
+        self.log_new_events(rel, tags)
+        folder = self.pin_dir(rel)
+        for tag in tags:
+            if tag.path != rel:
+                tag.path = rel
+            file = folder / f"{tag.id}.json"
+            data = dump_pin(tag)
+            try:
+                if read_store_file(file, self.label(file)) == data:
+                    continue
+            except (OSError, StoreError):
+                pass
+            atomic_write(file, data)
+            self.conflicts.pop(tag.id, None)
+
+    def _remove_others(self, rel: str, keep: set[str]) -> None:
+        rel = self.check_relpath(rel, resolve=False)
+        folder = self.pin_dir(rel)
+        for tag_id, file in self._pin_files(folder):
+            if tag_id in keep:
+                continue
+            try:
+                parse_pin(read_store_file(file, self.label(file)), self.label(file))
+            except (OSError, StoreError):
+                continue  # unreadable: not ours to delete
             with _suppress_oserror():
                 file.unlink()
+        with _suppress_oserror():
+            folder.rmdir()  # only when empty
+        self._drop_legacy(rel, keep)
+
+    def _drop_legacy(self, rel: str, keep: set[str]) -> None:
+        """A schema-2 file is deleted once every tag in it is written as a pin (or removed)."""
+        try:
+            file = self.tag_file(rel)
+        except StoreError:
             return
-        # The log first: a crash in between leaves an event whose result was not saved (the
-        # retag is redone and says so again), never a saved result without its explanation.
-        self.log_new_events(rel, tags)
-        atomic_write(file, dump_tag_file(rel, tags))
+        if not file.is_file():
+            return
+        try:
+            legacy = self._parse_legacy(file, rel)
+        except StoreError:
+            return  # left for `doctor`: never delete what could not be read
+        folder = self.pin_dir(rel)
+        if all(t.id not in keep or (folder / f"{t.id}.json").is_file() for t in legacy):
+            with _suppress_oserror():
+                file.unlink()
 
     def save_many(self, documents: dict[str, list[Tag]]) -> None:
-        """Save many documents' tags at once (hold the lock). Each file is still written
-        atomically; the writes overlap their fsyncs in a few threads, which is what a retag of a
-        large commit spends most of its time waiting for."""
-        if len(documents) < 4:
-            for rel, tags in documents.items():
-                self.save(rel, tags)
-            return
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            for future in [pool.submit(self.save, rel, tags) for rel, tags in documents.items()]:
-                future.result()
+        """Save many documents' tags at once (hold the lock). All new pins are written before
+        any old one is removed, so a crash at any point leaves every tag at least once (a tag
+        moved from one document to another may briefly be in both; `doctor` dedupes)."""
+        items = list(documents.items())
+        if len(items) < 4:
+            for rel, tags in items:
+                self._write_pins(rel, tags)
+        else:
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                for future in [pool.submit(self._write_pins, rel, tags) for rel, tags in items]:
+                    future.result()
+        for rel, tags in items:
+            self._remove_others(rel, {t.id for t in tags})
 
     @contextmanager
     def edit(self, rel: str) -> Iterator[list[Tag]]:
@@ -433,89 +838,18 @@ class Store:
             yield tags
             self.save(rel, tags)
 
-    def paths(self) -> list[str]:
-        """Every annotated document, sorted."""
-        return [rel for rel, _ in self._tag_files()]
-
-    def _tag_files(self) -> list[tuple[str, Path]]:
-        """(document path, tag file) for every tag file, sorted by path. Symlinked folders are
-        not followed (as `tag_file` refuses to write through them)."""
-        found: list[tuple[str, Path]] = []
-
-        def walk(directory: str, prefix: str) -> None:
-            try:
-                entries = list(os.scandir(directory))
-            except (FileNotFoundError, NotADirectoryError):
-                return
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    walk(entry.path, f"{prefix}{entry.name}/")
-                elif entry.name.endswith(".json") and entry.is_file():
-                    found.append((prefix + entry.name[: -len(".json")], Path(entry.path)))
-
-        walk(str(self.tags_dir), "")
-        found.sort(key=lambda item: item[0])
-        return found
-
-    def all_tags(self, history: bool = False) -> list[Tag]:
-        """Every tag; their histories (a log per document) only when asked for. A tag loaded
-        without its history can still be changed and saved: only its new events are logged."""
-        tags: list[Tag] = []
-        with _gc_paused(tags):
-            for rel, file in self._tag_files():
-                rel = self.check_relpath(rel, resolve=False)
-                loaded = self._load_file(file, rel)
-                if history and loaded:
-                    self._attach_history(rel, loaded)
-                tags += loaded
-        return tags
-
-    def find(self, tag_id: str) -> Tag:
-        """The tag whose id is `tag_id`, or the one tag whose id starts or ends with it."""
-        key = tag_id.strip().lower()
-        if not key:
-            raise TagNotFound("empty tag id")
-        # Only files whose bytes contain the key can hold a match (ids are stored verbatim), so
-        # the others are not parsed: `show`/`edit`/`rm` on a store of 100,000 tags read every
-        # file but parse one.
-        # A key with characters JSON escapes is looked for the slow way.
-        needle = orjson.dumps(key)[1:-1]
-        verbatim = needle.decode() == key
-        matches: list[Tag] = []
-        with _gc_paused(matches):
-            for rel, file in self._tag_files():
-                try:
-                    data: bytes | None = file.read_bytes()
-                except OSError:
-                    data = None  # let the loader say why
-                if data is None or not verbatim or needle in data:
-                    rel = self.check_relpath(rel, resolve=False)
-                    tags = self._load_file(file, rel, data)
-                    found = [t for t in tags if t.id.startswith(key) or t.id.endswith(key)]
-                    if found:
-                        self._attach_history(rel, found)
-                    matches += found
-        exact = [t for t in matches if t.id == key]
-        if exact:
-            return exact[0]
-        if not matches:
-            raise TagNotFound(f"{tag_id}: no such tag")
-        if len(matches) > 1:
-            raise TagNotFound(f"{tag_id}: ambiguous id prefix ({len(matches)} tags match)")
-        return matches[0]
-
     # -- snapshots -----------------------------------------------------------------------
 
     def snapshot_file(self, sha: str) -> Path:
         if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
             raise StoreError(f"{sha!r}: not a snapshot id")
-        return self.snapshots_dir / sha[:2] / f"{sha}.gz"
+        return self._inside(self.snapshots_dir, f"{sha[:2]}/{sha}.gz")
 
     def put_snapshot(self, text: str) -> str:
         """Store a document text (content-addressed) and return its id."""
         sha = text_hash(text)
         file = self.snapshot_file(sha)
-        if not file.exists():
+        if not file.is_file() or file.is_symlink():
             raw = text.encode("utf-8", "surrogatepass")
             atomic_write(file, gzip.compress(raw, compresslevel=6, mtime=0))
         return sha
@@ -523,7 +857,7 @@ class Store:
     def put_snapshots(self, texts: list[str]) -> list[str]:
         """`put_snapshot` for many texts, overlapping their writes in a few threads."""
         unique = {text_hash(t): t for t in texts}
-        missing = [t for sha, t in unique.items() if not self.snapshot_file(sha).exists()]
+        missing = [t for sha, t in unique.items() if not self.snapshot_file(sha).is_file()]
         if len(missing) >= 4:
             with ThreadPoolExecutor(max_workers=8) as pool:
                 list(pool.map(self.put_snapshot, missing))
@@ -533,28 +867,49 @@ class Store:
         return list(unique)
 
     def get_snapshot(self, sha: str) -> str:
+        """A snapshot's text; a missing, corrupt, oversized or mismatching one is a StoreError
+        (callers treat it as missing and re-anchor from the tag's own context)."""
         file = self.snapshot_file(sha)
+        label = self.label(file)
         try:
-            raw = gzip.decompress(file.read_bytes())
+            data = read_store_file(file, label, limit=MAX_SNAPSHOT_BYTES)
         except FileNotFoundError:
-            raise StoreError(f"{file.relative_to(self.root)}: snapshot missing") from None
-        except (OSError, EOFError) as exc:
-            raise StoreError(f"{file.relative_to(self.root)}: corrupt snapshot ({exc})") from None
+            raise StoreError(f"{label}: snapshot missing") from None
+        raw = gunzip_limited(data, MAX_SNAPSHOT_BYTES, label)
         text = raw.decode("utf-8", "surrogatepass")
         if text_hash(text) != sha:
-            raise StoreError(f"{file.relative_to(self.root)}: snapshot content does not match its id")
+            raise StoreError(f"{label}: snapshot content does not match its id")
         return text
 
     def has_snapshot(self, sha: str) -> bool:
-        return self.snapshot_file(sha).is_file()
+        try:
+            file = self.snapshot_file(sha)
+        except StoreError:
+            return False
+        return file.is_file() and not file.is_symlink()
 
     def gc_snapshots(self) -> int:
-        """Delete snapshots no tag's anchor refers to; returns how many were removed."""
+        """Delete snapshots no tag's anchor refers to; returns how many were removed. Only
+        regular files in the store's own folders are considered (symlinks are never followed)."""
         with self.locked():
             keep = {t.anchor.snapshot for t in self.all_tags() if t.anchor.snapshot}
             removed = 0
-            for file in self.snapshots_dir.glob("*/*.gz"):
-                if file.name[: -len(".gz")] not in keep:
-                    file.unlink()
-                    removed += 1
+            if self.snapshots_dir.is_symlink():
+                return 0
+            for sub in os.scandir(self.snapshots_dir) if self.snapshots_dir.is_dir() else []:
+                if not sub.is_dir(follow_symlinks=False):
+                    continue
+                for entry in os.scandir(sub.path):
+                    if not entry.name.endswith(".gz") or not entry.is_file(follow_symlinks=False):
+                        continue
+                    if entry.name[: -len(".gz")] not in keep:
+                        os.unlink(entry.path)
+                        removed += 1
             return removed
+
+
+def _try(parse: Callable[[bytes, str], Tag], data: bytes, label: str) -> Tag | None:
+    try:
+        return parse(data, label)
+    except StoreError:
+        return None

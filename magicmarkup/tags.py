@@ -4,6 +4,7 @@ and the TUI. Everything that writes goes through the store's lock."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from pydantic import JsonValue, ValidationError
 
 from magicmarkup.anchoring.syntax import describe_span
 from magicmarkup.documents import language_for
-from magicmarkup.errors import SpanError, StoreError, TagNotFound
+from magicmarkup.errors import DocumentError, SpanError, StoreError, TagNotFound
 from magicmarkup.model import (
     SCHEMA_VERSION,
     Anchor,
@@ -22,7 +23,8 @@ from magicmarkup.model import (
     Tag,
     utcnow,
 )
-from magicmarkup.store import Store
+from magicmarkup.store import Store, git_dir_of
+from magicmarkup.view import current
 
 CONTEXT_CHARS = 80
 
@@ -114,9 +116,17 @@ def add_tag(
     note: str | None = None,
     metadata: dict[str, JsonValue] | None = None,
     language: str | None = None,
+    allow_ignored: bool = False,
 ) -> Tag:
-    """Tag a span of a document (a repo-relative path) and save it."""
+    """Tag a span of a document (a repo-relative path) and save it. A file git ignores (a
+    `.env`, build output) is refused unless `allow_ignored`: its text would be copied into the
+    committed store (the tag's context and snapshot)."""
     rel = store.check_relpath(path)
+    if not allow_ignored and is_ignored(store, rel):
+        raise DocumentError(
+            f"{rel}: git ignores this file; tagging it would copy its text into the committed store "
+            "(pass --allow-ignored if that is really wanted)"
+        )
     text = store.read_document(rel)
     where = resolve_span(text, rel, span=span, lines=lines, match=match, nth=nth)
     meta: dict[str, JsonValue] = dict(metadata or {})
@@ -132,15 +142,45 @@ def add_tag(
     return tag
 
 
+def is_ignored(store: Store, rel: str) -> bool:
+    """Does git ignore `rel` (and it is not tracked)? False outside git."""
+    if git_dir_of(store.root) is None:
+        return False
+    try:
+        proc = subprocess.run(
+            ["git", "check-ignore", "-q", "--", rel], cwd=store.root, capture_output=True, check=False
+        )
+    except OSError:
+        return False
+    return proc.returncode == 0
+
+
 def list_tags(
     store: Store, path: str | None = None, status: Status | None = None, history: bool = False
 ) -> list[Tag]:
-    """Tags of one document (or all, with their histories only if asked), optionally of one
-    status, in path then offset order."""
-    tags = store.load(store.check_relpath(path)) if path else store.all_tags(history=history)
+    """Tags where they are in the working tree now (the local view: placed in the files on
+    disk, following renames), of one document (its current path) or all, optionally of one
+    status, in path then offset order. Files that could not be read are named in
+    `store.problems`."""
+    rel = store.check_relpath(path) if path else None
+    pinned = store.paths()
+    if rel is not None and rel in pinned:
+        view = current(store, [rel], history=history)
+    else:
+        view = current(store, None, history=history)
+    store.problems = view.report.errors
+    tags = [t for t in view.tags if rel is None or t.path == rel]
     if status is not None:
         tags = [t for t in tags if t.status is status]
-    return sorted(tags, key=lambda t: (t.path, t.span.start, t.id))
+    return tags
+
+
+def find_tag(store: Store, tag_id: str) -> Tag:
+    """The tag `tag_id` names (a unique prefix or suffix), with its history, where it is in the
+    working tree now."""
+    pin = store.find(tag_id)
+    view = current(store, [pin.path], history=True)
+    return next((t for t in view.tags if t.id == pin.id), pin)
 
 
 def edit_tag(
@@ -183,18 +223,26 @@ def restore_tag(store: Store, tag: Tag) -> Tag:
 
 
 def reattach_tag(store: Store, tag_id: str, start: int, end: int, method: str = "manual") -> Tag:
-    """Anchor a tag to [start, end) of its document as it is now (a human repair)."""
-    found = store.find(tag_id)
+    """Anchor a tag to [start, end) of its document as it is now, at the path it is shown at
+    (a human repair: the tag is confirmed there)."""
+    found = find_tag(store, tag_id)
+    pinned = store.find(found.id).path
     rel = found.path
     text = store.read_document(rel)
     where = resolve_span(text, rel, span=(start, end))
     with store.locked():
         sha = store.put_snapshot(text)
-        with store.edit(rel) as tags:
-            tag = _take(tags, found.id)
-            anchor_at(
-                tag, text, where, sha, method=method, reason="reattached by hand", language=language_for(rel)
-            )
+        source = store.load(pinned)
+        tag = _take(source, found.id)
+        anchor_at(
+            tag, text, where, sha, method=method, reason="reattached by hand", language=language_for(rel)
+        )
+        if pinned == rel:
+            store.save(rel, source)
+        else:
+            tag.path = rel
+            source.remove(tag)
+            store.save_many({rel: [*store.load(rel), tag], pinned: source})
     return tag
 
 
@@ -221,18 +269,22 @@ def anchor_at(
     tag.confidence = 1.0
     tag.method = method
     tag.candidates = []
+    tag.confirmed_text = None  # a person placed it: this is now the tagged text
     tag.updated_at = utcnow()
 
 
 def accept_placement(store: Store, tag_id: str) -> Tag:
-    """Confirm a needs_review tag where it is (a human says the guess is right)."""
-    found = store.find(tag_id)
+    """Confirm a tag where it is now (a human says the guess, or the edit, is right)."""
+    found = find_tag(store, tag_id)
     return reattach_tag(store, found.id, found.span.start, found.span.end, method="accepted")
 
 
 def export_tags(store: Store) -> dict[str, Any]:
     """All tags and the snapshots they are anchored to, for backup or moving to another repo."""
     tags = store.all_tags(history=True)
+    if store.problems:  # an export is a backup: a partial one must not pass for whole
+        more = f" (and {len(store.problems) - 1} more)" if len(store.problems) > 1 else ""
+        raise StoreError(f"{store.problems[0]}{more}; nothing exported")
     snapshots = {}
     for tag in tags:
         sha = tag.anchor.snapshot

@@ -8,9 +8,9 @@ modification; an annotated file that is gone, with a new file of the same conten
 similar content) created in the same burst, is a rename; otherwise its tags are orphaned, and a
 matching file appearing shortly after (a slow `mv` across bursts) still adopts them.
 
-The store is shared with the CLI, the TUI and git hooks: `retag_documents` reloads under the
-lock and never overwrites a tag changed meanwhile; a tag added while we worked is caught up by
-re-running on the documents whose tags are behind the text on disk.
+The watcher writes nothing shared: it refreshes the local view (view.py) of the files it saw
+change, and remembers a rename it saw on disk (a `mv` git does not know of yet) in the local
+state, so every reader follows it too. The pins move only when a commit re-pins them.
 """
 
 from __future__ import annotations
@@ -30,14 +30,12 @@ from watchfiles import Change, DefaultFilter
 from magicmarkup.anchoring import Resolver, Thresholds
 from magicmarkup.documents import text_hash
 from magicmarkup.errors import MagicMarkupError
-from magicmarkup.git import apply_updates
-from magicmarkup.model import Tag
-from magicmarkup.retag import DocumentUpdate, RetagReport, TagChange
+from magicmarkup.report import TagChange
 from magicmarkup.store import STORE_DIR, Store
+from magicmarkup.view import Current, current, local_renames, record_local_rename
 
 RENAME_WINDOW_S = 3.0  # a deleted file's tags can still follow a rename this long after
 RENAME_SIMILARITY = 0.6  # below this, a new file is not taken for the deleted one
-MAX_CATCH_UP_ROUNDS = 3
 
 RawChange = tuple[Change | int, str]
 
@@ -148,7 +146,7 @@ class Watcher:
     # -- one burst -------------------------------------------------------------------------
 
     def handle(self, changes: Iterable[RawChange]) -> list[WatchEvent]:
-        """Re-anchor the tags of every annotated document this burst touched."""
+        """Refresh the local view of every annotated document this burst touched."""
         began = time.perf_counter()
         rels = {r for _, p in changes if (r := self._rel(p)) is not None}
         rels |= self._inside_new_dirs(rels)
@@ -156,33 +154,26 @@ class Watcher:
         self._pending = {p: t for p, t in self._pending.items() if now - t < RENAME_WINDOW_S}
         if not rels and not self._pending:
             return []
-        annotated = set(self.store.paths())
+        moved = local_renames(self.store)
+        pinned_at = {moved.get(rel, rel): rel for rel in self.store.paths()}  # current path -> pinned path
+        annotated = set(pinned_at)
         modified = sorted(r for r in rels if r in annotated and self._exists(r))
         gone = sorted(r for r in rels if r in annotated and not self._exists(r))
         created = sorted(r for r in rels if r not in annotated and self._exists(r))
         waiting = [p for p in self._pending if p not in gone and p in annotated and not self._exists(p)]
         if not modified and not gone and not (created and (waiting or gone)):
             return []
-
-        events: list[WatchEvent] = []
-        updates: list[DocumentUpdate] = []
-        for rel in modified:
-            try:
-                updates.append(DocumentUpdate(rel, self.store.read_document(rel)))
-            except MagicMarkupError as exc:
-                events.append(WatchEvent("error", rel, error=str(exc)))
-        renamed = self._match_renames([*gone, *waiting], self._unignored(created))
-        for old, (new, text) in renamed.items():
-            updates.append(DocumentUpdate(new, text, old))
+        renamed = self._match_renames([*gone, *waiting], self._unignored(created), pinned_at)
+        for old, new in renamed.items():
+            record_local_rename(self.store, pinned_at[old], new)
             self._pending.pop(old, None)
         for rel in gone:
             if rel not in renamed:
-                updates.append(DocumentUpdate(rel, None))
                 self._pending[rel] = now
-        if updates:
-            report = apply_updates(self.store, updates, self.resolver, self.thresholds, reason="watch")
-            self._catch_up(updates, report)
-            events.extend(self._events(updates, report))
+        touched = [pinned_at[r] for r in [*modified, *renamed, *gone]]
+        view = current(self.store, touched, resolver=self.resolver, thresholds=self.thresholds)
+        deleted = [g for g in gone if g not in renamed]
+        events = self._events(modified, renamed, deleted, pinned_at, view)
         elapsed = time.perf_counter() - began
         for event in events:
             event.seconds = elapsed
@@ -229,8 +220,10 @@ class Watcher:
         ignored = set(proc.stdout.decode("utf-8", "surrogateescape").split("\0"))
         return [r for r in rels if r not in ignored]
 
-    def _match_renames(self, gone: list[str], created: list[str]) -> dict[str, tuple[str, str]]:
-        """old path -> (new path, text): same content as a snapshot of the old file's tags
+    def _match_renames(
+        self, gone: list[str], created: list[str], pinned_at: dict[str, str]
+    ) -> dict[str, str]:
+        """old path -> new path: same content as the text the old file's tags are pinned in
         first, else the most similar new file above RENAME_SIMILARITY."""
         if not gone or not created:
             return {}
@@ -241,16 +234,21 @@ class Watcher:
             except MagicMarkupError:
                 continue
         by_hash = {text_hash(t): rel for rel, t in texts.items()}
-        out: dict[str, tuple[str, str]] = {}
+        out: dict[str, str] = {}
         taken: set[str] = set()
         for old in gone:
-            shas = self._snapshots_of(self.store.load(old))
+            shas = [
+                t.anchor.snapshot for t in self.store.load(pinned_at[old], history=False) if t.anchor.snapshot
+            ]
             hit = next((by_hash[s] for s in shas if s in by_hash and by_hash[s] not in taken), None)
-            if hit is None and shas and self.store.has_snapshot(shas[0]):
-                last = self.store.get_snapshot(shas[0])
+            if hit is None and shas:
+                try:
+                    last = self.store.get_snapshot(shas[0])
+                except MagicMarkupError:
+                    last = None
                 best, best_score = None, RENAME_SIMILARITY
                 for rel, text in texts.items():
-                    if rel in taken or not _similar_size(last, text):
+                    if last is None or rel in taken or not _similar_size(last, text):
                         continue
                     score = Indel.normalized_similarity(last, text)
                     if score >= best_score:
@@ -258,58 +256,33 @@ class Watcher:
                 hit = best
             if hit is not None:
                 taken.add(hit)
-                out[old] = (hit, texts[hit])
+                out[old] = hit
         return out
 
-    @staticmethod
-    def _snapshots_of(tags: list[Tag]) -> list[str]:
-        """Texts the file is known to have had, most recent first."""
-        seen: list[str] = []
-        for tag in tags:
-            for sha in (
-                *(e.to_snapshot for e in reversed(tag.history)),
-                tag.anchor.snapshot,
-            ):
-                if sha and sha not in seen:
-                    seen.append(sha)
-        return seen
-
-    def _catch_up(self, updates: list[DocumentUpdate], report: RetagReport) -> None:
-        """Re-run documents whose tags are behind their text (a tag added or edited while we
-        computed): nothing written meanwhile is lost, and nothing is left stale."""
-        for _ in range(MAX_CATCH_UP_ROUNDS):
-            behind: list[DocumentUpdate] = []
-            for u in updates:
-                if u.text is None:
-                    continue
-                sha = text_hash(u.text)
-                current = self.store.read_document(u.path) if self._exists(u.path) else None
-                if current is None or text_hash(current) != sha:
-                    continue  # changed again: the next burst handles it
-                if any(_behind(t, sha) for t in self.store.load(u.path)):
-                    behind.append(DocumentUpdate(u.path, current))
-            if not behind:
-                return
-            again = apply_updates(self.store, behind, self.resolver, self.thresholds, reason="watch")
-            report.merge(again)
-            updates = behind
-
-    def _events(self, updates: list[DocumentUpdate], report: RetagReport) -> list[WatchEvent]:
+    def _events(
+        self,
+        modified: list[str],
+        renamed: dict[str, str],
+        deleted: list[str],
+        pinned_at: dict[str, str],
+        view: Current,
+    ) -> list[WatchEvent]:
         by_path: dict[str, list[TagChange]] = {}
-        for c in report.changes:
+        counts: Counter[str] = Counter(t.path for t in view.tags)
+        for c in view.report.changes:
             by_path.setdefault(c.path, []).append(c)
-        events = []
-        for u in updates:
-            changes = by_path.get(u.path, [])
-            if u.text is None:
-                tags = len(self.store.load(u.path))
-                events.append(WatchEvent("deleted", u.path, tags=tags, changes=changes))
-            else:
-                kind = "renamed" if u.old_path else "modified"
-                tags = len(self.store.load(u.path))
-                events.append(WatchEvent(kind, u.path, u.old_path, tags=tags, changes=changes))
-        for err in report.errors:
-            events.append(WatchEvent("error", "", error=err))
+        events = [
+            WatchEvent("modified", rel, tags=counts[rel], changes=by_path.get(rel, [])) for rel in modified
+        ]
+        events += [
+            WatchEvent("renamed", new, old, tags=counts[new], changes=by_path.get(new, []))
+            for old, new in renamed.items()
+        ]
+        events += [  # a deleted document's tags are shown at the path they are pinned to
+            WatchEvent("deleted", rel, tags=counts[pinned_at[rel]], changes=by_path.get(pinned_at[rel], []))
+            for rel in deleted
+        ]
+        events += [WatchEvent("error", "", error=err) for err in view.report.errors]
         return events
 
     # -- the loop --------------------------------------------------------------------------
@@ -341,13 +314,6 @@ class Watcher:
                 changes = [(Change(c), p) for c, p in raw if self._filter(Change(c), p)]
                 if changes:
                     self.handle(changes)
-
-
-def _behind(tag: Tag, sha: str) -> bool:
-    """Never re-anchored to this text (fresh tags on an older text, or ones we skipped)."""
-    if tag.anchor.snapshot == sha:
-        return False
-    return not tag.history or tag.history[-1].to_snapshot != sha
 
 
 def _similar_size(a: str, b: str) -> bool:

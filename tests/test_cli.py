@@ -158,28 +158,36 @@ def test_bad_input_is_one_line_nonzero_and_store_unchanged(ready: Path, cli: Cli
     ("content", "message"),
     [
         ('{"schema_version": 1, "path": "app.py", "tags": [', "corrupt store file (invalid JSON"),
-        ('{"schema_version": 3, "path": "app.py", "tags": []}', "schema_version 3 is newer"),
+        ('{"schema_version": 99, "id": "x"}', "schema_version 99 is newer"),
     ],
     ids=["corrupt", "newer"],
 )
 def test_bad_store_file_names_the_file_and_is_never_overwritten(
     ready: Path, cli: CliRunner, content: str, message: str
 ) -> None:
-    assert cli("add", "app.py", "--match", "twice").code == 0
-    tag_file = ready / ".magicmarkup" / "tags" / "app.py.json"
-    tag_file.write_text(content, encoding="utf-8")
+    added = cli("add", "app.py", "--match", "twice", "--json")
+    assert added.code == 0, added.err
+    tag_id = added.json()["id"]
+    pin = f".magicmarkup/pins/app.py/{tag_id}.json"
+    (ready / pin).write_text(content, encoding="utf-8")
     store = Store(ready)
+    # another tag on the same document is added beside it: the bad file is not touched
+    other = cli("add", "app.py", "--lines", "1", "--json")
+    assert other.code == 0, other.err
     before = snapshot_bytes(store)
-    for args in (["add", "app.py", "--lines", "1"], ["list"], ["export"]):
-        result = cli(*args)
-        assert result.code != 0, args
-        err = result.err.strip()
-        assert "\n" not in err and ".magicmarkup/tags/app.py.json" in err and message in err, (args, err)
+    listed = cli("list", "--json")  # every other tag is listed, the bad file named, exit status 1
+    assert listed.code == 1 and [t["id"] for t in listed.json()] == [other.json()["id"]]
+    err = listed.err.strip()
+    assert "\n" not in err and pin in err and message in err, err
+    shown = cli("show", tag_id)
+    assert shown.code == 1 and pin in shown.err and message in shown.err, shown.err
+    exported = cli("export")  # a backup that silently left a tag out would be worse than none
+    assert exported.code == 1 and pin in exported.err and exported.out == ""
     # retag goes on with the other documents and warns about this one
     retag = cli("retag", "--worktree", "--no-llm")
-    assert "warning: .magicmarkup/tags/app.py.json" in retag.err and message in retag.err
+    assert f"warning: {pin}" in retag.err and message in retag.err
     doctor = cli("doctor", "--json")
-    assert doctor.code == 1 and doctor.json()["problems"][0]["file"] == ".magicmarkup/tags/app.py.json"
+    assert doctor.code == 1 and doctor.json()["problems"][0]["file"] == pin
     assert cli("doctor", "--fix").code == 1  # nothing it may repair: the file is left for a human
     assert snapshot_bytes(store) == before
 
@@ -253,7 +261,8 @@ def test_list_of_thousands_prints_plain_aligned_columns(ready: Path, cli: CliRun
     by_note = {line.rsplit("note ", 1)[1]: line for line in lines[1:]}
     assert by_note["0"].split()[1:4] == ["big.py:1:1-1:11", "anchored", "1.00"]
     assert by_note["2099"].split()[1] == "big.py:2100:1-2100:17"
-    assert by_note["7"].split()[1:3] == ["big.py", "orphaned"]  # no line for an orphan
+    # an orphan whose text is in the file again is a guess until someone confirms it
+    assert by_note["7"].split()[1:3] == ["big.py:8:1-8:11", "needs_review"]
     shown_id = by_note["1234"].split()[0]
     shown = cli("show", shown_id, "--json")
     assert shown.code == 0 and shown.json()["id"] == tags[1234].id

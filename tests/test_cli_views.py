@@ -14,7 +14,7 @@ from magicmarkup.cli.app import LAZY_COMMANDS, SHORT_HELP
 from magicmarkup.cli.app import cli as root
 from magicmarkup.positions import Positions, printable, short_ids
 from magicmarkup.store import Store
-from tests.conftest import CliRunner
+from tests.conftest import CliRunner, git
 
 SOURCE = "def total(price, qty):\n    return price * qty\n\n\ndef twice(x):\n    return x * 2\n"
 DEEP = "src/some/rather/deeply/nested/package/module_with_a_long_name.py"
@@ -128,8 +128,11 @@ def test_orphan_has_no_position_in_list_and_its_last_one_in_show(
 
 
 def test_show_history_uses_positions(tagged: dict[str, str], cli: CliRunner, repo: Path) -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "tagged")
     (repo / "app.py").write_text("# header\n\n" + SOURCE, encoding="utf-8")
-    assert cli("retag", "--worktree", "--no-llm").code == 0
+    git(repo, "commit", "-q", "-am", "header")
+    assert cli("retag", "HEAD~1..HEAD", "--no-llm").code == 0  # re-pins, and records why
     shown = cli("show", tagged["qty"], env={"COLUMNS": "80"})
     assert shown.code == 0
     assert "app.py:2:12-2:22 → app.py:4:12-4:22  moved by" in shown.out  # the history, uncut

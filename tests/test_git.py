@@ -57,7 +57,8 @@ def tagged_repo(root: Path, text: str = APP, rel: str = "app.py") -> tuple[Store
 
 
 def current(store: Store, tag: Tag) -> tuple[Tag, str | None]:
-    now = store.find(tag.id)
+    """The tag where the working-tree view places it now, and the text at that place."""
+    now = tagapi.find_tag(store, tag.id)
     if now.status is Status.ORPHANED:
         return now, None
     return now, store.read_document(now.path)[now.span.start : now.span.end]
@@ -65,9 +66,10 @@ def current(store: Store, tag: Tag) -> tuple[Tag, str | None]:
 
 def install(root: Path) -> None:
     gitlib.install_hooks(root, [sys.executable, "-m", "magicmarkup"], ["--no-llm"])
-    head = gitlib.rev_parse(root, "HEAD")
-    assert head is not None
-    gitlib.write_synced_head(Store(root), head)
+
+
+def porcelain(root: Path) -> list[str]:
+    return git(root, "status", "--porcelain").splitlines()
 
 
 def run_git(
@@ -163,23 +165,29 @@ def test_single_revision_and_bad_range(repo: Path, mm: CliRunner) -> None:
 
 def test_hooks_commit_then_checkout_other_branch_and_back(repo: Path) -> None:
     store, tags = tagged_repo(repo)
+    git(repo, "add", ".magicmarkup")
+    git(repo, "commit", "-q", "-m", "tags")
     install(repo)
-    before = {k: store.find(t.id) for k, t in tags.items()}
+    before = {k: tagapi.find_tag(store, t.id) for k, t in tags.items()}
     git(repo, "checkout", "-q", "-b", "other")
     write(repo, "app.py", "import os\n\n" + APP.replace("\n\ndef legacy(x):\n    return x - 5\n", "\n"))
-    run_git(repo, "commit", "-q", "-am", "other: import, no legacy")
+    committed = run_git(repo, "commit", "-q", "-am", "other: import, no legacy")
+    assert "magicmarkup pre-commit" in committed.stderr  # re-pinned, and staged with the commit
+    assert porcelain(repo) == []
     assert current(store, tags["read"])[1] == "return handle.read()"
-    assert store.find(tags["legacy"].id).status is Status.ORPHANED
+    assert tagapi.find_tag(store, tags["legacy"].id).status is Status.ORPHANED
+    pinned = git(repo, "show", "HEAD:.magicmarkup/pins/app.py/" + tags["legacy"].id + ".json")
+    assert '"status": "orphaned"' in pinned  # the commit's store matches its code
 
-    checkout = run_git(repo, "checkout", "-q", "main")
-    assert "magicmarkup post-checkout" in checkout.stderr
+    run_git(repo, "checkout", "-q", "main")
+    assert porcelain(repo) == []
     for key, tag in tags.items():
         now, text = current(store, tag)
         assert (now.span, now.status, text) == (before[key].span, Status.ANCHORED, tag.anchor.text), key
-    assert store.find(tags["legacy"].id).method == "restored"
     # and forth again: the other branch's placements come back too
     run_git(repo, "checkout", "-q", "other")
-    assert store.find(tags["legacy"].id).status is Status.ORPHANED
+    assert porcelain(repo) == []
+    assert tagapi.find_tag(store, tags["legacy"].id).status is Status.ORPHANED
     assert current(store, tags["call"])[1] == "result += price * TAX"
 
 
@@ -193,8 +201,8 @@ def test_pull_from_a_second_clone(tmp_path: Path, repo: Path) -> None:
     install(clone)
     write(repo, "app.py", '"""Billing."""\n\nTAX = 3\n\n' + APP)
     commit_all(repo, "upstream: docstring")
-    pulled = run_git(clone, "pull", "-q", "--no-rebase", "origin", "main")
-    assert "magicmarkup post-merge" in pulled.stderr, pulled.stderr
+    run_git(clone, "pull", "-q", "--no-rebase", "origin", "main")
+    assert porcelain(clone) == ["?? .magicmarkup/"]  # the store was never committed here
     now, text = current(store, tag)
     assert text == "result += price * TAX" and now.status is Status.MOVED
     assert now.span.start == tag.span.start + len('"""Billing."""\n\nTAX = 3\n\n')
@@ -219,8 +227,9 @@ def test_rebase_rewriting_two_commits(repo: Path) -> None:
         "legacy": tagapi.add_tag(store, "app.py", match="def legacy(x):  # old\n    return x - 5"),
     }
     install(repo)
-    rebased = run_git(repo, "rebase", "-q", "main")
-    assert "magicmarkup post-rewrite" in rebased.stderr, rebased.stderr
+    pins = {f: f.read_bytes() for f in (repo / ".magicmarkup" / "pins").rglob("*.json")}
+    run_git(repo, "rebase", "-q", "main")
+    assert porcelain(repo) == ["?? .magicmarkup/"]
     assert [s for s in git(repo, "log", "--format=%s").splitlines()] == [
         "f2",
         "f1",
@@ -232,7 +241,8 @@ def test_rebase_rewriting_two_commits(repo: Path) -> None:
     for tag in tags.values():
         now, text = current(store, tag)
         assert text == tag.anchor.text and now.status is Status.MOVED
-        assert now.anchor.snapshot == gitlib.text_hash(disk)
+    # the local view followed the rebase; the shared pins were not rewritten by it
+    assert {f: f.read_bytes() for f in (repo / ".magicmarkup" / "pins").rglob("*.json")} == pins
 
 
 def test_merge_with_conflict_resolved_by_hand(repo: Path) -> None:
@@ -250,7 +260,7 @@ def test_merge_with_conflict_resolved_by_hand(repo: Path) -> None:
     write(repo, "app.py", resolved)
     git(repo, "add", "app.py")
     done = run_git(repo, "commit", "-q", "--no-edit")
-    assert "magicmarkup post-commit" in done.stderr, done.stderr
+    assert "magicmarkup pre-commit" in done.stderr, done.stderr
     for tag in tags.values():
         now, text = current(store, tag)
         assert text == tag.anchor.text and now.anchor.snapshot == gitlib.text_hash(resolved)
@@ -271,7 +281,8 @@ def test_install_chains_user_hook_respects_hookspath_and_uninstall_restores(
     assert out.code == 0, out.err
     actions = {h["name"]: h for h in out.json()["hooks"]}
     assert actions["post-checkout"]["action"] == "chained"
-    assert actions["post-commit"]["action"] == "installed"
+    assert actions["pre-commit"]["action"] == "installed"
+    assert actions["merge driver"]["action"] == "installed"
     assert Path(out.json()["hooks_dir"]) == (repo / "my-hooks").resolve()
     assert (repo / "my-hooks" / "post-checkout.pre-magicmarkup").read_text().startswith("#!/bin/sh\necho")
 
@@ -282,15 +293,20 @@ def test_install_chains_user_hook_respects_hookspath_and_uninstall_restores(
     back = run_git(repo, "checkout", "-q", "main", check=False)
     assert back.returncode != 0
     assert (repo / "user.log").read_text().splitlines() == ["user hook 1", "user hook 1"]
-    tag = store.find(store.all_tags()[0].id)
-    assert tag.anchor.snapshot == gitlib.text_hash((repo / "app.py").read_text())
+    tag = store.all_tags()[0]
+    assert current(store, tag)[1] == tag.anchor.text  # the view follows the checkout
     # installing twice only refreshes ours
     again = mm("hooks", "install", "--json").json()
     assert {h["action"] for h in again["hooks"]} == {"updated"}
     gone = mm("hooks", "uninstall", "--json").json()
     assert {h["name"]: h["action"] for h in gone["hooks"]}["post-checkout"] == "restored"
     assert user_hook.read_text().startswith("#!/bin/sh\necho")
-    assert not (repo / "my-hooks" / "post-commit").exists()
+    assert not (repo / "my-hooks" / "pre-commit").exists()
+    assert gone["hooks"][-1] == {**gone["hooks"][-1], "name": "merge driver", "action": "removed"}
+    driver = subprocess.run(
+        ["git", "config", "--get", "merge.magicmarkup.driver"], cwd=repo, capture_output=True
+    )
+    assert driver.returncode == 1  # unset
 
 
 @pytest.mark.parametrize("fault", ["bad-config", "missing-python"])
@@ -301,7 +317,7 @@ def test_failing_retag_never_fails_git(repo: Path, fault: str) -> None:
     if fault == "bad-config":
         env["MAGICMARKUP_REVIEW_THRESHOLD"] = "not-a-number"
     else:
-        hook = Path(gitlib.hooks_dir(repo)) / "post-commit"
+        hook = Path(gitlib.hooks_dir(repo)) / "pre-commit"
         hook.write_text(hook.read_text().replace(sys.executable, "/nonexistent/python"))
     write(repo, "app.py", "# x\n" + APP)
     proc = subprocess.run(
@@ -309,5 +325,5 @@ def test_failing_retag_never_fails_git(repo: Path, fault: str) -> None:
     )
     assert proc.returncode == 0
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "magicmarkup post-commit" in lines[0], proc.stderr
+    assert len(lines) == 1 and "magicmarkup pre-commit" in lines[0], proc.stderr
     assert gitlib.rev_parse(repo, "HEAD~1") is not None  # the commit happened

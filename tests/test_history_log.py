@@ -1,8 +1,9 @@
-"""A tag's history lives in an append-only log beside its tag file (schema 2).
+"""A tag's history lives in an append-only log beside its pins (schemas 2 and 3).
 
 Loading every tag (`list`) does not read the logs; loading one document does. The log only
-grows, survives a crash mid-append, merges by union in git, and schema-1 files (history inline)
-still load and move their history into the log when next saved.
+grows, survives a crash mid-append, merges by union in git, a bad line is named and never hides
+the tag, and schema-1 files (history inline) still load and move their history into the log (and
+the tags into pins) when next saved.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import orjson
 import pytest
 
 from magicmarkup.doctor import BAD_HISTORY, TORN_HISTORY, check
-from magicmarkup.errors import StoreError
 from magicmarkup.model import Anchor, RetagEvent, Span, Status, Tag
 from magicmarkup.store import Store
 
@@ -53,8 +53,9 @@ def test_history_goes_to_the_log_not_the_tag_file(store: Store) -> None:
     tag = tag_with("diff", "fuzzy")
     with store.locked():
         store.save("a.py", [tag])
-    on_disk = json.loads(store.tag_file("a.py").read_bytes())
-    assert on_disk["schema_version"] == 2 and "history" not in on_disk["tags"][0]
+    on_disk = json.loads(store.pin_file("a.py", tag.id).read_bytes())
+    assert on_disk["schema_version"] == 3 and "history" not in on_disk
+    assert not store.tag_file("a.py").exists()
     assert [(r["tag"], r["method"]) for r in log_lines(store)] == [(tag.id, "diff"), (tag.id, "fuzzy")]
     assert [e.method for e in store.load("a.py")[0].history] == ["diff", "fuzzy"]
     assert store.all_tags()[0].history == []  # the bulk load does not read logs
@@ -111,9 +112,15 @@ def test_a_bad_line_names_the_file_and_line_and_doctor_moves_it_to_the_backup(st
     log = store.history_file("a.py")
     good = log.read_bytes()
     log.write_bytes(good + b'{"tag": "x", "method": 3}\n' + good)
-    with pytest.raises(StoreError, match=r"history/a\.py\.jsonl:2: invalid history event"):
-        store.load("a.py")
-    assert len(store.all_tags()) == 1  # `list` still works
+    fresh = Store(store.root)
+    [tag] = fresh.load("a.py")  # the tag is still there; only its history is not
+    [problem] = fresh.problems
+    assert "history/a.py.jsonl:2: invalid history event" in problem and "\n" not in problem
+    assert len(Store(store.root).all_tags()) == 1  # `list` still works
+    assert Store(store.root).find(tag.id).id == tag.id  # and so does `show`
+    with store.edit("a.py") as tags:  # a write does not rewrite (or lose) the damaged log
+        tags[0].metadata["k"] = 1
+    assert log.read_bytes() == good + b'{"tag": "x", "method": 3}\n' + good
     report = check(store)
     assert not report.ok and [p.kind for p in report.problems] == [BAD_HISTORY]
     fixed = check(store, fix=True)
@@ -130,11 +137,14 @@ def test_schema_1_files_load_and_move_their_history_to_the_log(store: Store) -> 
     file.parent.mkdir(parents=True, exist_ok=True)
     file.write_bytes(orjson.dumps(doc))
     assert [e.method for e in store.all_tags()[0].history] == ["old-one", "old-two"]
+    assert [e.method for e in store.load("a.py")[0].history] == ["old-one", "old-two"]
     with store.edit("a.py") as tags:
         tags[0].history.append(event("new"))
-    assert json.loads(file.read_bytes())["schema_version"] == 2
-    assert "history" not in json.loads(file.read_bytes())["tags"][0]
-    assert [e.method for e in store.load("a.py")[0].history] == ["old-one", "old-two", "new"]
+    assert not file.exists()  # migrated: one pin, no history in it
+    pin = json.loads(store.pin_file("a.py", tag.id).read_bytes())
+    assert pin["schema_version"] == 3 and "history" not in pin
+    assert [r["method"] for r in log_lines(store)] == ["old-one", "old-two", "new"]
+    assert [e.method for e in Store(store.root).load("a.py")[0].history] == ["old-one", "old-two", "new"]
 
 
 def test_git_merges_history_logs_by_union(store: Store) -> None:

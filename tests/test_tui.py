@@ -213,11 +213,10 @@ async def test_retag_runs_in_a_worker_and_shows_results(shop: Store) -> None:
         await pilot.pause()
         assert not app.retag_running
         assert app.last_report is not None and app.last_report.tags == 8
-        moved = on_disk(shop, STOCK_ERROR)
-        assert moved is not None and moved.status is Status.MOVED
-        assert moved.span.start == before.span.start + len('"""Moved down."""\n\n\n')
+        assert on_disk(shop, STOCK_ERROR) == before  # the shared pin is not rewritten by a retag
         shown = next(t for t in app.all_tags if t.id == STOCK_ERROR)
         assert shown.status is Status.MOVED  # the UI shows the result without a restart
+        assert shown.span.start == before.span.start + len('"""Moved down."""\n\n\n')
         assert app.query_one(CodeView).text == stock.read_text()
 
 
@@ -299,10 +298,11 @@ def test_snapshot_search(shop: Store, snap_compare: object) -> None:
 
 
 async def test_detail_pane_reads_the_history_log(shop: Store) -> None:
-    """Schema 2 keeps histories in a log the bulk load skips; the detail pane reads it on demand."""
+    """Histories live in a log the bulk load skips; the detail pane reads it on demand."""
     with shop.edit("inventory/pricing.py"):
-        pass  # rewritten as schema 2: the inline history moves to history/inventory/pricing.py.jsonl
-    assert '"history"' not in shop.tag_file("inventory/pricing.py").read_text()
+        pass  # migrated to pins: the inline history moves to history/inventory/pricing.py.jsonl
+    assert not shop.tag_file("inventory/pricing.py").exists()
+    assert not any('"history"' in f.read_text() for f in shop.pin_dir("inventory/pricing.py").iterdir())
     app = make_app(shop)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()

@@ -78,10 +78,18 @@ def test_fingerprint_changes_on_every_write(store: Store) -> None:
     empty = browse.store_fingerprint(store)
     tag = tagapi.add_tag(store, "a.py", match="def g():")
     one = browse.store_fingerprint(store)
-    assert one != empty and [entry[0] for entry in one] == ["a.py.json"]
+    assert one != empty and [entry[0] for entry in one] == [f"pins/a.py/{tag.id}.json"]
     tagapi.edit_tag(store, tag.id, note="x" * 40)  # same mtime granularity, but a new size
     assert browse.store_fingerprint(store) != one
-    os.utime(store.tag_file("a.py"), ns=(1, 1))
+    os.utime(store.pin_file("a.py", tag.id), ns=(1, 1))
+    assert browse.store_fingerprint(store)[0][1] == 1
+    other = tagapi.add_tag(store, "b.py", match="VALUE = 41")
+    two = browse.store_fingerprint(store)
+    assert [entry[0] for entry in two] == [f"pins/a.py/{tag.id}.json", f"pins/b.py/{other.id}.json"]
+    tagapi.remove_tag(store, other.id)
+    assert [entry[0] for entry in browse.store_fingerprint(store)] == [f"pins/a.py/{tag.id}.json"]
+    (store.root / "a.py").write_text("\n" + (store.root / "a.py").read_text())
+    tagapi.list_tags(store)  # refreshing the local view writes nothing it would see
     assert browse.store_fingerprint(store)[0][1] == 1
 
 

@@ -477,13 +477,14 @@ class MagicMarkupApp(App[None]):
         def done(edit: TagEdit | None) -> None:
             if edit is None:
                 return
+            pinned = self.attempt(lambda: self.store.find(tag.id))  # undo restores the pin, not the view
             changed = self.attempt(
                 lambda: tagapi.edit_tag(
                     self.store, tag.id, note=edit.note, metadata=dict(edit.metadata), unset=edit.unset
                 )
             )
-            if changed is not None:
-                self.undo_stack.append(UndoEntry("edit", tag.id, tag))
+            if changed is not None and pinned is not None:
+                self.undo_stack.append(UndoEntry("edit", tag.id, pinned))
                 self.reload()
                 self.status(f"saved tag {self.sid(tag.id)}")
 
@@ -564,9 +565,10 @@ class MagicMarkupApp(App[None]):
             "accept": lambda: tagapi.accept_placement(self.store, tag.id),
             "reject": lambda: browse.reject_placement(self.store, tag.id),
         }
+        pinned = self.attempt(lambda: self.store.find(tag.id))
         result = self.attempt(actions[choice.kind])
-        if result is not None:
-            self.undo_stack.append(UndoEntry(choice.kind, tag.id, tag))
+        if result is not None and pinned is not None:
+            self.undo_stack.append(UndoEntry(choice.kind, tag.id, pinned))
             self.reload()
             self.select(tag.id)
             self.status(f"tag {self.sid(tag.id)} is now {result.status.value} at {self.place(result)}")
@@ -584,10 +586,11 @@ class MagicMarkupApp(App[None]):
         if span is None:
             self.status("select the new text for the tag first", error=True)
             return
+        pinned = self.attempt(lambda: self.store.find(tag.id))
         result = self.attempt(lambda: tagapi.reattach_tag(self.store, tag.id, span[0], span[1]))
-        if result is not None:
+        if result is not None and pinned is not None:
             self.reattach_pending = None
-            self.undo_stack.append(UndoEntry("re-attach", tag.id, tag))
+            self.undo_stack.append(UndoEntry("re-attach", tag.id, pinned))
             self.reload()
             self.select(tag.id, reveal=False)
             self.status(f"re-attached tag {self.sid(tag.id)} to {self.positions.where(tag.path, *span)}")

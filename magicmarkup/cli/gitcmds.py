@@ -14,7 +14,7 @@ from magicmarkup import git as gitlib
 from magicmarkup.cli.app import State, console, err_console, pass_state, print_json
 from magicmarkup.config import Settings, load_settings
 from magicmarkup.errors import MagicMarkupError
-from magicmarkup.retag import RetagReport
+from magicmarkup.report import RetagReport
 from magicmarkup.session import resolver_session, thresholds
 from magicmarkup.store import Store
 
@@ -64,8 +64,12 @@ def hooks_group() -> None:
     """Git hooks that keep tags on the code through commits, pulls, checkouts and rebases.
 
     \b
-    magicmarkup hooks install     post-commit, post-merge, post-checkout, post-rewrite
+    magicmarkup hooks install     pre-commit, post-checkout, post-merge, post-rewrite
     magicmarkup hooks uninstall   remove them (a hook that was there before comes back)
+
+    pre-commit re-pins the tags of the staged files to the staged text and stages the
+    store's changes with the commit; the others only refresh the local view. A hook never
+    fails, never blocks a git command, and never leaves a change for `git status` to show.
     """
 
 
@@ -87,11 +91,6 @@ def install_cmd(state: State, llm: bool, as_json: bool) -> None:
     root = _hook_repo(state)
     command = [sys.executable, "-m", "magicmarkup"]
     directory, actions = gitlib.install_hooks(root, command, [] if llm else ["--no-llm"])
-    # From now on, hooks diff against the HEAD the tags are synced to.
-    store = Store(root)
-    head = gitlib.rev_parse(root, "HEAD")
-    if head is not None and gitlib.read_synced_head(store) is None:
-        gitlib.write_synced_head(store, head)
     _print_actions(directory, actions, command, as_json)
 
 
@@ -158,6 +157,18 @@ def run_cmd(state: State, hook: str, args: tuple[str, ...], no_llm: bool) -> Non
     sys.exit(0)
 
 
+@hooks_group.command("merge-pin", hidden=True)
+@click.argument("base", type=click.Path(path_type=Path))
+@click.argument("ours", type=click.Path(path_type=Path))
+@click.argument("theirs", type=click.Path(path_type=Path))
+@click.argument("name", default="")
+def merge_pin_cmd(base: Path, ours: Path, theirs: Path, name: str) -> None:
+    """git's merge driver for pin files (registered by `hooks install`)."""
+    from magicmarkup.pinmerge import merge_files
+
+    sys.exit(0 if merge_files(base, ours, theirs, name) else 1)
+
+
 def _run_hook(state: State, hook: str, args: list[str], no_llm: bool) -> None:
     try:
         store = state.store()
@@ -174,16 +185,21 @@ def _run_hook(state: State, hook: str, args: list[str], no_llm: bool) -> None:
 
 
 def hook_summary(hook: str, report: RetagReport) -> str:
-    """One line for the terminal after a git command, or "" when no tag moved."""
+    """One line for the terminal after a git command, or "" when nothing needs a look."""
+    counts = Counter(c.status for c in report.changes)
+    review, orphaned = counts.get("needs_review", 0), counts.get("orphaned", 0)
+    if hook != "pre-commit" and not review and not orphaned and not report.errors:
+        return ""  # tags that simply followed the code are not news after a checkout
     if not report.changes and not report.errors:
         return ""
-    counts = Counter(c.status for c in report.changes)
     parts = [f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items())]
-    line = f"magicmarkup {hook}: {len(report.changes)} of {report.tags} tags re-anchored"
+    verb = "re-pinned" if hook == "pre-commit" else "away from their pins"
+    line = f"magicmarkup {hook}: {len(report.changes)} of {report.tags} tags {verb}"
     if parts:
         line += " (" + ", ".join(parts) + ")"
-    if counts.get("needs_review") or counts.get("orphaned"):
-        line += "; see `magicmarkup list --status needs_review`"
+    if review or orphaned:
+        which = "needs_review" if review and not orphaned else "orphaned" if orphaned and not review else None
+        line += f"; see `magicmarkup list --status {which}`" if which else "; see `magicmarkup list`"
     if report.errors:
         line += f"; {len(report.errors)} problems, first: {report.errors[0]}"
     return line

@@ -250,6 +250,20 @@ def list_cmd(state: State, path: Path | None, status: str | None, as_json: bool)
     rel = store.relpath(path, state.repo) if path else None
     wanted = Status(status) if status else None
     found = tagapi.list_tags(store, rel, wanted)
+    problems = list(store.problems)
+    try:
+        _print_list(store, found, rel, wanted, as_json)
+    finally:
+        # every other tag is listed; a file that could not be read is named, and scripts learn of it
+        for problem in problems:
+            click.echo(f"warning: {printable(problem, keep_newlines=False)}", err=True)
+    if problems:
+        raise SystemExit(1)
+
+
+def _print_list(
+    store: Store, found: list[Tag], rel: str | None, wanted: Status | None, as_json: bool
+) -> None:
     docs = Documents(store)
     if as_json:
         rows = []
@@ -395,7 +409,7 @@ def show_cmd(state: State, tag_id: str, context: int, as_json: bool) -> None:
 
     TAG_ID is the id or any unique prefix of it (as `list` shows it)."""
     store = state.store()
-    tag = store.find(tag_id)
+    tag = tagapi.find_tag(store, tag_id)
     docs = Documents(store)
     if as_json:
         print_json(tag_json(tag, docs))

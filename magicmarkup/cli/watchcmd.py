@@ -11,9 +11,8 @@ from rich.markup import escape
 
 from magicmarkup.cli.app import State, console, err_console, pass_state
 from magicmarkup.config import load_settings
-from magicmarkup.git import apply_updates
-from magicmarkup.retag import worktree_updates
 from magicmarkup.session import resolver_session, thresholds
+from magicmarkup.view import current
 from magicmarkup.watch import Watcher, WatchEvent
 
 STYLE = {"modified": "cyan", "renamed": "blue", "deleted": "bold red", "error": "yellow"}
@@ -53,8 +52,8 @@ def watch_cmd(state: State, paths: tuple[Path, ...], no_llm: bool, as_json: bool
     with resolver_session(settings, store.dir, no_llm) as (resolver, note):
         watcher = Watcher(store, resolver, thresholds(settings), scope, emit, debounce_ms=debounce)
         # Catch up with edits made while nobody was watching, then watch.
-        updates, errors = worktree_updates(store, scope and [p for p in store.paths() if watcher.in_scope(p)])
-        report = apply_updates(store, updates, resolver, thresholds(settings), reason="watch")
+        in_scope = [p for p in store.paths() if watcher.in_scope(p)] if scope else None
+        report = current(store, in_scope, resolver=resolver, thresholds=thresholds(settings)).report
         if as_json:
             click.echo(
                 json.dumps(
@@ -70,9 +69,9 @@ def watch_cmd(state: State, paths: tuple[Path, ...], no_llm: bool, as_json: bool
             moved = len(report.changes)
             console.print(
                 f"watching {escape(', '.join(str(r) for r in watcher.roots()))} "
-                f"({report.tags} tags; {moved} re-anchored on start) [dim]{escape(note)}; Ctrl-C stops[/]"
+                f"({report.tags} tags; {moved} away from their pins) [dim]{escape(note)}; Ctrl-C stops[/]"
             )
-        for err in errors + report.errors:
+        for err in report.errors:
             err_console.print(f"[yellow]warning:[/] {escape(err)}")
         stop = threading.Event()
         try:

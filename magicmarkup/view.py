@@ -1,0 +1,307 @@
+"""The local working-tree view: where each tag is in the files on disk now.
+
+Derived from the committed pins (`pipeline.place`), never written into `.magicmarkup/`: it is
+cached under the git directory (`Store.local_dir/view/`), one file per document, keyed by the
+document's current content and each pin's own key. So `git status` never shows it, `git clean`,
+`git stash --all` and checkouts cannot disturb it, and a stale or missing cache (a fresh clone,
+`reset --hard`, a commit made without the hook) is simply recomputed from the pins, which is
+cheap. A reader never sees a placement computed for other text than the one on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from magicmarkup.anchoring import Resolver, Thresholds
+from magicmarkup.documents import text_hash
+from magicmarkup.errors import MagicMarkupError
+from magicmarkup.model import Candidate, Status, Tag
+from magicmarkup.pipeline import Placed, Progress, Request, place
+from magicmarkup.report import RetagReport, TagChange
+from magicmarkup.store import Store, atomic_write
+
+VIEW_VERSION = 1
+
+
+def pin_key(pin: Tag) -> str:
+    """What a placement depends on: the pin's anchor, path and status (not its note)."""
+    data = orjson.dumps(
+        [pin.path, pin.span, pin.anchor, pin.status.value, pin.confidence, pin.confirmed_text]
+    )
+    return hashlib.sha1(data).hexdigest()[:20]
+
+
+@dataclass
+class Current:
+    """Tags placed in the working tree now (copies of the pins: `path` is where the document is
+    now, `span`/`status`/`confidence`/`method`/`candidates` are for the text on disk)."""
+
+    tags: list[Tag]
+    report: RetagReport = field(default_factory=RetagReport)
+    texts: dict[str, str] = field(default_factory=dict)  # the documents as read, by current path
+
+
+def current(
+    store: Store,
+    paths: Sequence[str] | None = None,
+    *,
+    resolver: Resolver | None = None,
+    thresholds: Thresholds | None = None,
+    texts: dict[str, str] | None = None,
+    renames: dict[str, str] | None = None,
+    progress: Progress | None = None,
+    history: bool = False,
+) -> Current:
+    """The working-tree view of every tag (or of the documents `paths`, given by their pinned
+    path). `texts` overrides what is on disk (an editor's unsaved buffer); `renames` maps a
+    pinned path to where its document is now (else git's renames are followed). With a
+    `resolver`, unsure placements not yet put to the model are recomputed with it."""
+    began = time.perf_counter()
+    report = RetagReport(llm_used=resolver is not None)
+    rels = list(paths) if paths is not None else store.paths()
+    pins_by_doc: dict[str, list[Tag]] = {}
+    for rel in rels:
+        try:
+            pins = store.load(rel, history=history)
+        except MagicMarkupError as exc:
+            report.errors.append(str(exc))
+            continue
+        if pins:
+            pins_by_doc[rel] = pins
+    report.errors += store.problems
+    store.problems = []
+    missing = [rel for rel in pins_by_doc if not (texts and rel in texts) and not _is_file(store, rel)]
+    moved = {**local_renames(store), **(renames or {})}
+    moved = {old: new for old, new in moved.items() if old in missing and _is_file(store, new)}
+    if missing and any(rel not in moved for rel in missing):
+        from magicmarkup.git import follow_renames
+
+        moved.update({k: v for k, v in follow_renames(store, [m for m in missing if m not in moved]).items()})
+    cache = _Cache(store)
+    out: list[Tag] = []
+    requests: list[Request] = []
+    pending: list[tuple[str, str, list[Tag], dict[str, Placed]]] = []  # (rel, path, todo pins, cached)
+    texts_out: dict[str, str] = {}
+    for rel, pins in pins_by_doc.items():
+        report.documents += 1
+        path = moved.get(rel, rel) if rel in missing else rel
+        text: str | None
+        if texts is not None and path in texts:
+            text = texts[path]
+        elif path != rel or rel not in missing:
+            try:
+                text = store.read_document(path)
+            except MagicMarkupError as exc:
+                text = None
+                if _exists(store, path):  # unreadable (binary, special file...): say so, keep its tags
+                    report.errors.append(f"{exc}; its tags are shown as orphaned until it can be read")
+        else:
+            text = None
+        if text is None:
+            for pin in pins:
+                reason = "deleted" if not _exists(store, path) else "unreadable"
+                placed = Placed(None, None, Status.ORPHANED, 0.0, reason)
+                out.append(_placed_copy(pin, path, placed, None))
+                _count(report, pin, path, placed)
+            continue
+        texts_out[path] = text
+        sha = text_hash(text)
+        cached = cache.get(rel, path, sha)
+        todo = []
+        hits: dict[str, Placed] = {}
+        for pin in pins:
+            entry = cached.get(pin.id)
+            if entry is not None and entry[0] == pin_key(pin):
+                placed, asked = entry[1], entry[2]
+                unsure = placed.status is Status.NEEDS_REVIEW or (
+                    thresholds is not None and placed.confidence < thresholds.llm and placed.status.placed
+                )
+                if resolver is None or asked or not unsure:
+                    hits[pin.id] = placed
+                    continue
+            todo.append(pin)
+        if todo:
+            requests.append(Request(path, text, todo))
+        pending.append((rel, path, pins, hits))
+    computed = place(store, requests, resolver, thresholds, progress, report.errors) if requests else []
+    by_path = {req.path: result for req, result in zip(requests, computed, strict=True)}
+    for rel, path, pins, hits in pending:
+        fresh = by_path.get(path, {})
+        text = texts_out[path]
+        placements = {**hits, **fresh}
+        if fresh or len(hits) != len(cache.get(rel, path, text_hash(text))):
+            cache.put(
+                rel, path, text_hash(text), pins, placements, asked=resolver is not None, fresh=set(fresh)
+            )
+        for pin in pins:
+            placed = placements[pin.id]
+            report.llm_calls += placed.llm_calls
+            report.llm_tokens += placed.llm_tokens
+            report.llm_failed += placed.llm_error is not None
+            out.append(_placed_copy(pin, path, placed, text))
+            _count(report, pin, path, placed)
+    out.sort(key=lambda t: (t.path, t.span.start, t.id))
+    report.seconds = time.perf_counter() - began
+    return Current(out, report, texts_out)
+
+
+def _count(report: RetagReport, pin: Tag, path: str, placed: Placed) -> None:
+    report.tags += 1
+    report.counts[placed.status.value] = report.counts.get(placed.status.value, 0) + 1
+    moved = placed.start != pin.span.start or placed.end != pin.span.end or path != pin.path
+    if moved or placed.status is not pin.status:
+        report.changes.append(
+            TagChange(
+                pin.id,
+                path,
+                pin.path if path != pin.path else None,
+                pin.span.start,
+                pin.span.end,
+                placed.start,
+                placed.end,
+                placed.status.value,
+                placed.method,
+                placed.confidence,
+            )
+        )
+
+
+def _placed_copy(pin: Tag, path: str, placed: Placed, text: str | None) -> Tag:
+    copy = pin.model_copy()
+    copy.path = path
+    copy.status, copy.confidence, copy.method = placed.status, placed.confidence, placed.method
+    copy.candidates = placed.candidates
+    if placed.span is not None:
+        copy.span = placed.span
+    return copy
+
+
+def _is_file(store: Store, rel: str) -> bool:
+    try:
+        return store.document_path(rel).is_file()
+    except MagicMarkupError:
+        return False
+
+
+def _exists(store: Store, rel: str) -> bool:
+    try:
+        full = store.document_path(rel)
+    except MagicMarkupError:
+        return False
+    return full.exists() or full.is_symlink()
+
+
+# -- renames seen by the watcher (a file moved on disk, not yet through git) ---------------------
+
+
+def _renames_file(store: Store) -> Path:
+    return store.local_dir / "renames.json"
+
+
+def local_renames(store: Store) -> dict[str, str]:
+    """pinned path -> the path a watcher saw its document moved to."""
+    try:
+        data = orjson.loads(_renames_file(store).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): str(v) for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def record_local_rename(store: Store, pinned: str, new: str) -> None:
+    """Remember that the document pinned at `pinned` is now at `new`."""
+    renames = local_renames(store)
+    renames[pinned] = new
+    renames = {k: v for k, v in renames.items() if k != v}
+    atomic_write(_renames_file(store), orjson.dumps(renames, option=orjson.OPT_SORT_KEYS))
+
+
+# -- the cache ---------------------------------------------------------------------------------
+
+
+def _encode(placed: Placed) -> list[Any]:
+    return [
+        placed.start,
+        placed.end,
+        placed.status.value,
+        placed.confidence,
+        placed.method,
+        [[c.start, c.end, c.score, c.method, c.text] for c in placed.candidates],
+    ]
+
+
+def _decode(raw: list[Any]) -> Placed:
+    start, end, status, confidence, method, candidates = raw
+    return Placed(
+        start,
+        end,
+        Status(status),
+        float(confidence),
+        str(method),
+        [Candidate(start=c[0], end=c[1], score=c[2], method=c[3], text=c[4]) for c in candidates],
+    )
+
+
+class _Cache:
+    """One small file per document under the local dir; a bad or foreign file is a miss."""
+
+    def __init__(self, store: Store) -> None:
+        self.dir = store.local_dir / "view"
+        self._loaded: dict[str, dict[str, Any]] = {}
+
+    def _file(self, rel: str) -> Path:
+        return self.dir / f"{hashlib.sha1(rel.encode('utf-8', 'surrogatepass')).hexdigest()}.json"
+
+    def _read(self, rel: str) -> dict[str, Any]:
+        if rel not in self._loaded:
+            try:
+                data = orjson.loads(self._file(rel).read_bytes())
+                ok = isinstance(data, dict) and data.get("v") == VIEW_VERSION and data.get("rel") == rel
+                self._loaded[rel] = data if ok else {}
+            except (OSError, orjson.JSONDecodeError):
+                self._loaded[rel] = {}
+        return self._loaded[rel]
+
+    def get(self, rel: str, path: str, sha: str) -> dict[str, tuple[str, Placed, bool]]:
+        data = self._read(rel)
+        if data.get("path") != path or data.get("text") != sha:
+            return {}
+        out = {}
+        for tag_id, entry in data.get("tags", {}).items():
+            try:
+                out[tag_id] = (entry["key"], _decode(entry["p"]), bool(entry.get("llm")))
+            except (KeyError, TypeError, ValueError):
+                continue
+        return out
+
+    def put(
+        self,
+        rel: str,
+        path: str,
+        sha: str,
+        pins: list[Tag],
+        placements: dict[str, Placed],
+        asked: bool,
+        fresh: set[str],
+    ) -> None:
+        old = self.get(rel, path, sha)
+        tags = {}
+        for pin in pins:
+            placed = placements[pin.id]
+            # a model that failed (timeout, 500...) was not really asked: ask again next time
+            fresh_asked = asked and placed.llm_error is None
+            was_asked = fresh_asked if pin.id in fresh else (old[pin.id][2] if pin.id in old else False)
+            tags[pin.id] = {"key": pin_key(pin), "p": _encode(placed), "llm": was_asked}
+        data = {"v": VIEW_VERSION, "rel": rel, "path": path, "text": sha, "tags": tags}
+        self._loaded[rel] = data
+        with contextlib.suppress(OSError):  # a cache that cannot be written is only slower next time
+            atomic_write(self._file(rel), orjson.dumps(data))
