@@ -314,3 +314,24 @@ def test_list_fits_wide_characters_in_the_width(repo: Path, cli: CliRunner) -> N
     lines = listed.out.splitlines()
     assert "app.py:1:1-1:27" in listed.out and "名前" in listed.out and "全角" in listed.out
     assert all(cell_len(line) <= 80 for line in lines), [cell_len(x) for x in lines]
+
+
+def test_list_and_grep_take_a_directory_the_root_or_a_deleted_path(
+    tagged: dict[str, str], cli: CliRunner, repo: Path
+) -> None:
+    def ids(*args: str, cwd: Path | None = None) -> set[str]:
+        result = cli(*args, "--json", cwd=cwd)
+        assert result.code == 0, (args, result.err)
+        return {t["id"] for t in result.json()}
+
+    everything = set(tagged.values())
+    assert ids("list", "src") == ids("list", "src/some/") == {tagged["deep"]}
+    assert ids("list", ".") == ids("list", str(repo)) == everything
+    assert ids("list", "..", cwd=repo / "src") == everything
+    assert ids("list", "app.py") == {tagged["qty"], tagged["twice"]}
+    assert ids("grep", ".", "src") == {tagged["deep"]}
+    (repo / DEEP).unlink()
+    (repo / DEEP).parent.rmdir()
+    assert ids("list", "src/some/rather/deeply/nested/package") == {tagged["deep"]}  # gone from disk
+    assert ids("list", DEEP) == {tagged["deep"]}
+    assert cli("list", "nowhere").out == "no tags\n"

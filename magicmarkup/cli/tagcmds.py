@@ -247,12 +247,11 @@ def list_cmd(state: State, path: Path | None, status: str | None, as_json: bool)
     the note column goes first, then each tag takes two lines.
     """
     store = state.store()
-    rel = store.relpath(path, state.repo) if path else None
     wanted = Status(status) if status else None
-    found = tagapi.list_tags(store, rel, wanted)
+    found, complete = tags_under(state, store, path, wanted)
     problems = list(store.problems)
     try:
-        _print_list(store, found, rel, wanted, as_json)
+        _print_list(store, found, complete, as_json)
     finally:
         # every other tag is listed; a file that could not be read is named, and scripts learn of it
         for problem in problems:
@@ -261,9 +260,25 @@ def list_cmd(state: State, path: Path | None, status: str | None, as_json: bool)
         raise SystemExit(1)
 
 
-def _print_list(
-    store: Store, found: list[Tag], rel: str | None, wanted: Status | None, as_json: bool
-) -> None:
+def tags_under(
+    state: State, store: Store, path: Path | None, status: Status | None = None
+) -> tuple[list[Tag], bool]:
+    """The tags of PATH: a file, a directory (or a path that is gone: tags of a deleted file or
+    folder), or the whole repository when None or the root. Also says whether that is every
+    tag of the store."""
+    if path is None:
+        return tagapi.list_tags(store, None, status), status is None
+    full = path if path.is_absolute() else (state.repo or Path.cwd()) / path
+    if full.is_file():
+        return tagapi.list_tags(store, store.relpath(path, state.repo), status), False
+    everything = tagapi.list_tags(store, None, status)
+    if Path(os.path.abspath(full)) == store.root:
+        return everything, status is None
+    prefix = store.relpath(path, state.repo).rstrip("/")
+    return [t for t in everything if t.path == prefix or t.path.startswith(prefix + "/")], False
+
+
+def _print_list(store: Store, found: list[Tag], complete: bool, as_json: bool) -> None:
     docs = Documents(store)
     if as_json:
         rows = []
@@ -277,7 +292,7 @@ def _print_list(
     if not found:
         click.echo("no tags")
         return
-    every = found if rel is None and wanted is None else tagapi.list_tags(store)
+    every = found if complete else tagapi.list_tags(store)
     shown = short_ids(t.id for t in every)
     rows_out: list[ListRow] = []
     for tag in found:
