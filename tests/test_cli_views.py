@@ -335,3 +335,35 @@ def test_list_and_grep_take_a_directory_the_root_or_a_deleted_path(
     assert ids("list", "src/some/rather/deeply/nested/package") == {tagged["deep"]}  # gone from disk
     assert ids("list", DEEP) == {tagged["deep"]}
     assert cli("list", "nowhere").out == "no tags\n"
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "message"),
+    [
+        (KeyboardInterrupt(), 130, "error: interrupted"),
+        (RuntimeError("boom [/]"), 2, "error: unexpected RuntimeError: boom [/] (run with --debug"),
+        (BrokenPipeError(), 0, ""),
+    ],
+    ids=["ctrl-c", "bug", "closed-pipe"],
+)
+def test_interrupts_and_bugs_are_one_line(
+    tagged: dict[str, str],
+    cli: CliRunner,
+    monkeypatch: pytest.MonkeyPatch,
+    exc: BaseException,
+    code: int,
+    message: str,
+) -> None:
+    from magicmarkup import tags as tagapi
+
+    def explode(*_args: object, **_kwargs: object) -> None:
+        raise exc
+
+    monkeypatch.setattr(tagapi, "list_tags", explode)
+    result = cli("list")
+    assert result.code == code
+    if message:
+        [line] = [x for x in result.err.splitlines() if x]  # click ends the "^C" line first
+        assert line.startswith(message) and "Traceback" not in result.err
+    else:
+        assert result.err == ""

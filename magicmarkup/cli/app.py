@@ -269,8 +269,9 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in words or os.environ.get("MAGICMARKUP_DEBUG", "") not in ("", "0")
     try:
         cli.main(args=args, prog_name="magicmarkup", standalone_mode=False)
-    except click.exceptions.Abort:
-        fail("aborted", 130)
+    except click.exceptions.Abort as exc:
+        # click turns Ctrl-C into Abort (after a newline, so the message is not after "^C")
+        fail("interrupted" if isinstance(exc.__cause__, KeyboardInterrupt) else "aborted", 130)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
