@@ -64,7 +64,7 @@ SHORT_HELP: dict[str, str] = {
     "hooks": "Git hooks that keep tags on the code through commits, pulls, checkouts and rebases.",
     "import": "Import tags from an `export` file; tags whose id exists are skipped.",
     "init": "Create .magicmarkup/ at the repository root (the git root, else this directory).",
-    "list": "List tags (of PATH, or of the whole repository).",
+    "list": "List tags (of PATH, a file or a folder, or of the whole repository).",
     "llm": "The local model and the LLM endpoint used for hard re-anchoring cases.",
     "retag": "Re-anchor tags after the code changed.",
     "rm": "Delete a tag.",

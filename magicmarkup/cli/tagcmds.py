@@ -237,7 +237,7 @@ def _event_where(docs: Documents, path: str, sha: str | None, span: Any) -> str:
 @json_option
 @pass_state
 def list_cmd(state: State, path: Path | None, status: str | None, as_json: bool) -> None:
-    """List tags (of PATH, or of the whole repository).
+    """List tags (of PATH, a file or a folder, or of the whole repository).
 
     \b
     Each tag is shown as: its id (the shortest unique prefix: `show`, `edit` and `rm`
