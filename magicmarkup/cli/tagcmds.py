@@ -13,7 +13,6 @@ import click
 from pydantic import JsonValue
 from rich.cells import cell_len
 from rich.markup import escape
-from rich.syntax import Syntax
 
 from magicmarkup import tags as tagapi
 from magicmarkup.cli import app
@@ -447,6 +446,8 @@ def render_tag(tag: Tag, docs: Documents, context: int) -> None:
         app.console.print("metadata: " + safe(json.dumps(extra, ensure_ascii=False)), highlight=False)
     doc = docs.positions(tag.path)
     if region is not None and doc is not None:
+        from rich.syntax import Syntax  # pygments: only `show` pays for it
+
         a, b = region.start.line, region.end.line
         lo, hi = max(1, a - context), min(doc.index.line_count, b + context)
         snippet = doc.text[doc.index.offset(lo) : doc.index.line_end(hi)]
