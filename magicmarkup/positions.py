@@ -16,6 +16,14 @@ uses these helpers, so one tag is written the same way everywhere. The offset <-
 arithmetic is `magicmarkup.model.LineIndex`'s (lines end at "\\n"; a "\\r" before it is the
 last column of its line).
 
+Use::
+
+    doc = Positions(text)                    # once per document text (old snapshot or new file)
+    doc.where("src/app.py", start, end)      # "src/app.py:12:5-12:26"
+    doc.where(None, start, end)              # "12:5-12:26"
+    row.update(span_fields(doc.region(start, end)))   # JSON: start_line, start_col, ...
+    shown = short_ids(t.id for t in every_tag)        # {id: "01jd3k4m"}
+
 Tag ids are shown as the shortest prefix (at least `MIN_ID` characters) that names one tag of
 the store: `magicmarkup show <shown id>` always finds that tag (`short_ids`).
 """

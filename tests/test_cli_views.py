@@ -314,3 +314,56 @@ def test_list_fits_wide_characters_in_the_width(repo: Path, cli: CliRunner) -> N
     lines = listed.out.splitlines()
     assert "app.py:1:1-1:27" in listed.out and "名前" in listed.out and "全角" in listed.out
     assert all(cell_len(line) <= 80 for line in lines), [cell_len(x) for x in lines]
+
+
+def test_list_and_grep_take_a_directory_the_root_or_a_deleted_path(
+    tagged: dict[str, str], cli: CliRunner, repo: Path
+) -> None:
+    def ids(*args: str, cwd: Path | None = None) -> set[str]:
+        result = cli(*args, "--json", cwd=cwd)
+        assert result.code == 0, (args, result.err)
+        return {t["id"] for t in result.json()}
+
+    everything = set(tagged.values())
+    assert ids("list", "src") == ids("list", "src/some/") == {tagged["deep"]}
+    assert ids("list", ".") == ids("list", str(repo)) == everything
+    assert ids("list", "..", cwd=repo / "src") == everything
+    assert ids("list", "app.py") == {tagged["qty"], tagged["twice"]}
+    assert ids("grep", ".", "src") == {tagged["deep"]}
+    (repo / DEEP).unlink()
+    (repo / DEEP).parent.rmdir()
+    assert ids("list", "src/some/rather/deeply/nested/package") == {tagged["deep"]}  # gone from disk
+    assert ids("list", DEEP) == {tagged["deep"]}
+    assert cli("list", "nowhere").out == "no tags\n"
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "message"),
+    [
+        (KeyboardInterrupt(), 130, "error: interrupted"),
+        (RuntimeError("boom [/]"), 2, "error: unexpected RuntimeError: boom [/] (run with --debug"),
+        (BrokenPipeError(), 0, ""),
+    ],
+    ids=["ctrl-c", "bug", "closed-pipe"],
+)
+def test_interrupts_and_bugs_are_one_line(
+    tagged: dict[str, str],
+    cli: CliRunner,
+    monkeypatch: pytest.MonkeyPatch,
+    exc: BaseException,
+    code: int,
+    message: str,
+) -> None:
+    from magicmarkup import tags as tagapi
+
+    def explode(*_args: object, **_kwargs: object) -> None:
+        raise exc
+
+    monkeypatch.setattr(tagapi, "list_tags", explode)
+    result = cli("list")
+    assert result.code == code
+    if message:
+        [line] = [x for x in result.err.splitlines() if x]  # click ends the "^C" line first
+        assert line.startswith(message) and "Traceback" not in result.err
+    else:
+        assert result.err == ""

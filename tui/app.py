@@ -603,7 +603,7 @@ class MagicMarkupApp(App[None]):
                 self.select(tag_id)
                 self.refresh_views(reveal=True)
 
-        self.push_screen(SearchScreen(self.all_tags), done)
+        self.push_screen(SearchScreen(self.all_tags, place=self.place), done)
 
     def action_open_file(self) -> None:
         from textual.command import SimpleCommand

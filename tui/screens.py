@@ -4,6 +4,7 @@ through `dismiss`; the app carries it out with the library API."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -280,10 +281,12 @@ class SearchScreen(ModalScreen[str | None]):
         Binding("down", "to_results", "Results", show=False),
     ]
 
-    def __init__(self, tags: list[Tag], query: str = "") -> None:
+    def __init__(self, tags: list[Tag], query: str = "", place: Callable[[Tag], str] | None = None) -> None:
+        """`place` writes where a tag is (`path:line:col-line:col`); default: its path."""
         super().__init__()
         self.tags = tags
         self.query_text = query
+        self.place = place or (lambda tag: tag.path)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog search") as box:
@@ -316,7 +319,7 @@ class SearchScreen(ModalScreen[str | None]):
                 Content.assemble(
                     status_content(h.tag),
                     " ",
-                    Content.styled(h.tag.path, "$text-accent"),
+                    Content.styled(self.place(h.tag), "$text-accent"),
                     Content.styled(f" [{h.field}] ", "dim"),
                     Content(first_line(h.tag.note, 80) or first_line(h.tag.anchor.text, 80)),
                 ),

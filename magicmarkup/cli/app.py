@@ -64,7 +64,7 @@ SHORT_HELP: dict[str, str] = {
     "hooks": "Git hooks that keep tags on the code through commits, pulls, checkouts and rebases.",
     "import": "Import tags from an `export` file; tags whose id exists are skipped.",
     "init": "Create .magicmarkup/ at the repository root (the git root, else this directory).",
-    "list": "List tags (of PATH, or of the whole repository).",
+    "list": "List tags (of PATH, a file or a folder, or of the whole repository).",
     "llm": "The local model and the LLM endpoint used for hard re-anchoring cases.",
     "retag": "Re-anchor tags after the code changed.",
     "rm": "Delete a tag.",
@@ -269,8 +269,9 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in words or os.environ.get("MAGICMARKUP_DEBUG", "") not in ("", "0")
     try:
         cli.main(args=args, prog_name="magicmarkup", standalone_mode=False)
-    except click.exceptions.Abort:
-        fail("aborted", 130)
+    except click.exceptions.Abort as exc:
+        # click turns Ctrl-C into Abort (after a newline, so the message is not after "^C")
+        fail("interrupted" if isinstance(exc.__cause__, KeyboardInterrupt) else "aborted", 130)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

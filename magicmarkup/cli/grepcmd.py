@@ -12,7 +12,7 @@ import click
 
 from magicmarkup import tags as tagapi
 from magicmarkup.cli.app import STATUS_STYLE, State, fail, pass_state, print_json
-from magicmarkup.cli.tagcmds import Documents, echo_lines
+from magicmarkup.cli.tagcmds import Documents, echo_lines, tags_under
 from magicmarkup.model import Status, Tag
 from magicmarkup.positions import one_line, printable, short_ids, span_fields
 
@@ -68,19 +68,11 @@ def grep_cmd(
     except re.error as exc:
         fail(f"bad pattern {pattern!r}: {exc} (use -F for a plain string)", 2)
     store = state.store()
-    prefix = None
-    if path is not None:
-        full = path if path.is_absolute() else (state.repo or Path.cwd()) / path
-        if full.resolve() != store.root.resolve():  # the whole repository: no filter
-            prefix = store.relpath(path, state.repo).rstrip("/")
-    every = tagapi.list_tags(store)
+    searched, complete = tags_under(state, store, path, Status(status) if status else None)
+    every = searched if complete else tagapi.list_tags(store)
     docs = Documents(store)
     hits: list[tuple[Tag, list[str]]] = []
-    for tag in every:
-        if status is not None and tag.status.value != status:
-            continue
-        if prefix and tag.path != prefix and not tag.path.startswith(prefix + "/"):
-            continue
+    for tag in searched:
         matched = [name for name, value in _fields(tag, docs.current_text(tag)) if regex.search(value)]
         if matched:
             hits.append((tag, matched))

@@ -13,7 +13,6 @@ import click
 from pydantic import JsonValue
 from rich.cells import cell_len
 from rich.markup import escape
-from rich.syntax import Syntax
 
 from magicmarkup import tags as tagapi
 from magicmarkup.cli import app
@@ -244,7 +243,7 @@ def _event_where(docs: Documents, path: str, sha: str | None, span: Any) -> str:
 @json_option
 @pass_state
 def list_cmd(state: State, path: Path | None, status: str | None, as_json: bool) -> None:
-    """List tags (of PATH, or of the whole repository).
+    """List tags (of PATH, a file or a folder, or of the whole repository).
 
     \b
     Each tag is shown as: its id (the shortest unique prefix: `show`, `edit` and `rm`
@@ -254,12 +253,11 @@ def list_cmd(state: State, path: Path | None, status: str | None, as_json: bool)
     the note column goes first, then each tag takes two lines.
     """
     store = state.store()
-    rel = store.relpath(path, state.repo) if path else None
     wanted = Status(status) if status else None
-    found = tagapi.list_tags(store, rel, wanted)
+    found, complete = tags_under(state, store, path, wanted)
     problems = list(store.problems)
     try:
-        _print_list(store, found, rel, wanted, as_json)
+        _print_list(store, found, complete, as_json)
     finally:
         # every other tag is listed; a file that could not be read is named, and scripts learn of it
         for problem in problems:
@@ -268,9 +266,25 @@ def list_cmd(state: State, path: Path | None, status: str | None, as_json: bool)
         raise SystemExit(1)
 
 
-def _print_list(
-    store: Store, found: list[Tag], rel: str | None, wanted: Status | None, as_json: bool
-) -> None:
+def tags_under(
+    state: State, store: Store, path: Path | None, status: Status | None = None
+) -> tuple[list[Tag], bool]:
+    """The tags of PATH: a file, a directory (or a path that is gone: tags of a deleted file or
+    folder), or the whole repository when None or the root. Also says whether that is every
+    tag of the store."""
+    if path is None:
+        return tagapi.list_tags(store, None, status), status is None
+    full = path if path.is_absolute() else (state.repo or Path.cwd()) / path
+    if full.is_file():
+        return tagapi.list_tags(store, store.relpath(path, state.repo), status), False
+    everything = tagapi.list_tags(store, None, status)
+    if Path(os.path.abspath(full)) == store.root:
+        return everything, status is None
+    prefix = store.relpath(path, state.repo).rstrip("/")
+    return [t for t in everything if t.path == prefix or t.path.startswith(prefix + "/")], False
+
+
+def _print_list(store: Store, found: list[Tag], complete: bool, as_json: bool) -> None:
     docs = Documents(store)
     if as_json:
         rows = []
@@ -284,7 +298,7 @@ def _print_list(
     if not found:
         click.echo("no tags")
         return
-    every = found if rel is None and wanted is None else tagapi.list_tags(store)
+    every = found if complete else tagapi.list_tags(store)
     shown = short_ids(t.id for t in every)
     rows_out: list[ListRow] = []
     for tag in found:
@@ -439,6 +453,8 @@ def render_tag(tag: Tag, docs: Documents, context: int) -> None:
         app.console.print("metadata: " + safe(json.dumps(extra, ensure_ascii=False)), highlight=False)
     doc = docs.positions(tag.path)
     if region is not None and doc is not None:
+        from rich.syntax import Syntax  # pygments: only `show` pays for it
+
         a, b = region.start.line, region.end.line
         lo, hi = max(1, a - context), min(doc.index.line_count, b + context)
         snippet = doc.text[doc.index.offset(lo) : doc.index.line_end(hi)]
