@@ -46,6 +46,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "hooks": "magicmarkup.cli.gitcmds:hooks_group",
     "tui": "magicmarkup.cli.tuicmd:tui_cmd",
     "doctor": "magicmarkup.cli.doctorcmd:doctor_cmd",
+    "lsp": "magicmarkup.cli.lspcmd:lsp_cmd",
 }
 
 # What `magicmarkup --help` lists, without importing every command module to ask it (that
@@ -65,6 +66,9 @@ SHORT_HELP: dict[str, str] = {
     "import": "Import tags from an `export` file; tags whose id exists are skipped.",
     "init": "Create .magicmarkup/ at the repository root (the git root, else this directory).",
     "list": "List tags (of PATH, a file or a folder, or of the whole repository).",
+    "lsp": "Run the language server on stdin/stdout: notes on hover, inlay hints, code lenses, "
+    "diagnostics for tags to review, symbols, and code actions to add, edit, remove and repair "
+    "tags.",
     "llm": "The local model and the LLM endpoint used for hard re-anchoring cases.",
     "retag": "Re-anchor tags after the code changed.",
     "rm": "Delete a tag.",
