@@ -197,11 +197,19 @@ class _Doctor:
                 if entry.is_symlink():
                     self.problem(PATH_OUTSIDE, entry, "symbolic link inside the store; refusing to follow it")
                     self._unreadable += 1
+                elif entry.is_dir() and entry.name.endswith(".json") and folder != pins:
+                    self.problem(UNPARSABLE, entry, "is a directory where a pin file should be")
+                    self._unreadable += 1
                 elif entry.is_dir():
                     stack.append(entry)
-                elif entry.name.endswith(".json") and not entry.name.startswith("."):
+                elif entry.name.endswith(".json") and not entry.name.startswith(".") and folder != pins:
                     rel = folder.relative_to(pins).as_posix()
                     yield _File(rel, entry, pin=entry.name[: -len(".json")])
+                elif not entry.name.startswith("."):
+                    self.problem(
+                        UNPARSABLE, entry, "is a file where a folder of pins (or a pin file) should be"
+                    )
+                    self._unreadable += 1
 
     def _parse_pin(self, f: _File, data: bytes) -> None:
         label = self.label(f.path)
@@ -317,27 +325,32 @@ class _Doctor:
                     f.dirty = p.fixed = True
 
     def _check_duplicates(self, files: list[_File]) -> None:
+        self._check_pinned_twice([f for f in files if f.pin is not None])
+        pinned = {f.pin for f in files if f.pin is not None and f.tags}
         seen: dict[str, str] = {}
         for f in files:
-            for tag in f.tags or []:
+            if f.pin is not None:
+                continue
+            for tag in list(f.tags or []):
+                if tag.id in pinned:  # a migration to pins interrupted before this file was deleted
+                    p = self.problem(
+                        DUPLICATE_ID,
+                        f.path,
+                        f"tag {tag.id} is already migrated to a pin; this schema-2 copy is stale",
+                        tag.id,
+                        fixable=True,
+                    )
+                    if self.fix:
+                        assert f.tags is not None
+                        f.tags.remove(tag)
+                        f.dirty = p.fixed = True
+                        p.message += "; dropped here (the pin is kept)"
+                    continue
                 first = seen.get(tag.id)
                 if first is None:
                     seen[tag.id] = f.rel
                     continue
                 where = "twice in this file" if first == f.rel else f"also in the file of {first!r}"
-                if f.pin is not None:
-                    # a tag written under its new document before its old pin was removed (a
-                    # crash mid-move): the same tag twice, so keep one, never rename it
-                    p = self.problem(
-                        DUPLICATE_ID, f.path, f"tag {tag.id} is pinned twice ({where})", tag.id, fixable=True
-                    )
-                    if self.fix:
-                        self._backup(f.path)
-                        f.path.unlink()
-                        f.tags = []
-                        p.fixed = True
-                        p.message += "; this copy removed (backed up)"
-                    continue
                 p = self.problem(
                     DUPLICATE_ID, f.path, f"tag id {tag.id} is used {where}", tag.id, fixable=True
                 )
@@ -350,6 +363,45 @@ class _Doctor:
                     tag.metadata.setdefault("doctor_previous_id", old)
                     f.dirty = p.fixed = True
                     p.message += f"; renamed to {tag.id}"
+
+    def _check_pinned_twice(self, pins: list[_File]) -> None:
+        """A tag pinned under two documents: written under its new document before its old pin
+        was removed (a crash mid-move). It is one tag: keep the copy a move would have kept (the
+        one whose document exists, else the one written last) and never rename it."""
+        copies: dict[str, list[_File]] = {}
+        for f in pins:
+            if f.tags:
+                copies.setdefault(f.tags[0].id, []).append(f)
+        for tag_id, found in copies.items():
+            if len(found) < 2:
+                continue
+
+            def rank(f: _File) -> tuple[bool, int]:
+                exists = (self.store.root / f.rel).is_file()
+                try:
+                    written = f.path.stat().st_mtime_ns
+                except OSError:
+                    written = 0
+                return exists, written
+
+            keep = max(found, key=rank)
+            for f in found:
+                if f is keep:
+                    continue
+                p = self.problem(
+                    DUPLICATE_ID,
+                    f.path,
+                    f"tag {tag_id} is pinned twice (also under {keep.rel!r}, which is kept)",
+                    tag_id,
+                    fixable=True,
+                )
+                if self.fix:
+                    self._backup(f.path)
+                    f.path.unlink()
+                    f.tags = []
+                    f.dirty = False  # gone: nothing left to rewrite
+                    p.fixed = True
+                    p.message += "; this copy removed (backed up)"
 
     def _check_snapshots_and_spans(self, files: list[_File]) -> set[str]:
         referenced: set[str] = set()

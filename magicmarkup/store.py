@@ -17,6 +17,7 @@ reason to hide the other tags or to overwrite it.
 
 from __future__ import annotations
 
+import errno
 import gc
 import gzip
 import os
@@ -53,17 +54,30 @@ MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024  # a snapshot inflating past this is refus
 MAX_STORE_FILE_BYTES = 16 * 1024 * 1024
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so a reader or a crash sees the old file or the new, never half."""
+def atomic_write(path: Path, data: bytes, tmp_dir: Path | None = None) -> None:
+    """Replace `path` with `data` so a reader or a crash sees the old file or the new, never half.
+    The temp file is made in `tmp_dir` when given (the store's local folder under the git
+    directory: no `git status` shows it and no `git clean` removes it mid-write), else, or when
+    that is another file system, beside `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    folder = tmp_dir if tmp_dir is not None else path.parent
+    if tmp_dir is not None:
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp's 0600 would hide the store from the group
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV or tmp_dir is None:
+                raise
+            os.unlink(tmp)  # the local folder is on another file system: write beside the file
+            atomic_write(path, data)
+            return
     except BaseException:
         with _suppress_oserror():
             os.unlink(tmp)
@@ -378,6 +392,7 @@ class Store:
         # Local, per working tree, out of git's sight and out of reach of `git clean`.
         self.local_dir = (gitdir / "magicmarkup") if gitdir is not None else (self.dir / "cache" / "local")
         self._lock = FileLock(str(self.local_dir / "lock"), timeout=LOCK_TIMEOUT_S)
+        self.tmp_dir = self.local_dir / "tmp"  # temp files of atomic writes: out of git's sight
         self.problems: list[str] = []  # files skipped by the last lenient read, one line each
         self._meta_checked = False
         self.conflicts: dict[str, Conflict] = {}
@@ -399,7 +414,7 @@ class Store:
     def _write_missing(self, *files: tuple[str, str]) -> None:
         for name, content in files:
             if not (self.dir / name).exists():
-                atomic_write(self.dir / name, content.encode())
+                atomic_write(self.dir / name, content.encode(), self.tmp_dir)
 
     @classmethod
     def discover(cls, start: Path | None = None) -> Store:
@@ -530,17 +545,20 @@ class Store:
                 by_id[pinned.id] = pinned  # a pin wins over a not yet migrated schema-2 copy
         return sorted(by_id.values(), key=lambda t: t.id)
 
-    @staticmethod
-    def _pin_files(folder: Path) -> list[tuple[str, Path]]:
+    def _pin_files(self, folder: Path) -> list[tuple[str, Path]]:
         try:
             entries = list(os.scandir(folder))
         except (FileNotFoundError, NotADirectoryError):
             return []
-        return sorted(
-            (e.name[: -len(".json")], Path(e.path))
-            for e in entries
-            if e.name.endswith(".json") and not e.name.startswith(".") and not e.is_dir(follow_symlinks=False)
-        )
+        found = []
+        for e in entries:
+            if not e.name.endswith(".json") or e.name.startswith("."):
+                continue
+            if e.is_dir(follow_symlinks=False):
+                self.problems.append(f"{self.label(Path(e.path))}: is a directory where a pin file should be")
+                continue
+            found.append((e.name[: -len(".json")], Path(e.path)))
+        return sorted(found)
 
     def _load_pin(self, rel: str, tag_id: str, file: Path) -> Tag | None:
         label = self.label(file)
@@ -737,15 +755,20 @@ class Store:
             file = self.dir / name
             try:
                 if read_store_file(file, self.label(file)).decode("utf-8", "replace") in old:
-                    atomic_write(file, new.encode())
+                    atomic_write(file, new.encode(), self.tmp_dir)
             except FileNotFoundError:
-                atomic_write(file, new.encode())
+                atomic_write(file, new.encode(), self.tmp_dir)
             except (OSError, StoreError):
                 pass
 
     def _write_pins(self, rel: str, tags: list[Tag]) -> None:
         rel = self.check_relpath(rel, resolve=False)
         self._upgrade_meta()
+        where = self.pins_dir
+        for part in rel.split("/"):
+            where = where / part
+            if where.exists() and not where.is_dir():
+                raise StoreError(f"{self.label(where)}: is a file where a folder of pins should be")
         # The log first: a crash in between leaves an event whose result was not saved (the
         # write is redone and says so again), never a saved result without its explanation.
         self.log_new_events(rel, tags)
@@ -760,7 +783,7 @@ class Store:
                     continue
             except (OSError, StoreError):
                 pass
-            atomic_write(file, data)
+            atomic_write(file, data, self.tmp_dir)
             self.conflicts.pop(tag.id, None)
 
     def _remove_others(self, rel: str, keep: set[str]) -> None:
@@ -770,9 +793,11 @@ class Store:
             if tag_id in keep:
                 continue
             try:
-                parse_pin(read_store_file(file, self.label(file)), self.label(file))
+                held = parse_pin(read_store_file(file, self.label(file)), self.label(file))
             except (OSError, StoreError):
                 continue  # unreadable: not ours to delete
+            if held.id != tag_id:
+                continue  # skipped by the loader (named for another tag): never loaded, never ours
             with _suppress_oserror():
                 file.unlink()
         with _suppress_oserror():
@@ -832,7 +857,7 @@ class Store:
         file = self.snapshot_file(sha)
         if not file.is_file() or file.is_symlink():
             raw = text.encode("utf-8", "surrogatepass")
-            atomic_write(file, gzip.compress(raw, compresslevel=6, mtime=0))
+            atomic_write(file, gzip.compress(raw, compresslevel=6, mtime=0), self.tmp_dir)
         return sha
 
     def put_snapshots(self, texts: list[str]) -> list[str]:

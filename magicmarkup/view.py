@@ -190,10 +190,8 @@ def _is_file(store: Store, rel: str) -> bool:
 
 
 def _exists(store: Store, rel: str) -> bool:
-    try:
-        full = store.document_path(rel)
-    except MagicMarkupError:
-        return False
+    """Is there anything at `rel` (a file, a special file, a link, even one leading out)?"""
+    full = store.root / rel
     return full.exists() or full.is_symlink()
 
 

@@ -461,14 +461,6 @@ class Case:
     known_bug: str | None = None  # a library bug this case shows (the test is a strict xfail)
 
 
-# The local view (view.current) takes a document path that leads out of the repository for a
-# missing file, so the "unreadable: say so" branch never runs for it.
-SYMLINK_OUT_BUG = (
-    "view.current: a tagged file that became a symlink out of the repository is shown orphaned as "
-    "'deleted', with no error naming it (document_path raises, so _is_file/_exists say False)"
-)
-
-
 CASES = [
     Case("binary file", binary_file),
     Case("invalid UTF-8", invalid_utf8),
@@ -483,7 +475,7 @@ CASES = [
     Case("tagged file emptied", became_empty),
     Case("file became a directory", became_directory),
     Case("file became a symlink (inside)", became_symlink_inside),
-    Case("file became a symlink (outside)", became_symlink_outside, SYMLINK_OUT_BUG),
+    Case("file became a symlink (outside)", became_symlink_outside),
     Case("span past the end", span_past_end),
     Case("span start > end", start_after_end),
     Case("store JSON truncated", store_truncated),

@@ -242,12 +242,6 @@ def test_the_lock_survives_git_clean_while_three_writers_add_tags(tmp_path: Path
     assert all("FileNotFoundError" in line and ".tmp" in line for line in failed), failed[:3]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="atomic_write's temp file (.magicmarkup/**/.*.tmp) is git-ignored, so a `git clean -fdX` "
-    "between its write and os.replace deletes it and the add fails with a raw FileNotFoundError "
-    "(about a third of the adds in the test above)",
-)
 def test_git_clean_between_temp_write_and_replace_does_not_fail_the_write(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -278,12 +278,6 @@ def test_sigkill_while_moving_tags_between_documents_loses_none(tmp_path: Path, 
         assert tag.status.placed and MOVE_SRC[tag.span.start : tag.span.end] == tag.anchor.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="doctor --fix dedupes a tag pinned twice by keeping the copy it walks first (folders in "
-    "reverse name order), not the moved one: after a crash mid-move from f.py to a.py it keeps the "
-    "stale pin under f.py, silently undoing the move",
-)
 def test_doctor_keeps_the_moved_copy_of_a_tag_pinned_twice(tmp_path: Path) -> None:
     moves = [("f.py", "a.py")]
     store, notes = _moving_repo(tmp_path / "repo", moves)

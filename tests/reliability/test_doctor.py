@@ -105,13 +105,6 @@ def test_duplicate_ids_in_legacy_files_get_new_ids_and_a_backup(store: Store) ->
     assert check(store).problems == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="doctor reads a legacy file whose tags already have pins (a migration interrupted between "
-    "writing the pins and deleting the legacy file, which the loader handles: the pin wins) as "
-    "'tag id used twice in this file', and --fix gives the legacy copy a new id: every such tag "
-    "is then listed twice",
-)
 def test_an_interrupted_migration_is_not_a_duplicate(store: Store) -> None:
     tag = tagapi.add_tag(store, "a.py", match="x + 1", note="pinned")
     write_legacy(store, "a.py", [tag])
@@ -120,12 +113,6 @@ def test_an_interrupted_migration_is_not_a_duplicate(store: Store) -> None:
     assert [t.id for t in Store(store.root).all_tags()] == [tag.id]  # still one tag, not two
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="doctor --fix crashes (FileNotFoundError) when a pin it removes as a duplicate also had a "
-    "fixable path mismatch: _check_paths marks the file dirty, _check_duplicates deletes it, and the "
-    "final rewrite backs up the deleted file",
-)
 def test_fix_dedupes_a_twin_whose_path_is_also_wrong(store: Store) -> None:
     tag = tagapi.add_tag(store, "b.py", match="x + 1")
     twin = store.pin_file("a.py", tag.id)
