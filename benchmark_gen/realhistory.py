@@ -464,6 +464,8 @@ class Parsed:
 
 @dataclass
 class Definition:
+    """A definition's span includes its Python decorators; `bare` is the span without them."""
+
     qualname: str
     kind: str
     start: int
@@ -471,6 +473,17 @@ class Definition:
     text: str
     node: Node
     order: int  # index among the file's definitions, in document order
+    bare: tuple[int, int] = (0, 0)
+
+    @property
+    def decorated(self) -> bool:
+        return (self.start, self.end) != self.bare
+
+    def target(self, src_text: str, with_decorators: bool) -> tuple[int, int, str]:
+        """The span the same tag covers here: a tag placed without decorators stays without them
+        when some are added (they are new code above it, like an inserted line)."""
+        s, e = (self.start, self.end) if with_decorators else self.bare
+        return s, e, src_text[s:e]
 
 
 @dataclass
@@ -542,7 +555,16 @@ def definitions(src: Parsed) -> list[Definition]:
                         target = _def_node(child)
                         s, e = src.span(target)
                         out.append(
-                            Definition("::".join(own), kinds[child.type], s, e, src.text[s:e], child, 0)
+                            Definition(
+                                "::".join(own),
+                                kinds[child.type],
+                                s,
+                                e,
+                                src.text[s:e],
+                                child,
+                                0,
+                                src.span(child),
+                            )
                         )
             visit(child, own)
 
@@ -756,9 +778,10 @@ def step_drafts(
                 _case(cid, old, (d_old.start, d_old.end), new, None, {**meta, "category": "deleted"}),
             )
             continue
-        expected = (d_new.start, d_new.end)
-        if d_old.text == d_new.text:
-            category = "unchanged" if d_old.start == d_new.start else "moved"
+        ns, ne, new_piece = d_new.target(new.text, d_old.decorated)
+        expected = (ns, ne)
+        if d_old.text == new_piece:
+            category = "unchanged" if d_old.start == ns else "moved"
             if category == "moved":
                 meta["move"] = "reordered" if d_old.order != d_new.order else "shifted"
             yield Draft(
@@ -766,7 +789,7 @@ def step_drafts(
                 _case(cid, old, (d_old.start, d_old.end), new, expected, {**meta, "category": category}),
             )
             continue
-        meta["similarity"] = round(fuzz.ratio(d_old.text, d_new.text) / 100.0, 3)
+        meta["similarity"] = round(fuzz.ratio(d_old.text, new_piece) / 100.0, 3)
         helper = (
             _is_split(old, new, d_old, d_new, new_defs, old_names) if d_old.kind in FUNCTION_KINDS else None
         )
@@ -884,7 +907,8 @@ def chain_cases(
         for u in uniq[1:]:
             names &= set(u)
         for qn in sorted(names):
-            spans = [(u[qn].start, u[qn].text) for u in uniq]
+            with_decorators = uniq[0][qn].decorated
+            spans = [u[qn].target(p.text, with_decorators)[::2] for u, p in zip(uniq, parsed, strict=True)]
             changing = sum(a != b for a, b in itertools.pairwise(spans))
             if changing == 0:
                 continue  # never changes: not a chain worth carrying
@@ -903,18 +927,19 @@ def chain_cases(
         per_path[path] += 1
         parsed = [Parsed(files[path][1], files[path][0]) for _, files in releases]
         defs = [unique_definitions(definitions(p))[qn] for p in parsed]
+        tagged = [d.target(p.text, defs[0].decorated) for d, p in zip(defs, parsed, strict=True)]
         chain_id = f"real:{project.name}:chain:{path}:{qn}"
         steps = len(parsed) - 1
         for k in range(steps):
-            a, b = defs[k], defs[k + 1]
-            category = ("unchanged" if a.start == b.start else "moved") if a.text == b.text else "edited"
+            a, b = tagged[k], tagged[k + 1]
+            category = ("unchanged" if a[0] == b[0] else "moved") if a[2] == b[2] else "edited"
             out.append(
                 _case(
                     f"{chain_id}:{k}",
                     parsed[k],
-                    (a.start, a.end),
+                    (a[0], a[1]),
                     parsed[k + 1],
-                    (b.start, b.end),
+                    (b[0], b[1]),
                     {
                         "project": project.name,
                         "registry": project.registry,
@@ -922,7 +947,7 @@ def chain_cases(
                         "path": path,
                         "licence": project.licence,
                         "qualname": qn,
-                        "kind": a.kind,
+                        "kind": defs[k].kind,
                         "level": "definition",
                         "category": category,
                         "chain": chain_id,

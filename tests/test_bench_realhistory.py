@@ -476,3 +476,28 @@ def test_generate_real_and_score_through_the_cli(mm: CliRunner, tmp_path: Path) 
     assert chains["chains"] == 2 and chains["steps"] == 2 * (len(project.versions) - 1)
     assert chains["changed_but_anchored"] == 0
     assert {x["step"] for x in lines if "chain" in x} == set(range(len(project.versions) - 1))
+
+
+def test_decorators_added_above_a_tag_are_not_part_of_it(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    one = (
+        "import functools\n\n\ndef plain(values):\n    return sorted(values, key=str.lower)\n\n\n"
+        "@functools.lru_cache(maxsize=8)\ndef cached(values):\n    return tuple(sorted(values))\n"
+    )
+    two = one.replace("def plain(", "@functools.cache\ndef plain(").replace("maxsize=8", "maxsize=64")
+    _sdist(cache, "deco", "1", {"m.py": one})
+    _sdist(cache, "deco", "2", {"m.py": two})
+    cases = project_cases(Project("deco", "pypi", ("1", "2"), "MIT"), cache, caps=BIG_CAPS, chains=0)
+    got = {c.meta["qualname"]: c for c in cases if c.meta["level"] == "definition"}
+    # Tagged without decorators: a decorator added above is new code outside the tag.
+    assert got["plain"].category == "moved"
+    assert (
+        got["plain"].expected_piece
+        == got["plain"].old_piece
+        == "def plain(values):\n    return sorted(values, key=str.lower)"
+    )
+    # Tagged with its decorator: the decorator is part of it, and its edit is an edit.
+    assert got["cached"].old_piece.startswith("@functools.lru_cache(maxsize=8)")
+    assert got["cached"].category == "edited"
+    assert got["cached"].expected_piece is not None
+    assert got["cached"].expected_piece.startswith("@functools.lru_cache(maxsize=64)\ndef cached")
