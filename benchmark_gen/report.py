@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,27 +29,124 @@ def _ratio(num: int, den: int) -> float | None:
     return round(num / den, 4) if den else None
 
 
+def _per_1000(count: int, n: int) -> float:
+    return round(1000.0 * count / n, 2) if n else 0.0
+
+
+def _row(g: Sequence[Prediction]) -> dict[str, Any]:
+    silent = sum(p.silent for p in g)
+    return {
+        "n": len(g),
+        "accuracy": round(sum(p.correct for p in g) / len(g), 4),
+        "silent": silent,
+        "silent_per_1000": _per_1000(silent, len(g)),
+    }
+
+
 def _breakdown(keys: Sequence[str], preds: Sequence[Prediction]) -> dict[str, dict[str, Any]]:
     groups: dict[str, list[Prediction]] = defaultdict(list)
     for key, p in zip(keys, preds, strict=True):
         groups[key].append(p)
+    return {name: _row(g) for name, g in sorted(groups.items())}
+
+
+def reliability(preds: Sequence[Prediction], bins: int = 10) -> list[dict[str, Any]]:
+    """Confidence buckets of the *placed* answers (orphans make no claim about a place) against the
+    observed precision in each: a calibrated engine is right 90 % of the time it says 0.9."""
+    buckets: list[list[Prediction]] = [[] for _ in range(bins)]
+    for p in preds:
+        if p.placed:
+            buckets[min(bins - 1, max(0, int(p.confidence * bins)))].append(p)
+    rows = []
+    for b, group in enumerate(buckets):
+        if not group:
+            continue
+        rows.append(
+            {
+                "bucket": f"{b / bins:.1f}-{(b + 1) / bins:.1f}",
+                "n": len(group),
+                "mean_confidence": round(sum(p.confidence for p in group) / len(group), 4),
+                "precision": round(sum(p.correct for p in group) / len(group), 4),
+            }
+        )
+    return rows
+
+
+def expected_calibration_error(preds: Sequence[Prediction], bins: int = 10) -> float | None:
+    """ECE over the placed answers: sum over buckets of (share of answers) x |precision - mean confidence|.
+    None when nothing was placed."""
+    placed = [p for p in preds if p.placed]
+    if not placed:
+        return None
+    total = 0.0
+    for b in range(bins):
+        group = [p for p in placed if min(bins - 1, max(0, int(p.confidence * bins))) == b]
+        if group:
+            acc = sum(p.correct for p in group) / len(group)
+            conf = sum(p.confidence for p in group) / len(group)
+            total += len(group) / len(placed) * abs(acc - conf)
+    return round(total, 4)
+
+
+def chain_summary(preds: Sequence[Prediction]) -> dict[str, Any] | None:
+    """Chains scored sequentially: accuracy per step, tags whose text changed yet are `anchored`."""
+    steps = [p for p in preds if p.chain is not None]
+    if not steps:
+        return None
+    by_chain: dict[str, list[Prediction]] = defaultdict(list)
+    for p in steps:
+        by_chain[str(p.chain)].append(p)
+    last = [max(g, key=lambda p: p.step or 0) for g in by_chain.values()]
+    lying = [p for p in steps if p.text_changed and p.status == "anchored"]
+    engine_lying = [p for p in steps if p.text_changed and p.engine_status == "anchored"]
+    silent = sum(p.silent for p in steps)
     return {
-        name: {"n": len(g), "accuracy": round(sum(p.correct for p in g) / len(g), 4)}
-        for name, g in sorted(groups.items())
+        "chains": len(by_chain),
+        "steps": len(steps),
+        "step_accuracy": round(sum(p.correct for p in steps) / len(steps), 4),
+        "final_accuracy": round(sum(p.correct for p in last) / len(last), 4),
+        "chains_all_correct": sum(all(p.correct for p in g) for g in by_chain.values()),
+        "silent": silent,
+        "silent_per_1000": _per_1000(silent, len(steps)),
+        "changed_but_anchored": len(lying),
+        "changed_but_anchored_chains": len({p.chain for p in lying}),
+        "engine_changed_but_anchored": len(engine_lying),
+        "statuses": dict(sorted(Counter(p.status for p in steps).items())),
     }
 
 
-def summarize(cases: Sequence[Case], preds: Sequence[Prediction]) -> dict[str, Any]:
-    """The `--json` object: exactly the keys of issue 4 (callers may add context keys)."""
+def _honesty(preds: Sequence[Prediction]) -> dict[str, Any]:
+    n = len(preds)
+    silent = sum(p.silent for p in preds)
+    review = [p for p in preds if p.status == "needs_review" and p.placed]
+    return {
+        "silent": silent,
+        "silent_per_1000": _per_1000(silent, n),
+        "needs_review": {
+            "n": len(review),
+            "right": sum(p.correct for p in review),
+            "wrong": sum(not p.correct for p in review),
+        },
+        "ece": expected_calibration_error(preds),
+    }
+
+
+def summarize(
+    cases: Sequence[Case], preds: Sequence[Prediction], suites: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """The `--json` object: issue 4's keys, the honesty figures (silent misplacements, needs_review
+    split, reliability and ECE), chains when there are any, and per suite when `suites` names each
+    case's file."""
     n = len(preds)
     deleted = [c.deleted for c in cases]
     orphaned = [p.start is None for p in preds]
     true_orphans = sum(1 for d, o in zip(deleted, orphaned, strict=True) if d and o)
-    return {
+    out: dict[str, Any] = {
         "n": n,
         "accuracy": round(sum(p.correct for p in preds) / n, 4) if n else 0.0,
         "exact_accuracy": round(sum(p.exact for p in preds) / n, 4) if n else 0.0,
         "iou": round(sum(p.iou for p in preds) / n, 4) if n else 0.0,
+        **_honesty(preds),
         "orphan_precision": _ratio(true_orphans, sum(orphaned)),
         "orphan_recall": _ratio(true_orphans, sum(deleted)),
         "llm_calls_per_case": round(sum(p.llm_calls for p in preds) / n, 4) if n else 0.0,
@@ -58,10 +155,31 @@ def summarize(cases: Sequence[Case], preds: Sequence[Prediction]) -> dict[str, A
             "p50": round(percentile([p.ms for p in preds], 50), 3),
             "p95": round(percentile([p.ms for p in preds], 95), 3),
         },
+        "reliability": reliability(preds),
         "by_category": _breakdown([c.category for c in cases], preds),
         "by_language": _breakdown([c.language or "none" for c in cases], preds),
         "failures": [p.id for p in preds if not p.correct],
     }
+    chains = chain_summary(preds)
+    if chains is not None:
+        out["chains"] = chains
+    if suites is not None:
+        groups: dict[str, list[int]] = defaultdict(list)
+        for i, name in enumerate(suites):
+            groups[name].append(i)
+        out["by_suite"] = {}
+        for name, idx in groups.items():
+            g = [preds[i] for i in idx]
+            out["by_suite"][name] = {
+                **_row(g),
+                "ece": expected_calibration_error(g),
+                "needs_review": _honesty(g)["needs_review"],
+                "by_category": _breakdown([cases[i].category for i in idx], g),
+            }
+            sub = chain_summary(g)
+            if sub is not None:
+                out["by_suite"][name]["chains"] = sub
+    return out
 
 
 def collapse_combos(by_category: dict[str, dict[str, Any]], limit: int = 30) -> dict[str, dict[str, Any]]:
@@ -73,7 +191,13 @@ def collapse_combos(by_category: dict[str, dict[str, Any]], limit: int = 30) -> 
     if combos:
         n = sum(v["n"] for v in combos)
         acc = sum(v["n"] * v["accuracy"] for v in combos) / n
-        out[f"combo:* ({len(combos)} kinds)"] = {"n": n, "accuracy": round(acc, 4)}
+        silent = sum(v.get("silent", 0) for v in combos)
+        out[f"combo:* ({len(combos)} kinds)"] = {
+            "n": n,
+            "accuracy": round(acc, 4),
+            "silent": silent,
+            "silent_per_1000": _per_1000(silent, n),
+        }
     return out
 
 
@@ -81,13 +205,28 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f}%"
 
 
+def _silent_cell(row: dict[str, Any]) -> str:
+    silent = row.get("silent", 0)
+    style = "green" if silent == 0 else "red"
+    return f"[{style}]{silent}[/] ({row.get('silent_per_1000', 0.0):.1f}‰)"
+
+
 def print_summary(summary: dict[str, Any], console: Console, seconds: float, max_failures: int = 20) -> None:
-    """The human view: headline numbers, then per-category and per-language tables."""
+    """The human view: headline numbers (accuracy beside silent misplacements), the reliability
+    table, then per-suite, per-category and per-language tables, and chains."""
     head = Table(title="benchmark", box=None, show_header=False)
     head.add_column("metric", style="bold")
     head.add_column("value", justify="right")
     head.add_row("cases", str(summary["n"]))
     head.add_row("accuracy (text, ignoring whitespace)", _pct(summary["accuracy"]))
+    head.add_row(
+        "silent misplacements (wrong, yet anchored/moved/changed)",
+        f"{summary['silent']} = {summary['silent_per_1000']:.1f} per 1,000 cases",
+    )
+    ece = summary["ece"]
+    head.add_row("expected calibration error (placed answers)", "-" if ece is None else f"{ece:.3f}")
+    review = summary["needs_review"]
+    head.add_row("needs_review: right guess / wrong guess", f"{review['right']} / {review['wrong']}")
     head.add_row("exact-offset accuracy", _pct(summary["exact_accuracy"]))
     head.add_row("mean character IoU", f"{summary['iou']:.3f}")
     head.add_row(
@@ -102,17 +241,79 @@ def print_summary(summary: dict[str, Any], console: Console, seconds: float, max
     )
     head.add_row("wall time", f"{seconds:.1f} s")
     console.print(head)
+
+    rel = Table(title="reliability: confidence vs observed precision (placed answers)", header_style="bold")
+    for col in ("confidence", "n", "mean confidence", "precision", "gap"):
+        rel.add_column(col, justify="right")
+    for row in summary["reliability"]:
+        gap = row["precision"] - row["mean_confidence"]
+        style = "green" if abs(gap) < 0.05 else "yellow" if abs(gap) < 0.15 else "red"
+        rel.add_row(
+            row["bucket"],
+            str(row["n"]),
+            f"{row['mean_confidence']:.3f}",
+            _pct(row["precision"]),
+            f"[{style}]{100 * gap:+.1f}[/]",
+        )
+    console.print(rel)
+
+    suites = summary.get("by_suite")
+    if suites:
+        table = Table(title="by suite file", header_style="bold")
+        table.add_column("suite", no_wrap=True)
+        table.add_column("n", justify="right")
+        table.add_column("accuracy", justify="right")
+        table.add_column("silent", justify="right")
+        table.add_column("ECE", justify="right")
+        table.add_column("review right/wrong", justify="right")
+        for name, row in suites.items():
+            e = row["ece"]
+            nr = row["needs_review"]
+            table.add_row(
+                name.removesuffix(".gz").removesuffix(".jsonl"),
+                str(row["n"]),
+                _pct(row["accuracy"]),
+                _silent_cell(row),
+                "-" if e is None else f"{e:.3f}",
+                f"{nr['right']}/{nr['wrong']}",
+            )
+        console.print(table)
+
     for key, title in (("by_category", "category"), ("by_language", "language")):
         table = Table(title=f"accuracy by {title}", header_style="bold")
         table.add_column(title)
         table.add_column("n", justify="right")
         table.add_column("accuracy", justify="right")
+        table.add_column("silent", justify="right")
         rows = sorted(collapse_combos(summary[key]).items(), key=lambda kv: kv[1]["accuracy"])
         for name, row in rows:
             acc = row["accuracy"]
             style = "red" if acc < 0.7 else "yellow" if acc < 0.9 else "green"
-            table.add_row(name, str(row["n"]), f"[{style}]{_pct(acc)}[/]")
+            table.add_row(name, str(row["n"]), f"[{style}]{_pct(acc)}[/]", _silent_cell(row))
         console.print(table)
+
+    chains = summary.get("chains")
+    if chains:
+        table = Table(title="chains (each step starts from the engine's own previous placement)", box=None)
+        table.add_column("metric", style="bold")
+        table.add_column("value", justify="right")
+        table.add_row("chains / steps", f"{chains['chains']} / {chains['steps']}")
+        table.add_row(
+            "step accuracy / final-step accuracy",
+            f"{_pct(chains['step_accuracy'])} / {_pct(chains['final_accuracy'])}",
+        )
+        table.add_row("chains right at every step", str(chains["chains_all_correct"]))
+        table.add_row("silent misplacements", _silent_cell(chains))
+        table.add_row(
+            "text differs from the tagged text yet `anchored` (_chain_status; must be 0)",
+            str(chains["changed_but_anchored"]),
+        )
+        table.add_row(
+            "… the same with the engine's per-step status", str(chains["engine_changed_but_anchored"])
+        )
+        table.add_row("statuses", ", ".join(f"{k} {v}" for k, v in chains["statuses"].items()))
+        console.print(table)
+
     failures = summary["failures"]
     if failures:
         shown = ", ".join(failures[:max_failures])

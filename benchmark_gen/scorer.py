@@ -4,12 +4,20 @@ A case is correct when the predicted span's text equals the expected text ignori
 and the two spans overlap; a deleted case (expected null) is correct iff the tag was orphaned.
 A prediction is the placement's span unless its status is `orphaned` (needs_review counts as the
 cascade's best guess: that is what a user would see highlighted).
+
+Chains (cases with `meta.chain` and `meta.step`, see `benchmark_gen.realhistory`) are scored
+sequentially, as a user's tag is carried: step k+1 starts from the engine's own placement at
+step k (an orphaned tag keeps its last placement and is tried again at the next version), and
+each step's status is the status a person would be shown, `_chain_status`.
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
 import re
 import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -18,7 +26,10 @@ from magicmarkup import Job, Placement, Thresholds, reanchor_many
 from magicmarkup.anchoring.types import LLMAnswer, LLMQuery, Resolver
 from magicmarkup.model import Status
 
+log = logging.getLogger(__name__)
 _WS = re.compile(r"\s+")
+# Statuses that tell the user "this is right" (DESIGN.md, "Data model").
+CONFIDENT = frozenset({str(Status.ANCHORED), str(Status.MOVED), str(Status.CHANGED)})
 
 Progress = Callable[[int, int], None]
 
@@ -40,8 +51,29 @@ class Prediction:
     exact: bool
     iou: float
     llm_error: str | None = None
+    engine_status: str | None = None  # chains: the cascade's own status for this one step
+    chain: str | None = None
+    step: int | None = None
+    text_changed: bool | None = None  # chains: the placed text differs from the originally tagged text
+
+    @property
+    def placed(self) -> bool:
+        return self.start is not None
+
+    @property
+    def silent(self) -> bool:
+        """A silent misplacement: the answer is wrong and the status says nothing is wrong."""
+        return not self.correct and self.status in CONFIDENT
 
     def to_json(self) -> dict[str, object]:
+        extra: dict[str, object] = {}
+        if self.chain is not None:
+            extra = {
+                "chain": self.chain,
+                "step": self.step,
+                "engine_status": self.engine_status,
+                "text_changed": self.text_changed,
+            }
         return {
             "id": self.id,
             "start": self.start,
@@ -52,6 +84,8 @@ class Prediction:
             "llm_calls": self.llm_calls,
             "ms": round(self.ms, 3),
             "correct": self.correct,
+            "silent": self.silent,
+            **extra,
         }
 
 
@@ -124,32 +158,33 @@ class ScoreRun:
     llm_queries: int = 0
 
 
-def score_cases(
-    cases: Sequence[Case],
-    resolver: Resolver | None = None,
-    thresholds: Thresholds | None = None,
-    progress: Progress | None = None,
-    llm_concurrency: int = 1,
-) -> ScoreRun:
-    """Run the cascade on every case; one prediction per case, in order.
+@dataclass(slots=True)
+class _JobsRun:
+    placements: list[Placement]
+    ms: list[float]
+    llm_seconds: float
+    llm_queries: int
 
-    Latency: each case's cheap stages run (and are timed) on their own. With a resolver, the
-    cases the cheap stages were not sure about then go to `reanchor_many` together, so the LLM
-    sees one batch and runs it concurrently; each of those cases is charged its cheap time plus
-    its share of the batch's wall time (wall x concurrency / queries: one query's latency when
-    `llm_concurrency` run at once)."""
-    th = thresholds or Thresholds()
-    t_start = time.perf_counter()
+
+def _run_jobs(
+    jobs: Sequence[Job],
+    resolver: Resolver | None,
+    th: Thresholds,
+    progress: Callable[[int], None] | None = None,
+    llm_concurrency: int = 1,
+) -> _JobsRun:
+    """Run the cascade on one-tag jobs: cheap stages one by one (timed), then the unsure ones to
+    the LLM together, so it sees one batch and runs it concurrently; each of those is charged its
+    cheap time plus its share of the batch's wall time (wall x concurrency / queries: one query's
+    latency when `llm_concurrency` run at once)."""
     placements: list[Placement] = []
     times: list[float] = []
-    total = len(cases)
-    for i, case in enumerate(cases):
+    for job in jobs:
         t0 = time.perf_counter()
-        placement = reanchor_many([_job(case)], None, th)[0][0]
+        placements.append(reanchor_many([job], None, th)[0][0])
         times.append((time.perf_counter() - t0) * 1000.0)
-        placements.append(placement)
-        if progress is not None and (i % 16 == 15 or i + 1 == total):
-            progress(i + 1, total)
+        if progress is not None:
+            progress(1)
     llm_seconds = 0.0
     llm_queries = 0
     if resolver is not None:
@@ -157,12 +192,194 @@ def score_cases(
         unsure = [i for i, p in enumerate(placements) if p.confidence < th.llm]
         if unsure:
             timed = _TimedResolver(resolver)
-            batch = reanchor_many([_job(cases[i]) for i in unsure], timed, th)
+            batch = reanchor_many([jobs[i] for i in unsure], timed, th)
             llm_seconds, llm_queries = timed.seconds, timed.queries
             share = llm_seconds * 1000.0 * min(llm_concurrency, max(1, llm_queries)) / max(1, llm_queries)
             for i, result in zip(unsure, batch, strict=True):
                 placements[i] = result[0]
                 if result[0].llm_calls > 0 or result[0].llm_error is not None:
                     times[i] += share
-    predictions = [_predict(c, p, ms) for c, p, ms in zip(cases, placements, times, strict=True)]
-    return ScoreRun(predictions, time.perf_counter() - t_start, llm_seconds, llm_queries)
+    return _JobsRun(placements, times, llm_seconds, llm_queries)
+
+
+def _counter(progress: Progress | None, total: int, every: int = 16) -> Callable[[int], None]:
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None and (done % every == 0 or done == total):
+            progress(done, total)
+
+    return tick
+
+
+def score_cases(
+    cases: Sequence[Case],
+    resolver: Resolver | None = None,
+    thresholds: Thresholds | None = None,
+    progress: Progress | None = None,
+    llm_concurrency: int = 1,
+) -> ScoreRun:
+    """Run the cascade on every case on its own; one prediction per case, in order."""
+    th = thresholds or Thresholds()
+    t_start = time.perf_counter()
+    run = _run_jobs([_job(c) for c in cases], resolver, th, _counter(progress, len(cases)), llm_concurrency)
+    predictions = [_predict(c, p, ms) for c, p, ms in zip(cases, run.placements, run.ms, strict=True)]
+    return ScoreRun(predictions, time.perf_counter() - t_start, run.llm_seconds, run.llm_queries)
+
+
+# --- chains ----------------------------------------------------------------------------------
+
+
+def _chain_status(
+    original_text: str,
+    original_start: int,
+    placed_text: str | None,
+    placed_start: int | None,
+    engine_status: str,
+    reappeared: bool,
+) -> str:
+    """The status a person is shown for a tag carried along a chain of versions.
+
+    A status describes the change since a person placed the tag (not since the last version):
+    `anchored` only when the text equals the originally tagged text at the same place, `moved`
+    for the same text elsewhere, `changed` for different text placed confidently. An engine answer
+    that is not confident stays `needs_review`/`orphaned`, and a tag that was orphaned at an
+    earlier version and reappears is at most `needs_review` (a person has not seen it since)."""
+    if engine_status == str(Status.ORPHANED) or placed_text is None or placed_start is None:
+        return str(Status.ORPHANED)
+    if reappeared or engine_status == str(Status.NEEDS_REVIEW):
+        return str(Status.NEEDS_REVIEW)
+    if placed_text == original_text:
+        return str(Status.ANCHORED) if placed_start == original_start else str(Status.MOVED)
+    return str(Status.CHANGED)
+
+
+def chain_key(case: Case) -> tuple[str, int] | None:
+    """(chain id, step) for a chain case, else None."""
+    chain, step = case.meta.get("chain"), case.meta.get("step")
+    if isinstance(chain, str) and isinstance(step, int) and not isinstance(step, bool):
+        return chain, step
+    return None
+
+
+def split_chains(cases: Sequence[Case]) -> tuple[list[int], dict[str, list[int]]]:
+    """Indexes of the single-step cases, and of each well-formed chain's steps in order.
+
+    A chain is well formed when its steps are 0..n-1 and each step's old text is the previous
+    step's new text; a malformed one is scored step by step, as single cases."""
+    singles: list[int] = []
+    chains: dict[str, list[int]] = defaultdict(list)
+    for i, case in enumerate(cases):
+        key = chain_key(case)
+        if key is None:
+            singles.append(i)
+        else:
+            chains[key[0]].append(i)
+    good: dict[str, list[int]] = {}
+    for chain, idx in chains.items():
+        idx.sort(key=lambda i: int(cases[i].meta["step"]))
+        steps = [int(cases[i].meta["step"]) for i in idx]
+        linked = all(cases[a].new_text == cases[b].old_text for a, b in itertools.pairwise(idx))
+        if steps == list(range(len(idx))) and linked:
+            good[chain] = idx
+        else:
+            log.warning("chain %s is not a sequence of linked steps: scored as single cases", chain)
+            singles.extend(idx)
+    singles.sort()
+    return singles, good
+
+
+@dataclass(slots=True)
+class _Carried:
+    """A tag's state along a chain: where it was last placed, and what a person tagged."""
+
+    doc: str
+    start: int
+    end: int
+    original_text: str
+    original_start: int
+    reappeared: bool = False
+    orphaned: bool = False
+
+
+def score_chains(
+    cases: Sequence[Case],
+    chains: dict[str, list[int]],
+    resolver: Resolver | None,
+    th: Thresholds,
+    tick: Callable[[int], None] | None = None,
+    llm_concurrency: int = 1,
+) -> tuple[dict[int, Prediction], float, int]:
+    """Carry each chain's tag through its versions; {case index: prediction}, LLM seconds, queries.
+
+    All chains advance one step together, so each step's unsure tags go to the LLM in one batch."""
+    state: dict[str, _Carried] = {}
+    for chain, idx in chains.items():
+        first = cases[idx[0]]
+        state[chain] = _Carried(
+            first.old_text, first.old_start, first.old_end, first.old_piece, first.old_start
+        )
+    out: dict[int, Prediction] = {}
+    llm_seconds, llm_queries = 0.0, 0
+    depth = max((len(v) for v in chains.values()), default=0)
+    for k in range(depth):
+        level = [(chain, idx[k]) for chain, idx in sorted(chains.items()) if k < len(idx)]
+        jobs = []
+        for chain, i in level:
+            st, case = state[chain], cases[i]
+            jobs.append(Job(st.doc, case.new_text, [(st.start, st.end)], case.language))
+        run = _run_jobs(jobs, resolver, th, tick, llm_concurrency)
+        llm_seconds += run.llm_seconds
+        llm_queries += run.llm_queries
+        for (chain, i), placement, ms in zip(level, run.placements, run.ms, strict=True):
+            st, case = state[chain], cases[i]
+            pred = _predict(case, placement, ms)
+            placed_text = None if pred.start is None else case.new_text[pred.start : pred.end]
+            pred.engine_status = pred.status
+            reappeared = st.reappeared or st.orphaned  # placed again after an orphaned step
+            pred.status = _chain_status(
+                st.original_text,
+                st.original_start,
+                placed_text,
+                pred.start,
+                pred.engine_status,
+                reappeared,
+            )
+            pred.chain, pred.step = chain, k
+            pred.text_changed = None if placed_text is None else placed_text != st.original_text
+            out[i] = pred
+            if pred.start is None or pred.end is None:
+                st.orphaned = True  # keeps its last placement; tried again at the next version
+            else:
+                st.doc, st.start, st.end = case.new_text, pred.start, pred.end
+                st.reappeared = reappeared
+                st.orphaned = False
+    return out, llm_seconds, llm_queries
+
+
+def score_suite(
+    cases: Sequence[Case],
+    resolver: Resolver | None = None,
+    thresholds: Thresholds | None = None,
+    progress: Progress | None = None,
+    llm_concurrency: int = 1,
+) -> ScoreRun:
+    """Score single-step cases on their own and chains sequentially; predictions in case order."""
+    th = thresholds or Thresholds()
+    t_start = time.perf_counter()
+    singles, chains = split_chains(cases)
+    tick = _counter(progress, len(cases))
+    run = _run_jobs([_job(cases[i]) for i in singles], resolver, th, tick, llm_concurrency)
+    preds: dict[int, Prediction] = {
+        i: _predict(cases[i], p, ms) for i, p, ms in zip(singles, run.placements, run.ms, strict=True)
+    }
+    chained, c_seconds, c_queries = score_chains(cases, chains, resolver, th, tick, llm_concurrency)
+    preds.update(chained)
+    return ScoreRun(
+        [preds[i] for i in range(len(cases))],
+        time.perf_counter() - t_start,
+        run.llm_seconds + c_seconds,
+        run.llm_queries + c_queries,
+    )

@@ -92,8 +92,17 @@ def test_scores_hand_made_cases_with_the_real_cascade() -> None:
     assert summary["accuracy"] == pytest.approx(0.8)
     assert summary["failures"] == ["wrong-key"]
     assert summary["orphan_precision"] == 1.0 and summary["orphan_recall"] == 1.0
-    assert summary["by_category"]["insert_above"] == {"n": 2, "accuracy": 0.5}
-    assert summary["by_language"] == {"python": {"n": 5, "accuracy": 0.8}}
+    # The wrong-key case is placed confidently on the (rightly) found call: a silent misplacement.
+    assert summary["by_category"]["insert_above"] == {
+        "n": 2,
+        "accuracy": 0.5,
+        "silent": 1,
+        "silent_per_1000": 500.0,
+    }
+    assert summary["by_language"] == {
+        "python": {"n": 5, "accuracy": 0.8, "silent": 1, "silent_per_1000": 200.0}
+    }
+    assert summary["silent"] == 1 and summary["silent_per_1000"] == 200.0
     assert summary["latency_ms"]["p95"] >= summary["latency_ms"]["p50"] > 0
     assert summary["llm_calls_per_case"] == 0 and summary["tokens_per_case"] == 0
 

@@ -35,6 +35,7 @@ def bench_group() -> None:
     magicmarkup bench score data/bench/* --no-llm
     magicmarkup bench generate --corpus DIR --n 500 --seed 1 -o cases.jsonl.gz
     magicmarkup bench generate-llm --n 10 -o llm.jsonl
+    magicmarkup bench generate-real --projects click,rxjs -o real.jsonl.gz
     """
 
 
@@ -55,11 +56,16 @@ def score_cmd(
     predictions: Path | None,
     plot: Path | None,
 ) -> None:
-    """Run the real cascade on every case of FILE... (.jsonl or .jsonl.gz) and report accuracy."""
-    from benchmark_gen.cases import BadLine, read_cases
+    """Run the real cascade on every case of FILE... (.jsonl or .jsonl.gz) and report accuracy.
+
+    Beside accuracy: silent misplacements (a wrong answer reported anchored/moved/changed), a
+    reliability table and its expected calibration error, needs_review split into right and wrong
+    guesses, per suite file and per category. Chains (meta.chain/meta.step) are scored
+    sequentially, each step starting from the engine's own previous placement."""
+    from benchmark_gen.cases import BadLine, Case, read_cases
     from benchmark_gen.report import plot as make_plot
     from benchmark_gen.report import print_summary, summarize
-    from benchmark_gen.scorer import score_cases
+    from benchmark_gen.scorer import score_suite
     from magicmarkup.session import resolver_session, thresholds
 
     logging.getLogger("benchmark_gen.cases").setLevel(logging.ERROR)  # reported below instead
@@ -69,11 +75,16 @@ def score_cmd(
     for f in files:
         if f not in usable:
             err_console.print(f"[dim]skipping {escape(str(f))}: not a case file (.jsonl or .jsonl.gz)[/]")
-    cases = read_cases(usable, bad)
+    cases: list[Case] = []
+    suites: list[str] = []
+    for f in usable:
+        got = read_cases([f], bad)
+        cases.extend(got)
+        suites.extend([f.name] * len(got))
     for item in bad:
         err_console.print(f"[yellow]warning:[/] skipped malformed case {escape(str(item))}", highlight=False)
     if limit is not None:
-        cases = cases[:limit]
+        cases, suites = cases[:limit], suites[:limit]
     if not cases:
         raise MagicMarkupError(f"{', '.join(map(str, files))}: no cases to score")
     settings, store_dir = _settings()
@@ -81,8 +92,8 @@ def score_cmd(
         resolver_session(settings, store_dir, no_llm) as (resolver, note),
         progress("score", disable=as_json) as report,
     ):
-        run = score_cases(cases, resolver, thresholds(settings), report, llm_concurrency=settings.concurrency)
-    summary = summarize(cases, run.predictions)
+        run = score_suite(cases, resolver, thresholds(settings), report, llm_concurrency=settings.concurrency)
+    summary = summarize(cases, run.predictions, suites)
     if predictions is not None:
         predictions.parent.mkdir(parents=True, exist_ok=True)
         with open(predictions, "w", encoding="utf-8") as fh:
@@ -146,6 +157,72 @@ def generate_cmd(
     console.print("kinds: " + ", ".join(f"{k} {v}" for k, v in sorted(by_cat.items())))
     if written < n:
         err_console.print(f"[yellow]warning:[/] the corpus gave only {written} of {n} cases")
+
+
+@bench_group.command("generate-real")
+@click.option(
+    "--projects",
+    help="Comma-separated project names (default: all of benchmark_gen.realhistory.PROJECTS).",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where downloaded releases are kept (default: ~/.cache/magicmarkup/realhistory).",
+)
+@click.option(
+    "--chains",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Chains (a tag carried through every version) per project.",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print a summary as JSON.")
+def generate_real_cmd(
+    projects: str | None, cache_dir: Path | None, chains: int | None, output: Path, as_json: bool
+) -> None:
+    """Make cases from consecutive released versions of real projects (PyPI sdists, npm tarballs).
+
+    Ground truth by identity: the same qualified definition, or the same statement of the same
+    function, found once in both versions. Downloads are cached; same archives = same output."""
+    from collections import Counter
+
+    from benchmark_gen.cases import write_cases
+    from benchmark_gen.realhistory import DEFAULT_CHAINS, PROJECTS, default_cache_dir, generate
+
+    names = [x.strip() for x in projects.split(",") if x.strip()] if projects else list(PROJECTS)
+    cache = cache_dir or default_cache_dir()
+    with progress("generate-real", disable=as_json) as report:
+        cases = list(
+            generate(
+                names,
+                cache,
+                chains=DEFAULT_CHAINS if chains is None else chains,
+                progress=lambda _label, done, total: report(done, total),
+            )
+        )
+    written = write_cases(output, cases)
+    by_project = Counter(str(c.meta.get("project")) for c in cases)
+    by_lang = Counter(c.language or "none" for c in cases)
+    by_cat = Counter(
+        ("chain:" if "chain" in c.meta else "") + f"{c.meta.get('level')}:{c.category}" for c in cases
+    )
+    n_chains = len({c.meta["chain"] for c in cases if "chain" in c.meta})
+    if as_json:
+        print_json(
+            {
+                "written": written,
+                "output": str(output),
+                "chains": n_chains,
+                "by_project": by_project,
+                "by_language": by_lang,
+                "by_category": by_cat,
+            }
+        )
+        return
+    console.print(f"wrote {written} cases ({n_chains} chains) to {escape(str(output))}")
+    console.print("projects: " + ", ".join(f"{k} {v}" for k, v in sorted(by_project.items())))
+    console.print("languages: " + ", ".join(f"{k} {v}" for k, v in sorted(by_lang.items())))
+    console.print("kinds: " + ", ".join(f"{k} {v}" for k, v in sorted(by_cat.items())))
 
 
 @bench_group.command("generate-llm")

@@ -30,7 +30,7 @@ from magicmarkup.lsp.server import (
 )
 from magicmarkup.lsp.tracking import Buffer
 from magicmarkup.model import Status, Tag
-from magicmarkup.positions import Positions, short_ids
+from magicmarkup.positions import short_ids
 from magicmarkup.store import Store
 
 SYMBOL_LIMIT = 2000
@@ -98,20 +98,14 @@ def create_server() -> MarkupServer:
         if doc is None:
             return
         version = params.text_document.version
-        if version is not None and version <= doc.version:
-            # Out of order or replayed: our buffer no longer follows the client's. Take the text
-            # pygls applied the changes to and place every tag in it again.
+        stale = version is not None and version <= doc.version
+        if stale:
+            # Out of order or replayed: apply the change as sent (the client's text is what it
+            # says), but do not trust tracking through it: place every tag in the text again.
             ls.log(
                 f"{doc.uri}: change version {version} is not after {doc.version}; re-placing its tags",
                 lsp.MessageType.Warning,
             )
-            with contextlib.suppress(Exception):
-                doc.buffer = Buffer(ls.workspace.get_text_document(doc.uri).source, ls.encoding)
-            doc.version = version
-            if doc.store is not None:
-                ls.place_all(doc)
-                ls.publish(doc)
-            return
         doc.version = version
         for change in params.content_changes:
             if isinstance(change, lsp.TextDocumentContentChangePartial):
@@ -125,8 +119,12 @@ def create_server() -> MarkupServer:
             doc.tracker.apply(edit)
         if doc.store is None:
             return
+        if stale:
+            ls.place_all(doc)
+            ls.publish(doc)
+            return
         ls.changed(doc)
-        ls.publish(doc)
+        ls.publish(doc, force=False)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE, lsp.SaveOptions(include_text=False))
     def did_save(ls: MarkupServer, params: lsp.DidSaveTextDocumentParams) -> None:
@@ -166,7 +164,7 @@ def create_server() -> MarkupServer:
         ids = short_ids(doc.tags)
         parts = []
         for tag in sorted(found, key=lambda t: (t.span.end - t.span.start, t.id)):
-            where = Positions(doc.buffer.text).where(doc.rel, tag.span.start, tag.span.end)
+            where = doc.buffer.where(doc.rel, tag.span.start, tag.span.end)
             parts.append(render.hover_markdown(tag, where, ids.get(tag.id, tag.id)))
         inner = min(found, key=lambda t: t.span.end - t.span.start)
         return lsp.Hover(
@@ -181,12 +179,8 @@ def create_server() -> MarkupServer:
             return []
         first, last = params.range.start.line, params.range.end.line
         out = []
-        for tag in ls.shown(doc):
-            if tag.status is Status.ORPHANED:
-                continue
+        for tag in ls.tags_on_lines(doc, first, last):
             line, _ = doc.buffer.position(tag.span.start)
-            if not first <= line <= last:
-                continue
             end_line, end_char = doc.buffer.position(doc.buffer.line_end(line))
             out.append(
                 lsp.InlayHint(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,8 @@ from lsprotocol import types as lsp
 from pygls.capabilities import ServerCapabilitiesBuilder
 from pygls.exceptions import JsonRpcException
 from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
 from pygls.uris import from_fs_path, to_fs_path
 
 from magicmarkup.anchoring import Placement, Thresholds
@@ -34,7 +36,7 @@ from magicmarkup.browse import store_fingerprint
 from magicmarkup.errors import MagicMarkupError
 from magicmarkup.lsp import render
 from magicmarkup.lsp.tracking import UTF8, UTF16, UTF32, Buffer, Tracker
-from magicmarkup.model import Status, Tag
+from magicmarkup.model import Span, Status, Tag
 from magicmarkup.pipeline import Placed, Request, decide, place
 from magicmarkup.positions import Positions, short_ids
 from magicmarkup.store import Store
@@ -75,6 +77,17 @@ def _patch_encoding_choice() -> None:
     ServerCapabilitiesBuilder.choose_position_encoding = classmethod(choose)  # type: ignore[assignment,method-assign]
 
 
+class Protocol(LanguageServerProtocol):
+    """pygls's protocol, except that it keeps no copy of the open documents' text up to date:
+    the server keeps its own (`tracking.Buffer`), and pygls's rewrites the whole document on
+    every keystroke (several ms on a 5,000-line file)."""
+
+    @lsp_method(lsp.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: lsp.DidChangeTextDocumentParams) -> Any:
+        if (handler := self.fm.features.get(lsp.TEXT_DOCUMENT_DID_CHANGE)) is not None:
+            yield handler, (params,), None
+
+
 class Failed(JsonRpcException):
     """A request the server understood but could not carry out; the message says why."""
 
@@ -97,6 +110,8 @@ class Doc:
     tracker: Tracker = field(default_factory=Tracker)
     disk_text: str | None = None
     cascade: asyncio.TimerHandle | None = None
+    pinned_lines: dict[str, int | None] = field(default_factory=dict)
+    published: list[Any] | None = None  # what the last diagnostics said
 
     @property
     def dirty(self) -> bool:
@@ -112,7 +127,7 @@ class MarkupServer(LanguageServer):
             release = version("magicmarkup")
         except PackageNotFoundError:
             release = "0"
-        super().__init__("magicmarkup", release)
+        super().__init__("magicmarkup", release, protocol_cls=Protocol)
         self.docs: dict[str, Doc] = {}
         self.stores: dict[Path, Store | None] = {}  # by the directory it was looked up from
         self.fingerprints: dict[Path, tuple[tuple[str, int, int], ...]] = {}
@@ -210,6 +225,7 @@ class MarkupServer(LanguageServer):
         doc.pins = {pin.id: pin for pin in self._load_pins(store, rel)}
         doc.tags = {}
         doc.tracker = Tracker()
+        doc.pinned_lines = {}
         for tag in view.tags:
             if tag.id not in doc.pins:
                 continue
@@ -285,18 +301,24 @@ class MarkupServer(LanguageServer):
             else:
                 todo.append(tag_id)
         doc.pins = new
+        doc.pinned_lines = {}
         self.place_some(doc, todo)
 
     # -- what the editor shows -------------------------------------------------------------
 
-    def shown(self, doc: Doc) -> list[Tag]:
-        """The document's tags where they are in the buffer now (orphans last, unplaced)."""
+    def shown(self, doc: Doc, ids: Iterable[str] | None = None) -> list[Tag]:
+        """The document's tags (or those of `ids`) where they are in the buffer now, in offset
+        order, orphans last (at their pinned place); lost tags waiting for the cascade are not
+        shown."""
         out = []
         text = doc.buffer.text
-        for tag_id, tag in doc.tags.items():
+        for tag_id in doc.tags if ids is None else ids:
+            tag = doc.tags.get(tag_id)
+            if tag is None:
+                continue
             span = doc.tracker.spans.get(tag_id)
             if span is None:
-                if tag.status is Status.ORPHANED or tag_id not in doc.tracker.lost:
+                if tag.status is Status.ORPHANED:
                     out.append(tag)
                 continue
             out.append(self._live(doc, tag, span, text))
@@ -305,8 +327,6 @@ class MarkupServer(LanguageServer):
 
     def _live(self, doc: Doc, tag: Tag, span: tuple[int, int], text: str) -> Tag:
         """The tag at its tracked span, with the status that span's text gives it now."""
-        from magicmarkup.model import Span
-
         live = tag.model_copy()
         live.span = Span(start=span[0], end=span[1])
         pin = doc.pins.get(tag.id)
@@ -318,33 +338,48 @@ class MarkupServer(LanguageServer):
         return live
 
     def tags_at(self, doc: Doc, offset: int) -> list[Tag]:
-        return [
-            t
-            for t in self.shown(doc)
-            if t.status is not Status.ORPHANED and t.span.start <= offset <= t.span.end
-        ]
+        """The placed tags whose span holds `offset` (its end included: a cursor just after)."""
+        ids = [i for i, (s, e) in doc.tracker.spans.items() if s <= offset <= e]
+        return [t for t in self.shown(doc, ids) if t.status is not Status.ORPHANED]
+
+    def tags_on_lines(self, doc: Doc, first: int, last: int) -> list[Tag]:
+        """The placed tags that start on lines first..last."""
+        lo = doc.buffer.offset(first, 0)
+        hi = doc.buffer.line_end(last)
+        ids = [i for i, (s, _e) in doc.tracker.spans.items() if lo <= s <= hi]
+        return [t for t in self.shown(doc, ids) if t.status is not Status.ORPHANED]
 
     def lsp_range(self, doc: Doc, start: int, end: int) -> lsp.Range:
         sl, sc = doc.buffer.position(start)
         el, ec = doc.buffer.position(end)
         return lsp.Range(lsp.Position(sl, sc), lsp.Position(el, ec))
 
+    def pinned_line(self, doc: Doc, tag_id: str) -> int | None:
+        """The 1-based line an orphan was at in the text it was pinned in (cached)."""
+        if tag_id not in doc.pinned_lines:
+            line = None
+            pin = doc.pins.get(tag_id)
+            if pin is not None and doc.store is not None and pin.anchor.snapshot:
+                with contextlib.suppress(MagicMarkupError, OSError):
+                    snapshot = doc.store.get_snapshot(pin.anchor.snapshot)
+                    line = Positions(snapshot).point(pin.anchor.start or pin.span.start).line
+            doc.pinned_lines[tag_id] = line
+        return doc.pinned_lines[tag_id]
+
     def diagnostics(self, doc: Doc) -> list[lsp.Diagnostic]:
+        """needs_review and orphaned tags (only those are looked at: cheap on every keystroke)."""
+        review = [i for i, t in doc.tags.items() if t.status in (Status.NEEDS_REVIEW, Status.ORPHANED)]
+        if not review:
+            return []
+        ids = short_ids(doc.tags)
         out = []
-        ids = short_ids([t.id for t in doc.tags.values()])
-        pinned_pos: Positions | None = None
-        for tag in self.shown(doc):
+        for tag in self.shown(doc, review):
             if tag.status is Status.NEEDS_REVIEW:
                 rng = self.lsp_range(doc, tag.span.start, tag.span.end)
                 line = None
             elif tag.status is Status.ORPHANED:
                 rng = lsp.Range(lsp.Position(0, 0), lsp.Position(0, 0))
-                pin = doc.pins.get(tag.id)
-                line = None
-                if pin is not None and doc.store is not None and pin.anchor.snapshot:
-                    with contextlib.suppress(MagicMarkupError, OSError):
-                        pinned_pos = Positions(doc.store.get_snapshot(pin.anchor.snapshot))
-                        line = pinned_pos.point(pin.anchor.start or pin.span.start).line
+                line = self.pinned_line(doc, tag.id)
             else:
                 continue
             out.append(
@@ -359,9 +394,25 @@ class MarkupServer(LanguageServer):
             )
         return out
 
-    def publish(self, doc: Doc) -> None:
+    def publish(self, doc: Doc, force: bool = True) -> None:
+        """Send the document's diagnostics (when `force` is False, only if they changed)."""
+        found = self.diagnostics(doc)
+        key = [
+            (
+                d.code,
+                d.message,
+                d.range.start.line,
+                d.range.start.character,
+                d.range.end.line,
+                d.range.end.character,
+            )
+            for d in found
+        ]
+        if not force and key == doc.published:
+            return
+        doc.published = key
         self.text_document_publish_diagnostics(
-            lsp.PublishDiagnosticsParams(uri=doc.uri, diagnostics=self.diagnostics(doc), version=doc.version)
+            lsp.PublishDiagnosticsParams(uri=doc.uri, diagnostics=found, version=doc.version)
         )
 
     def refresh_views(self) -> None:

@@ -128,6 +128,20 @@ class Buffer:
         begin = self.starts[line]
         return line, _units(self.text[begin:offset], self.encoding)
 
+    def point(self, offset: int) -> tuple[int, int]:
+        """The 1-based line and 1-based code-point column of an offset (as `positions` shows)."""
+        offset = max(0, min(offset, len(self.text)))
+        line = bisect.bisect_right(self.starts, offset) - 1
+        return line + 1, offset - self.starts[line] + 1
+
+    def where(self, path: str | None, start: int, end: int) -> str:
+        """``path:line:col-line:col`` of a span (its end is its last character), as the CLI
+        writes it (`positions.where`), without indexing the whole text again."""
+        first = self.point(start)
+        last = self.point(end - 1) if end > start else first
+        spot = f"{first[0]}:{first[1]}" if first == last else f"{first[0]}:{first[1]}-{last[0]}:{last[1]}"
+        return f"{path}:{spot}" if path else spot
+
     def line_end(self, line: int) -> int:
         """The offset of the end of `line` (before its "\\n")."""
         line = max(0, min(line, len(self.starts) - 1))

@@ -128,3 +128,13 @@ def test_full_change_of_a_large_text_keeps_tags_below() -> None:
     tracker = Tracker([("t", old.index("line 4000"), old.index("line 4000") + 9)])
     tracker.apply(buf.set_text(new))
     assert new[slice(*tracker.spans["t"])] == "line 4000"
+
+
+def test_where_matches_positions() -> None:
+    from magicmarkup.positions import Positions
+
+    text = "ab😀\ncd\n\nefg"
+    buf = Buffer(text)
+    for start in range(len(text)):
+        for end in range(start, len(text) + 1):
+            assert buf.where("p.py", start, end) == Positions(text).where("p.py", start, end)
