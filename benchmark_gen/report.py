@@ -305,7 +305,7 @@ def print_summary(summary: dict[str, Any], console: Console, seconds: float, max
         table.add_row("chains right at every step", str(chains["chains_all_correct"]))
         table.add_row("silent misplacements", _silent_cell(chains))
         table.add_row(
-            "text differs from the tagged text yet `anchored` (_chain_status; must be 0)",
+            "text differs from the tagged text yet `anchored` (the library's status; must be 0)",
             str(chains["changed_but_anchored"]),
         )
         table.add_row(

@@ -8,7 +8,8 @@ cascade's best guess: that is what a user would see highlighted).
 Chains (cases with `meta.chain` and `meta.step`, see `benchmark_gen.realhistory`) are scored
 sequentially, as a user's tag is carried: step k+1 starts from the engine's own placement at
 step k (an orphaned tag keeps its last placement and is tried again at the next version), and
-each step's status is the status a person would be shown, `_chain_status`.
+each step's status is the status a person would be shown: the library's own rule
+(`magicmarkup.pipeline.decide`), with the tag re-pinned at each version as a commit does.
 """
 
 from __future__ import annotations
@@ -232,30 +233,6 @@ def score_cases(
 # --- chains ----------------------------------------------------------------------------------
 
 
-def _chain_status(
-    original_text: str,
-    original_start: int,
-    placed_text: str | None,
-    placed_start: int | None,
-    engine_status: str,
-    reappeared: bool,
-) -> str:
-    """The status a person is shown for a tag carried along a chain of versions.
-
-    A status describes the change since a person placed the tag (not since the last version):
-    `anchored` only when the text equals the originally tagged text at the same place, `moved`
-    for the same text elsewhere, `changed` for different text placed confidently. An engine answer
-    that is not confident stays `needs_review`/`orphaned`, and a tag that was orphaned at an
-    earlier version and reappears is at most `needs_review` (a person has not seen it since)."""
-    if engine_status == str(Status.ORPHANED) or placed_text is None or placed_start is None:
-        return str(Status.ORPHANED)
-    if reappeared or engine_status == str(Status.NEEDS_REVIEW):
-        return str(Status.NEEDS_REVIEW)
-    if placed_text == original_text:
-        return str(Status.ANCHORED) if placed_start == original_start else str(Status.MOVED)
-    return str(Status.CHANGED)
-
-
 def chain_key(case: Case) -> tuple[str, int] | None:
     """(chain id, step) for a chain case, else None."""
     chain, step = case.meta.get("chain"), case.meta.get("step")
@@ -291,19 +268,6 @@ def split_chains(cases: Sequence[Case]) -> tuple[list[int], dict[str, list[int]]
     return singles, good
 
 
-@dataclass(slots=True)
-class _Carried:
-    """A tag's state along a chain: where it was last placed, and what a person tagged."""
-
-    doc: str
-    start: int
-    end: int
-    original_text: str
-    original_start: int
-    reappeared: bool = False
-    orphaned: bool = False
-
-
 def score_chains(
     cases: Sequence[Case],
     chains: dict[str, list[int]],
@@ -312,15 +276,26 @@ def score_chains(
     tick: Callable[[int], None] | None = None,
     llm_concurrency: int = 1,
 ) -> tuple[dict[int, Prediction], float, int]:
-    """Carry each chain's tag through its versions; {case index: prediction}, LLM seconds, queries.
+    """Carry each chain's tag through its versions as a commit-by-commit re-pin does: the tag is a
+    pin (magicmarkup.model.Tag), each version is placed from the pin's own anchor text, the status
+    is the library's own rule (`pipeline.decide`: a status describes the change since a person
+    placed the tag, and a tag that reappears after being lost is at most needs_review), and the
+    pin then follows (`pipeline.repin`). {case index: prediction}, LLM seconds, queries.
 
     All chains advance one step together, so each step's unsure tags go to the LLM in one batch."""
-    state: dict[str, _Carried] = {}
+    from magicmarkup.documents import text_hash
+    from magicmarkup.model import Span, Tag
+    from magicmarkup.pipeline import decide, pin_start, repin
+    from magicmarkup.tags import make_anchor
+
+    pins: dict[str, Tag] = {}
+    texts: dict[str, str] = {}  # snapshot id -> text: what the pins are anchored in
     for chain, idx in chains.items():
         first = cases[idx[0]]
-        state[chain] = _Carried(
-            first.old_text, first.old_start, first.old_end, first.old_piece, first.old_start
-        )
+        sha = text_hash(first.old_text)
+        texts[sha] = first.old_text
+        anchor = make_anchor(first.old_text, first.old_start, first.old_end, first.language, sha)
+        pins[chain] = Tag(path="doc", span=Span(start=first.old_start, end=first.old_end), anchor=anchor)
     out: dict[int, Prediction] = {}
     llm_seconds, llm_queries = 0.0, 0
     depth = max((len(v) for v in chains.values()), default=0)
@@ -328,34 +303,27 @@ def score_chains(
         level = [(chain, idx[k]) for chain, idx in sorted(chains.items()) if k < len(idx)]
         jobs = []
         for chain, i in level:
-            st, case = state[chain], cases[i]
-            jobs.append(Job(st.doc, case.new_text, [(st.start, st.end)], case.language))
+            pin, case = pins[chain], cases[i]
+            start = pin_start(pin)
+            old = texts[pin.anchor.snapshot or ""]
+            jobs.append(Job(old, case.new_text, [(start, start + len(pin.anchor.text))], case.language))
         run = _run_jobs(jobs, resolver, th, tick, llm_concurrency)
         llm_seconds += run.llm_seconds
         llm_queries += run.llm_queries
         for (chain, i), placement, ms in zip(level, run.placements, run.ms, strict=True):
-            st, case = state[chain], cases[i]
+            pin, case = pins[chain], cases[i]
+            placed = decide(pin, placement, case.new_text)
             pred = _predict(case, placement, ms)
-            placed_text = None if pred.start is None else case.new_text[pred.start : pred.end]
             pred.engine_status = pred.status
-            reappeared = st.reappeared or st.orphaned  # placed again after an orphaned step
-            pred.status = _chain_status(
-                st.original_text,
-                st.original_start,
-                placed_text,
-                pred.start,
-                pred.engine_status,
-                reappeared,
-            )
+            pred.status, pred.confidence = placed.status.value, placed.confidence
             pred.chain, pred.step = chain, k
-            pred.text_changed = None if placed_text is None else placed_text != st.original_text
+            placed_text = None if placed.start is None else case.new_text[placed.start : placed.end]
+            tagged = cases[chains[chain][0]].old_piece
+            pred.text_changed = None if placed_text is None else placed_text != tagged
             out[i] = pred
-            if pred.start is None or pred.end is None:
-                st.orphaned = True  # keeps its last placement; tried again at the next version
-            else:
-                st.doc, st.start, st.end = case.new_text, pred.start, pred.end
-                st.reappeared = reappeared
-                st.orphaned = False
+            sha = text_hash(case.new_text)
+            texts[sha] = case.new_text
+            repin(pin, placed, case.new_text, "doc", sha, f"step {k}")
     return out, llm_seconds, llm_queries
 
 

@@ -14,7 +14,7 @@ import pytest
 from benchmark_gen.cases import BenchError, Case
 from benchmark_gen.realhistory import Parsed, Project, definitions, generate, project_cases, read_release
 from benchmark_gen.report import chain_summary, expected_calibration_error, reliability, summarize
-from benchmark_gen.scorer import Prediction, _chain_status, score_cases, score_suite, split_chains
+from benchmark_gen.scorer import Prediction, score_cases, score_suite, split_chains
 from tests.conftest import CliRunner
 
 V1 = """import os
@@ -299,16 +299,35 @@ def test_a_calibrated_engine_has_zero_ece() -> None:
     assert expected_calibration_error([_p("o", "orphaned", True, 0.0, orphaned=True)]) is None
 
 
-def test_chain_status_rule() -> None:
+def test_chain_status_is_the_librarys_rule() -> None:
+    """The scorer shows what `pipeline.decide` says: a status describes the change since a person
+    placed the tag, not since the last version."""
+    from magicmarkup.anchoring import Placement
+    from magicmarkup.model import Span, Status, Tag
+    from magicmarkup.pipeline import decide
+    from magicmarkup.tags import make_anchor
+
     tagged = "def f():\n    return 1"
-    assert _chain_status(tagged, 10, tagged, 10, "anchored", False) == "anchored"
-    assert _chain_status(tagged, 10, tagged, 30, "anchored", False) == "moved"
-    # The engine's step said "anchored" (unchanged since the last version), but the text is no
-    # longer what the person tagged: changed.
-    assert _chain_status(tagged, 10, "def f():\n    return 2", 10, "anchored", False) == "changed"
-    assert _chain_status(tagged, 10, tagged, 10, "needs_review", False) == "needs_review"
-    assert _chain_status(tagged, 10, None, None, "orphaned", False) == "orphaned"
-    assert _chain_status(tagged, 10, tagged, 10, "anchored", True) == "needs_review"  # reappeared
+    old = "# head\n" + tagged + "\n"
+    pin = Tag(
+        path="a.py",
+        span=Span(start=7, end=7 + len(tagged)),
+        anchor=make_anchor(old, 7, 7 + len(tagged), "python", None),
+    )
+
+    def status(new: str, start: int | None, engine: Status, of: Tag = pin) -> str:
+        end = None if start is None else start + len(tagged)
+        return decide(of, Placement(start, end, engine, 1.0, "diff"), new).status.value
+
+    assert status(old, 7, Status.ANCHORED) == "anchored"
+    assert status("# a longer head\n" + tagged + "\n", 16, Status.MOVED) == "moved"
+    # the engine's step says "anchored" (unchanged since the last version), but the text is no
+    # longer what the person tagged: changed
+    assert status("# head\ndef f():\n    return 2\n", 7, Status.ANCHORED) == "changed"
+    assert status(old, 7, Status.NEEDS_REVIEW) == "needs_review"
+    assert status(old, None, Status.ORPHANED) == "orphaned"
+    lost = pin.model_copy(update={"status": Status.ORPHANED})
+    assert status(old.replace("# head", "# next"), 7, Status.ANCHORED, lost) == "needs_review"  # reappeared
 
 
 def _chain_case(cid: str, step: int, old: str, piece: str, new: str, expected: str | None) -> Case:
