@@ -30,7 +30,6 @@ from magicmarkup.lsp.server import (
 )
 from magicmarkup.lsp.tracking import Buffer
 from magicmarkup.model import Status, Tag
-from magicmarkup.positions import short_ids
 from magicmarkup.store import Store
 
 SYMBOL_LIMIT = 2000
@@ -161,7 +160,7 @@ def create_server() -> MarkupServer:
         found = ls.tags_at(doc, offset)
         if not found:
             return None
-        ids = short_ids(doc.tags)
+        ids = doc.short_ids()
         parts = []
         for tag in sorted(found, key=lambda t: (t.span.end - t.span.start, t.id)):
             where = doc.buffer.where(doc.rel, tag.span.start, tag.span.end)

@@ -112,6 +112,14 @@ class Doc:
     cascade: asyncio.TimerHandle | None = None
     pinned_lines: dict[str, int | None] = field(default_factory=dict)
     published: list[Any] | None = None  # what the last diagnostics said
+    _short: tuple[frozenset[str], dict[str, str]] | None = None
+
+    def short_ids(self) -> dict[str, str]:
+        """The shortest unique prefix of each tag id (as the CLI shows them), cached."""
+        key = frozenset(self.tags)
+        if self._short is None or self._short[0] != key:
+            self._short = (key, short_ids(key))
+        return self._short[1]
 
     @property
     def dirty(self) -> bool:
@@ -371,7 +379,7 @@ class MarkupServer(LanguageServer):
         review = [i for i, t in doc.tags.items() if t.status in (Status.NEEDS_REVIEW, Status.ORPHANED)]
         if not review:
             return []
-        ids = short_ids(doc.tags)
+        ids = doc.short_ids()
         out = []
         for tag in self.shown(doc, review):
             if tag.status is Status.NEEDS_REVIEW:
