@@ -22,6 +22,7 @@ from magicmarkup.lsp.server import (
     CMD_REMOVE,
     CMD_RETAG,
     CMD_SHOW,
+    CMD_TAG_AT,
     SOURCE,
     Doc,
     Failed,
@@ -505,6 +506,23 @@ def create_server() -> MarkupServer:
                 server.publish(doc)
         server.refresh_views()
         return {"tags": report.tags, "counts": report.counts, "changes": len(report.changes)}
+
+    @server.command(CMD_TAG_AT)
+    def cmd_tag_at(ls: MarkupServer, *args: Any) -> dict[str, Any] | None:
+        """[uri, position]: the innermost tag at a position of an open document (for an editor
+        binding that edits the note under the cursor), or null."""
+        uri = arg_str(args, 0, "uri")
+        doc = server.docs.get(uri)
+        if doc is None:
+            raise Failed(f"{uri}: not open in the editor")
+        try:
+            pos = server.protocol._converter.structure(args[1] if len(args) > 1 else None, lsp.Position)
+        except Exception:
+            raise Failed("argument 2 must be an LSP position") from None
+        found = server.tags_at(doc, offset_of(doc, pos))
+        if not found:
+            return None
+        return _tag_json(server, doc, min(found, key=lambda t: (t.span.end - t.span.start, t.id)))
 
     @server.command(CMD_SHOW)
     def cmd_show(ls: MarkupServer, *args: Any) -> dict[str, Any]:

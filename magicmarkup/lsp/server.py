@@ -55,7 +55,18 @@ CMD_REJECT = "magicmarkup.reject"
 CMD_REATTACH = "magicmarkup.reattach"
 CMD_RETAG = "magicmarkup.retag"
 CMD_SHOW = "magicmarkup.show"
-COMMANDS = (CMD_ADD, CMD_EDIT, CMD_REMOVE, CMD_ACCEPT, CMD_REJECT, CMD_REATTACH, CMD_RETAG, CMD_SHOW)
+CMD_TAG_AT = "magicmarkup.tagAt"
+COMMANDS = (
+    CMD_ADD,
+    CMD_EDIT,
+    CMD_REMOVE,
+    CMD_ACCEPT,
+    CMD_REJECT,
+    CMD_REATTACH,
+    CMD_RETAG,
+    CMD_SHOW,
+    CMD_TAG_AT,
+)
 
 
 def choose_position_encoding(client: lsp.ClientCapabilities) -> str:

@@ -200,6 +200,9 @@ async def test_actions_add_edit_accept_reattach_remove(client: LanguageClient, t
     assert added["start"] == 9 and added["end"] == 18
     assert "imports" in (await hover(client, uri, 1, 3) or "")
 
+    at = await command(client, "magicmarkup.tagAt", uri, {"line": 1, "character": 4})
+    assert at["id"] == added["id"] and at["note"] == "imports"
+    assert await command(client, "magicmarkup.tagAt", uri, {"line": 3, "character": 0}) is None
     await command(client, "magicmarkup.edit", added["id"], "the imports")
     assert "the imports" in (await hover(client, uri, 1, 3) or "")
 
