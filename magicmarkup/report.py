@@ -30,6 +30,33 @@ class TagChange:
     status: str
     method: str
     confidence: float
+    # where the tag is now, as people read it (1-based, end inclusive): None for an orphan
+    start_line: int | None = None
+    start_col: int | None = None
+    end_line: int | None = None
+    end_col: int | None = None
+
+    def place(self, text: str | None) -> TagChange:
+        """Fill in the line/column fields from the text the tag is placed in."""
+        if text is not None and self.start is not None and self.end is not None and self.status != "orphaned":
+            from magicmarkup.positions import Positions
+
+            fields = Positions(text).region(self.start, self.end).fields()
+            self.start_line, self.start_col = fields["start_line"], fields["start_col"]
+            self.end_line, self.end_col = fields["end_line"], fields["end_col"]
+        return self
+
+    @property
+    def where(self) -> str:
+        """`path:line:col-line:col`, or `path (orphaned)`."""
+        if self.start_line is None:
+            return f"{self.path} ({self.status})" if self.status == "orphaned" else self.path
+        end = (
+            ""
+            if (self.start_line, self.start_col) == (self.end_line, self.end_col)
+            else f"-{self.end_line}:{self.end_col}"
+        )
+        return f"{self.path}:{self.start_line}:{self.start_col}{end}"
 
 
 @dataclass

@@ -104,7 +104,7 @@ def repin_documents(
                             placed.status.value,
                             placed.method,
                             placed.confidence,
-                        )
+                        ).place(update.text)
                     )
                 report.tags += 1
                 report.counts[pin.status.value] += 1

@@ -145,13 +145,13 @@ def current(
             report.llm_tokens += placed.llm_tokens
             report.llm_failed += placed.llm_error is not None
             out.append(_placed_copy(pin, path, placed, text))
-            _count(report, pin, path, placed)
+            _count(report, pin, path, placed, text)
     out.sort(key=lambda t: (t.path, t.span.start, t.id))
     report.seconds = time.perf_counter() - began
     return Current(out, report, texts_out, problems)
 
 
-def _count(report: RetagReport, pin: Tag, path: str, placed: Placed) -> None:
+def _count(report: RetagReport, pin: Tag, path: str, placed: Placed, text: str | None = None) -> None:
     report.tags += 1
     report.counts[placed.status.value] = report.counts.get(placed.status.value, 0) + 1
     moved = placed.start != pin.span.start or placed.end != pin.span.end or path != pin.path
@@ -168,7 +168,7 @@ def _count(report: RetagReport, pin: Tag, path: str, placed: Placed) -> None:
                 placed.status.value,
                 placed.method,
                 placed.confidence,
-            )
+            ).place(text)
         )
 
 

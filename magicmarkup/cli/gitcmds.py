@@ -8,10 +8,9 @@ from pathlib import Path
 
 import click
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from magicmarkup import git as gitlib
-from magicmarkup.cli.app import State, console, err_console, pass_state, print_json
+from magicmarkup.cli.app import State, console, pass_state, print_json, progress
 from magicmarkup.config import Settings, load_settings
 from magicmarkup.errors import MagicMarkupError
 from magicmarkup.report import RetagReport
@@ -27,22 +26,9 @@ def retag_range(
 
     with (
         resolver_session(settings, store.dir, no_llm) as (resolver, note),
-        Progress(
-            TextColumn("retag commits"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err_console,
-            transient=True,
-            disable=as_json,
-        ) as bar,
+        progress("retag commits", disable=as_json) as report_progress,
     ):
-        task = bar.add_task("retag", total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        result = gitlib.retag_range(store, rev_range, resolver, thresholds(settings), progress)
+        result = gitlib.retag_range(store, rev_range, resolver, thresholds(settings), report_progress)
     if as_json:
         data = result.to_json()
         data["llm"]["note"] = note
@@ -74,7 +60,10 @@ def hooks_group() -> None:
 
 
 def _hook_repo(state: State) -> Path:
-    return state.store().root
+    root = state.store().root
+    if gitlib.git_dir_of(root) is None:
+        raise MagicMarkupError(f"{root}: not a git repository; hooks need one (run `git init` first)")
+    return root
 
 
 @hooks_group.command("install")

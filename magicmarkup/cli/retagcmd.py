@@ -6,10 +6,9 @@ from pathlib import Path
 
 import click
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from magicmarkup.cli.app import State, console, err_console, pass_state, print_json
+from magicmarkup.cli.app import State, console, err_console, pass_state, print_json, progress
 from magicmarkup.config import Settings, load_settings
 from magicmarkup.errors import MagicMarkupError
 from magicmarkup.retag import RetagReport, retag_worktree
@@ -24,17 +23,19 @@ def print_report(report: RetagReport, llm_note: str) -> None:
         f"[dim]({report.seconds:.2f} s)[/]"
     )
     if report.changes:
+        from magicmarkup.positions import short_ids
+
+        shown = short_ids(c.id for c in report.changes)
         table = Table(box=None, header_style="bold")
-        for col in ("tag", "path", "from", "to", "status", "by", "conf"):
-            table.add_column(col)
+        for col in ("tag", "where now", "status", "by", "conf"):
+            table.add_column(col, no_wrap=col in ("tag", "where now"), overflow="fold")
         for c in report.changes[:200]:
+            renamed = f" (was {c.old_path})" if c.old_path else ""
             table.add_row(
-                c.id[-10:],
-                escape(c.path + (f" (was {c.old_path})" if c.old_path else "")),
-                f"{c.old_start}:{c.old_end}",
-                f"{c.start}:{c.end}" if c.start is not None else "-",
+                shown.get(c.id, c.id),
+                escape(c.where + renamed),
                 c.status,
-                c.method,
+                escape(c.method),
                 f"{c.confidence:.2f}",
             )
         console.print(table)
@@ -101,20 +102,7 @@ def run_worktree(
 ) -> tuple[RetagReport, str]:
     with (
         resolver_session(settings, store.dir, no_llm) as (resolver, note),
-        Progress(
-            TextColumn("retag"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err_console,
-            transient=True,
-            disable=not show_progress,
-        ) as bar,
+        progress("retag", disable=not show_progress) as report_progress,
     ):
-        task = bar.add_task("retag", total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        report = retag_worktree(store, rels, resolver, thresholds(settings), progress)
+        report = retag_worktree(store, rels, resolver, thresholds(settings), report_progress)
     return report, note
