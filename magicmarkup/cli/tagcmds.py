@@ -291,7 +291,12 @@ def _print_list(store: Store, found: list[Tag], complete: bool, as_json: bool) -
         for tag in found:
             row = tag.summary()
             row.update(span_fields(docs.region(tag)))
-            row["current_text"] = docs.current_text(tag)
+            now = docs.current_text(tag)
+            row["current_text"] = now
+            # "text" is what the tag covers now (the last anchored text for an orphan);
+            # "tagged_text" what a person tagged or last confirmed
+            row["text"] = now if now is not None else tag.anchor.text
+            row["tagged_text"] = tag.confirmed_text if tag.confirmed_text is not None else tag.anchor.text
             rows.append(row)
         print_json(rows)
         return
