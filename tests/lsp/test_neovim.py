@@ -1,9 +1,11 @@
 """End to end in a real editor: headless Neovim starts `magicmarkup lsp`, opens a tagged file,
-types two lines above the tag and reads the hover through Lua."""
+types two lines above the tag and reads the hover through Lua; then the README's bindings add a
+tag to a selection (refused until saved) and edit its note."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from magicmarkup.store import Store
 from tests.lsp.conftest import make_repo
 
 NVIM = shutil.which("nvim")
@@ -60,10 +63,44 @@ local ok, err = pcall(function()
   vim.wait(10000, function() return hover(7, 15) ~= vim.NIL end, 50)
   result.after = hover(7, 15)
   result.old_place = hover(5, 15)
+
+  -- the README's bindings: add a tag to a selection (refused while unsaved), edit its note
+  local helpers = assert(loadstring(os.getenv('MM_HELPERS') .. '\nreturn magicmarkup_add, magicmarkup_edit'))
+  local add, edit = helpers()
+  local answer = nil
+  vim.ui.input = function(opts, on_confirm) on_confirm(answer) end
+  local said = {}
+  vim.notify = function(msg) table.insert(said, msg) end
+  local function select_line(n)
+    vim.api.nvim_win_set_cursor(0, { n, 0 })
+    vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes('V<Esc>', true, false, true), 'xt', false)
+  end
+  select_line(3)  -- `import os`
+  answer = 'from nvim'
+  add()
+  vim.wait(5000, function() return #said > 0 end, 20)
+  result.unsaved = said[1]
+  vim.cmd('write')
+  select_line(3)
+  add()
+  vim.wait(10000, function() local h = hover(2, 3); return h ~= vim.NIL and h:find('from nvim') ~= nil end, 50)
+  result.added = hover(2, 3)
+  vim.api.nvim_win_set_cursor(0, { 3, 3 })
+  answer = 'edited in nvim'
+  edit()
+  vim.wait(10000, function() local h = hover(2, 3); return h ~= vim.NIL and h:find('edited in nvim') ~= nil end, 50)
+  result.edited = hover(2, 3)
 end)
 if not ok then result.error = tostring(err) end
 finish()
 """
+
+
+def readme_helpers() -> str:
+    """The README's Lua block that defines the Neovim bindings (tested as documented)."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```lua\n(.*?)```", readme, flags=re.S)
+    return next(b for b in blocks if "local function magicmarkup_add" in b)
 
 
 @pytest.mark.skipif(NVIM is None, reason="nvim is not installed (apt-get install neovim)")
@@ -79,6 +116,7 @@ def test_neovim_types_above_a_tag_and_reads_the_hover(tmp_path: Path) -> None:
         "MM_PYTHON": sys.executable,
         "PATH": "/usr/bin:/bin",
         "HOME": str(tmp_path),
+        "MM_HELPERS": readme_helpers(),
     }
     assert NVIM is not None
     proc = subprocess.run(
@@ -97,3 +135,8 @@ def test_neovim_types_above_a_tag_and_reads_the_hover(tmp_path: Path) -> None:
     assert result["line1"] == "# typed in nvim"
     assert "why not Decimal?" in result["after"] and "`moved`" in result["after"]
     assert result["old_place"] is None or "why not Decimal?" not in result["old_place"]
+    assert "unsaved changes: save it first" in result["unsaved"]
+    assert "from nvim" in result["added"]
+    assert "edited in nvim" in result["edited"]
+    notes = [t.note for t in Store(root).load("app.py")]
+    assert "edited in nvim" in notes and "from nvim" not in notes
