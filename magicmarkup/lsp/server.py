@@ -122,6 +122,7 @@ class Doc:
     disk_text: str | None = None
     cascade: asyncio.TimerHandle | None = None
     pinned_lines: dict[str, int | None] = field(default_factory=dict)
+    pinned: list[str] = field(default_factory=list)  # pinned paths of its tags (renames followed)
     published: list[Any] | None = None  # what the last diagnostics said
     _short: tuple[frozenset[str], dict[str, str]] | None = None
 
@@ -238,10 +239,11 @@ class MarkupServer(LanguageServer):
         if store is None or rel is None:
             return
         doc.disk_text = self._read_disk(doc)
-        view = current(store, [rel], texts={rel: doc.buffer.text}, thresholds=self.thresholds_for(store))
+        doc.pinned = self.pinned_paths(store, rel)
+        view = current(store, doc.pinned, texts={rel: doc.buffer.text}, thresholds=self.thresholds_for(store))
         for problem in view.problems + view.report.errors:
             self.log(problem, lsp.MessageType.Warning)
-        doc.pins = {pin.id: pin for pin in self._load_pins(store, rel)}
+        doc.pins = {pin.id: pin for pinned in doc.pinned for pin in self._load_pins(store, pinned)}
         doc.tags = {}
         doc.tracker = Tracker()
         doc.pinned_lines = {}
@@ -263,6 +265,28 @@ class MarkupServer(LanguageServer):
             return doc.store.read_document(doc.rel)
         except (MagicMarkupError, OSError):
             return None
+
+    def pinned_paths(self, store: Store, rel: str) -> list[str]:
+        """The pinned paths whose document is `rel` now: its own, and those of documents moved
+        there (seen by `watch`, or renamed through git) whose pins still name the old path."""
+        try:
+            pinned = store.paths()
+        except MagicMarkupError:
+            return [rel]
+        out = [rel] if rel in pinned else []
+        missing = [p for p in pinned if p != rel and not (store.root / p).exists()]
+        if missing:
+            from magicmarkup.git import follow_renames
+            from magicmarkup.view import local_renames
+
+            moved = {old: new for old, new in local_renames(store).items() if old in missing}
+            rest = [p for p in missing if p not in moved]
+            try:
+                moved.update(follow_renames(store, rest) if rest else {})
+            except (MagicMarkupError, OSError) as exc:
+                self.log(f"following renames: {exc}", lsp.MessageType.Warning)
+            out += sorted(old for old, new in moved.items() if new == rel)
+        return out or [rel]
 
     def _load_pins(self, store: Store, rel: str) -> list[Tag]:
         try:
@@ -302,7 +326,8 @@ class MarkupServer(LanguageServer):
         the tags whose anchors did not change, place the new and changed ones."""
         if doc.store is None or doc.rel is None:
             return
-        new = {pin.id: pin for pin in self._load_pins(doc.store, doc.rel)}
+        doc.pinned = self.pinned_paths(doc.store, doc.rel)
+        new = {pin.id: pin for pinned in doc.pinned for pin in self._load_pins(doc.store, pinned)}
         todo = []
         for tag_id in list(doc.tags):
             if tag_id not in new:

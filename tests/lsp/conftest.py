@@ -80,13 +80,19 @@ def capabilities(encodings: list[str] | None = None) -> lsp.ClientCapabilities:
 
 
 async def start(
-    client: LanguageClient, root: Path, encodings: list[str] | None = None, debounce: float = 0.1
+    client: LanguageClient,
+    root: Path,
+    encodings: list[str] | None = None,
+    debounce: float = 0.1,
+    more: list[Path] | None = None,
 ) -> lsp.InitializeResult:
     return await client.initialize_session(
         lsp.InitializeParams(
             capabilities=capabilities(encodings),
             root_uri=root.as_uri(),
-            workspace_folders=[lsp.WorkspaceFolder(uri=root.as_uri(), name=root.name)],
+            workspace_folders=[
+                lsp.WorkspaceFolder(uri=p.as_uri(), name=p.name) for p in [root, *(more or [])]
+            ],
             initialization_options={"debounce": debounce, "pollInterval": float(POLL)},
         )
     )

@@ -272,7 +272,9 @@ async def test_symbols(client: LanguageClient, tmp_path: Path) -> None:
 async def test_bad_inputs_never_crash_the_server(client: LanguageClient, tmp_path: Path) -> None:
     root = tmp_path / "repo"
     make_repo(root)
-    await start(client, root)
+    plain = tmp_path / "plain"  # a workspace folder in no git repository and with no store
+    plain.mkdir()
+    await start(client, root, more=[plain])
     # a file outside the workspace: no tags
     outside = tmp_path / "elsewhere" / "app.py"
     outside.parent.mkdir()
@@ -280,14 +282,19 @@ async def test_bad_inputs_never_crash_the_server(client: LanguageClient, tmp_pat
     out_uri = await open_doc(client, outside)
     assert await hover(client, out_uri, TAG_LINE, TAG_COL16 + 1) is None
     assert await lenses(client, out_uri) == []
-    # a document in no store (a sub-repository of the workspace without .magicmarkup/)
-    bare = root / "vendor" / "lib.py"
-    bare.parent.mkdir()
-    subprocess.run(["git", "init", "-q"], cwd=bare.parent, check=True)
-    bare.write_text("x = 1\n", encoding="utf-8")
-    # (inside the workspace root's store, so it is found: a plain file without tags)
-    bare_uri = await open_doc(client, bare)
-    assert await hover(client, bare_uri, 0, 0) is None
+    # a document in no git repository and no store: no tags, and actions say why
+    (plain / "lib.py").write_text("x = 1\n", encoding="utf-8")
+    plain_uri = await open_doc(client, plain / "lib.py")
+    assert await hover(client, plain_uri, 0, 0) is None
+    assert await lenses(client, plain_uri) == []
+    with pytest.raises(Exception, match=r"no \.magicmarkup/ store"):
+        await command(
+            client,
+            "magicmarkup.add",
+            plain_uri,
+            {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 5}},
+            "n",
+        )
     # a non-file uri
     client.text_document_did_open(
         lsp.DidOpenTextDocumentParams(
@@ -317,3 +324,14 @@ async def test_bad_inputs_never_crash_the_server(client: LanguageClient, tmp_pat
     # the server is still answering, and the stale change was resynchronised
     text = await hover(client, uri, TAG_LINE, TAG_COL16 + 1)
     assert text is not None and "why not Decimal?" in text
+
+
+async def test_a_renamed_file_keeps_its_tags(client: LanguageClient, tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    make_repo(root)
+    subprocess.run(["git", "mv", "app.py", "moved.py"], cwd=root, check=True)
+    subprocess.run(["git", "commit", "-q", "-m", "rename"], cwd=root, check=True)
+    await start(client, root)
+    uri = await open_doc(client, root / "moved.py")
+    text = await hover(client, uri, TAG_LINE, TAG_COL16 + 1)
+    assert text is not None and "why not Decimal?" in text and "`moved`" in text
