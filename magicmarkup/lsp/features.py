@@ -324,6 +324,7 @@ def create_server() -> MarkupServer:
                 )
             elif tag.status is Status.CHANGED:
                 action(f"Magic Markup: accept the tag '{name}' as it is now", CMD_ACCEPT, [tag.id])
+            action(f"Magic Markup: edit the note of '{name}'", CMD_EDIT, [tag.id])
             action(f"Magic Markup: remove the tag '{name}'", CMD_REMOVE, [tag.id])
         if end > start:
             for tag in shown:
@@ -424,9 +425,17 @@ def create_server() -> MarkupServer:
         return {"id": tag.id, "path": tag.path, "start": tag.span.start, "end": tag.span.end}
 
     @server.command(CMD_EDIT)
-    def cmd_edit(ls: MarkupServer, *args: Any) -> dict[str, Any]:
-        """[id, note]: change a tag's note."""
+    def cmd_edit(ls: MarkupServer, *args: Any) -> dict[str, Any] | None:
+        """[id, note]: change a tag's note. Without a note (a code action run by an editor that
+        cannot prompt), says how to give one and changes nothing."""
         tag_id = arg_str(args, 0, "tag id")
+        if len(args) < 2 or args[1] is None:
+            server.tell(
+                "Magic Markup: give the new note as the command's second argument (bind "
+                f"magicmarkup.edit to a prompt, see the README's Editors section), or run "
+                f'`magicmarkup edit {tag_id[:8]} --note "..."`'
+            )
+            return None
         note = arg_str(args, 1, "note")
         from magicmarkup.tags import edit_tag
 

@@ -203,6 +203,10 @@ async def test_actions_add_edit_accept_reattach_remove(client: LanguageClient, t
     at = await command(client, "magicmarkup.tagAt", uri, {"line": 1, "character": 4})
     assert at["id"] == added["id"] and at["note"] == "imports"
     assert await command(client, "magicmarkup.tagAt", uri, {"line": 3, "character": 0}) is None
+    assert (
+        await command(client, "magicmarkup.edit", added["id"]) is None
+    )  # no note: says how, changes nothing
+    assert any("second argument" in m.message for m in client.messages)
     await command(client, "magicmarkup.edit", added["id"], "the imports")
     assert "the imports" in (await hover(client, uri, 1, 3) or "")
 
