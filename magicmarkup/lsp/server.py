@@ -125,6 +125,14 @@ class Doc:
     pinned: list[str] = field(default_factory=list)  # pinned paths of its tags (renames followed)
     published: list[Any] | None = None  # what the last diagnostics said
     _short: tuple[frozenset[str], dict[str, str]] | None = None
+    review: list[str] = field(default_factory=list)  # ids of needs_review and orphaned tags
+    orphans: set[str] = field(default_factory=set)
+
+    def placed(self) -> None:
+        """Call after `tags` changed: what diagnostics and the cascade look at, kept ready so a
+        keystroke does not scan every tag."""
+        self.review = [i for i, t in self.tags.items() if t.status in (Status.NEEDS_REVIEW, Status.ORPHANED)]
+        self.orphans = {i for i, t in self.tags.items() if t.status is Status.ORPHANED}
 
     def short_ids(self) -> dict[str, str]:
         """The shortest unique prefix of each tag id (as the CLI shows them), cached."""
@@ -257,6 +265,7 @@ class MarkupServer(LanguageServer):
                 if tag.status.placed or (tag.status is Status.NEEDS_REVIEW)
                 else None,
             )
+        doc.placed()
 
     def _read_disk(self, doc: Doc) -> str | None:
         if doc.store is None or doc.rel is None:
@@ -320,6 +329,7 @@ class MarkupServer(LanguageServer):
             doc.tags[pin.id] = _placed_copy(pin, doc.rel, placed)
             span = placed.span
             doc.tracker.set(pin.id, (span.start, span.end) if span is not None else None)
+        doc.placed()
 
     def refresh_from_store(self, doc: Doc) -> None:
         """The pins changed on disk (someone else wrote the store): keep the live positions of
@@ -346,6 +356,7 @@ class MarkupServer(LanguageServer):
                 todo.append(tag_id)
         doc.pins = new
         doc.pinned_lines = {}
+        doc.placed()
         self.place_some(doc, todo)
 
     # -- what the editor shows -------------------------------------------------------------
@@ -412,7 +423,7 @@ class MarkupServer(LanguageServer):
 
     def diagnostics(self, doc: Doc) -> list[lsp.Diagnostic]:
         """needs_review and orphaned tags (only those are looked at: cheap on every keystroke)."""
-        review = [i for i, t in doc.tags.items() if t.status in (Status.NEEDS_REVIEW, Status.ORPHANED)]
+        review = doc.review
         if not review:
             return []
         ids = doc.short_ids()
@@ -479,7 +490,7 @@ class MarkupServer(LanguageServer):
         if doc.cascade is not None:
             doc.cascade.cancel()
             doc.cascade = None
-        waiting = doc.tracker.lost | {i for i, t in doc.tags.items() if t.status is Status.ORPHANED}
+        waiting = doc.tracker.lost | doc.orphans
         if not waiting or doc.store is None:
             return
         try:
@@ -494,7 +505,7 @@ class MarkupServer(LanguageServer):
         if doc is None:
             return
         doc.cascade = None
-        waiting = doc.tracker.lost | {i for i, t in doc.tags.items() if t.status is Status.ORPHANED}
+        waiting = doc.tracker.lost | doc.orphans
         try:
             self.place_some(doc, sorted(waiting))
         except Exception as exc:  # never let a bad placement take the server down
