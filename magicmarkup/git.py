@@ -15,7 +15,6 @@ No hook ever exits non-zero, waits on the store lock for more than a moment, or 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 from collections.abc import Sequence
@@ -515,11 +514,13 @@ def pre_commit(
         rels = {u.path for u in updates} | {u.old_path for u in updates if u.old_path}
         shas = [text_hash(u.text) for u in updates if u.text is not None]
         before = _store_files(store, rels, shas)
+        # store files the user changed and did not stage (git's own comparison, filters applied)
+        unstaged = _paths(git(root, "diff", "--name-only", "-z", "--", STORE_PREFIX, index=True))
         report = repin_documents(store, updates, resolver, thresholds, reason="commit")
         after = _store_files(store, rels, shas)
         changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
         if changed:
-            _stage(store, changed, before, after)
+            _stage(store, changed, before, after, unstaged)
     report.errors[:0] = errors
     return report
 
@@ -543,7 +544,13 @@ def _store_files(store: Store, rels: set[str], shas: list[str]) -> dict[str, byt
     return files
 
 
-def _stage(store: Store, changed: list[str], before: dict[str, bytes], after: dict[str, bytes]) -> None:
+def _paths(raw: bytes) -> set[str]:
+    return {p for p in raw.decode("utf-8", "surrogateescape").split("\0") if p}
+
+
+def _stage(
+    store: Store, changed: list[str], before: dict[str, bytes], after: dict[str, bytes], unstaged: set[str]
+) -> None:
     """Stage each changed store file whose index entry matched the working tree before the
     re-pin; a new file (a pin that followed a rename, a new snapshot or log) is staged when the
     store is tracked and something of it is being staged."""
@@ -554,8 +561,7 @@ def _stage(store: Store, changed: list[str], before: dict[str, bytes], after: di
         if "\t" in entry:
             meta, path = entry.split("\t", 1)
             in_index[path] = meta.split()[1]
-    fmt = git(root, "rev-parse", "--show-object-format", check=False).decode().strip() or "sha1"
-    stage = [p for p in changed if p in before and in_index.get(p) == _blob_id(before[p], fmt)]
+    stage = [p for p in changed if p in before and p in in_index and p not in unstaged]
     pins, legacy = f"{STORE_PREFIX}{PINS_DIR}/", f"{STORE_PREFIX}{LEGACY_DIR}/"
     removed_ids = {Path(p).stem for p in stage if p not in after and p.startswith(pins)}
     migrated = {p[len(legacy) : -len(".json")] for p in stage if p.startswith(legacy)}  # schema 2 -> pins
@@ -577,13 +583,6 @@ def _stage(store: Store, changed: list[str], before: dict[str, bytes], after: di
             input=b"\0".join(p.encode("utf-8", "surrogateescape") for p in stage),
             index=True,
         )
-
-
-def _blob_id(data: bytes, fmt: str) -> str:
-    digest = hashlib.sha256() if fmt == "sha256" else hashlib.sha1()
-    digest.update(b"blob %d\0" % len(data))
-    digest.update(data)
-    return digest.hexdigest()
 
 
 def refresh_view(

@@ -49,7 +49,10 @@ OLD_GITIGNORES = ("# local state, not shared\n.lock\ncache/\n*.tmp\nbackup/\n",)
 # History logs only grow at the end: two branches' appends merge by keeping both. A pin merges
 # with git's own three-way text merge, or with our driver where `hooks install` registered it
 # (an undefined driver falls back to git's own, so a clone without the hooks merges as usual).
-GITATTRIBUTES = "history/** merge=union\npins/** merge=magicmarkup\n"
+# -text: store files are written with LF and never converted (core.autocrlf would make a checkout
+# differ byte for byte from what the store writes, and every write look like a change).
+GITATTRIBUTES = "history/** merge=union -text\npins/** merge=magicmarkup -text\nsnapshots/** -text\n"
+OLD_GITATTRIBUTES = ("history/** merge=union\n", "history/** merge=union\npins/** merge=magicmarkup\n")
 MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024  # a snapshot inflating past this is refused (a gzip bomb)
 MAX_STORE_FILE_BYTES = 16 * 1024 * 1024
 
@@ -750,7 +753,7 @@ class Store:
         self._meta_checked = True
         for name, old, new in (
             (".gitignore", OLD_GITIGNORES, GITIGNORE),
-            (".gitattributes", ("history/** merge=union\n",), GITATTRIBUTES),
+            (".gitattributes", OLD_GITATTRIBUTES, GITATTRIBUTES),
         ):
             file = self.dir / name
             try:

@@ -47,6 +47,7 @@ def test_readme_flow_init_add_list_json(repo: Path, cli: CliRunner) -> None:
         "end_line": 2,
         "end_col": 22,
         "current_text": "price * qty",
+        "tagged_text": "price * qty",
     }
 
 
