@@ -135,7 +135,7 @@ def create_server() -> MarkupServer:
 
         # The local view of the file on disk (what `list`, `show` and the TUI read) is refreshed.
         try:
-            current(doc.store, [doc.rel], thresholds=ls.thresholds_for(doc.store))
+            current(doc.store, doc.pinned or [doc.rel], thresholds=ls.thresholds_for(doc.store))
         except MagicMarkupError as exc:
             ls.log(f"{doc.rel}: {exc}", lsp.MessageType.Warning)
         doc.disk_text = ls._read_disk(doc)

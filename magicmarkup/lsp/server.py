@@ -225,7 +225,7 @@ class MarkupServer(LanguageServer):
             doc.why = f"{uri}: not a file"
             return doc
         doc.path = Path(fs)
-        if not self.in_workspace(doc.path):
+        if not (self.in_workspace(doc.path) or self.in_workspace(doc.path.resolve())):
             doc.why = f"{fs}: outside the workspace"
             return doc
         store = self.store_for(doc.path.parent)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from lsprotocol import types as lsp
 from pytest_lsp import LanguageClient
 
+from magicmarkup.documents import text_hash
 from magicmarkup.model import Status
 from magicmarkup.store import Store
 from magicmarkup.view import current
@@ -145,6 +147,9 @@ async def test_save_refreshes_the_local_view(client: LanguageClient, tmp_path: P
     )
     shown = await command(client, "magicmarkup.show", ids["why not Decimal?"])
     assert shown["range"]["start"] == {"line": TAG_LINE + 1, "character": TAG_COL16}
+    # the server refreshed the local view (the cache every reader uses) for the saved text
+    caches = [json.loads(f.read_bytes()) for f in (store.local_dir / "view").glob("*.json")]
+    assert [c.get("text") for c in caches if c.get("rel") == "app.py"] == [text_hash(new_text)]
     view = current(Store(root), ["app.py"])
     tag = next(t for t in view.tags if t.id == ids["why not Decimal?"])
     assert new_text[tag.span.start : tag.span.end] == "return price * qty" and tag.status is Status.MOVED
