@@ -62,7 +62,7 @@ def test_init_creates_layout_at_git_root(repo: Path) -> None:
     assert not (repo / ".magicmarkup" / "tags").exists()  # the legacy folder is only read, never made
     assert ".lock" in (repo / ".magicmarkup" / ".gitignore").read_text()
     attributes = (repo / ".magicmarkup" / ".gitattributes").read_text().splitlines()
-    assert "history/** merge=union" in attributes and "pins/** merge=magicmarkup" in attributes
+    assert "history/** merge=union -text" in attributes and "pins/** merge=magicmarkup -text" in attributes
     # the local state (lock, view) lives under the git dir, where git clean/status never look
     assert store.local_dir == repo.resolve() / ".git" / "magicmarkup"
     with store.locked():
