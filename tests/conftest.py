@@ -16,6 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
+
+# Property tests draw the same examples on every run (CI included), so a run's verdict does not
+# depend on luck; `HYPOTHESIS_PROFILE=explore` draws fresh ones, to look for new failures.
+hypothesis_settings.register_profile("repeatable", derandomize=True, database=None)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 # Tests press Ctrl-C (SIGINT) on real child processes (`watch`, `llm serve`). A shell starts a
 # background job with SIGINT ignored, and children inherit an ignored signal, so under such a
