@@ -132,6 +132,12 @@ async def test_full_document_changes_move_tags_too(client: LanguageClient, tmp_p
         )
     )
     assert [h[:2] for h in await lenses(client, uri)] == [(TAG_LINE + 1, TAG_COL16), (9, 0)]
+    # closing the buffer drops its state: nothing is shown for it any more
+    client.text_document_did_close(
+        lsp.DidCloseTextDocumentParams(text_document=lsp.TextDocumentIdentifier(uri=uri))
+    )
+    assert await hover(client, uri, TAG_LINE + 1, TAG_COL16 + 1) is None
+    assert await lenses(client, uri) == []
 
 
 async def test_save_refreshes_the_local_view(client: LanguageClient, tmp_path: Path) -> None:
