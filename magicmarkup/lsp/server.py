@@ -179,7 +179,8 @@ class MarkupServer(LanguageServer):
         return not self.roots or any(path.is_relative_to(root) for root in self.roots)
 
     def store_for(self, directory: Path) -> Store | None:
-        if directory not in self.stores:
+        """The store of a directory (looked up again while there is none: `init` may come)."""
+        if self.stores.get(directory) is None:
             try:
                 store: Store | None = Store.discover(directory)
             except (MagicMarkupError, OSError):
