@@ -149,6 +149,11 @@ async def _client(root: Path) -> Any:
     from pygls.lsp.client import LanguageClient
 
     client = LanguageClient("perf", "1")
+
+    @client.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    def diagnostics(params: lsp.PublishDiagnosticsParams) -> None:
+        pass
+
     await client.start_io(sys.executable, "-m", "magicmarkup", "lsp", "--poll", "0")
     await client.initialize_async(
         lsp.InitializeParams(
