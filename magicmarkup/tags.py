@@ -202,13 +202,32 @@ def edit_tag(
         if note is not None:
             tag.metadata["note"] = note
         tag.updated_at = utcnow()
+        _record(tag, "edited", "note or metadata edited by hand")
     return tag
+
+
+def _record(tag: Tag, method: str, reason: str) -> None:
+    """A person's act in the tag's history (where it is does not change)."""
+    tag.history.append(
+        RetagEvent(
+            from_snapshot=tag.anchor.snapshot,
+            to_snapshot=tag.anchor.snapshot,
+            old_span=tag.span,
+            new_span=tag.span,
+            status=tag.status,
+            method=method,
+            confidence=tag.confidence,
+            reason=reason,
+        )
+    )
 
 
 def remove_tag(store: Store, tag_id: str) -> Tag:
     found = store.find(tag_id)
     with store.edit(found.path) as tags:
         tag = _take(tags, found.id)
+        _record(tag, "removed", "removed by hand")
+        store.log_new_events(found.path, [tag])  # the log keeps why a tag is gone
         tags.remove(tag)
     return tag
 

@@ -135,7 +135,8 @@ def current(
         fresh = by_path.get(path, {})
         text = texts_out[path]
         placements = {**hits, **fresh}
-        if fresh or len(hits) != len(cache.get(rel, path, text_hash(text))):
+        buffer = texts is not None and path in texts  # an editor's unsaved text: not the file's view
+        if not buffer and (fresh or len(hits) != len(cache.get(rel, path, text_hash(text)))):
             cache.put(
                 rel, path, text_hash(text), pins, placements, asked=resolver is not None, fresh=set(fresh)
             )
