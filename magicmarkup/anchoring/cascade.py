@@ -58,6 +58,7 @@ class _Scored:
     confidence: float = 0.0
     text_sim: float = 0.0
     ctx: float = 0.0
+    suspect: str | None = None  # why this place may be another code's (then never confident)
 
 
 @dataclass
@@ -221,6 +222,7 @@ class _Anchor:
     boundaries_kept: bool  # both of its boundary characters survived the edit
     node_type: str | None = None
     unique_text: bool = False
+    defs: tuple[str, ...] = ()  # names of the definitions holding the old span, outermost first
     deleted: bool = False  # the diff maps the span onto nothing (its lines were removed)
     replaced: bool = False  # a long span whose place now holds unlike text (deleted, new code there)
 
@@ -242,7 +244,12 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
 
     # Stage 1: the diff alone.
     hit = doc.diff.untouched(s, e)
-    if hit is not None and hit[1] and doc.diff.context_kept(s, e):
+    if (
+        hit is not None
+        and hit[1]
+        and doc.diff.context_kept(s, e)
+        and not _crosses_definitions(doc, s, e, hit[0])
+    ):
         new_start = hit[0]
         status = Status.ANCHORED if new_start == s else Status.MOVED
         return Placement(new_start, new_start + (e - s), status, 1.0, "diff"), False
@@ -260,9 +267,12 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
         boundaries_kept=doc.diff.untouched(s, s + 1) is not None and doc.diff.untouched(e - 1, e) is not None,
         node_type=span.node_type,
     )
-    if anchor.node_type is None and doc.old_tree is not None:
-        exact = doc.old_tree.exact_node(*syntax.trim(doc.old, s, e))
-        anchor.node_type = exact.type if exact is not None else None
+    if doc.old_tree is not None:
+        trimmed = syntax.trim(doc.old, s, e)
+        if anchor.node_type is None:
+            exact = doc.old_tree.exact_node(*trimmed)
+            anchor.node_type = exact.type if exact is not None else None
+        anchor.defs = doc.old_tree.definitions(*trimmed)
 
     # Stage 2: the diff's projection of the span, and searches for its old text.
     cands: list[_Scored] = []
@@ -285,6 +295,7 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
             cands.extend(_Scored(a, b, "search-ws") for a, b in find_ignoring_whitespace(doc.new, text))
     anchor.unique_text = sum(1 for c in cands if c.method.startswith("search")) == 1
     cands.extend(_syntax_variants(doc, cands, anchor))
+    cands.extend(_same_definitions(doc, cands, anchor))
     _score_all(doc, cands, anchor)
     # Where a long span was, text unlike it: more likely the code was deleted and new code
     # written there than the same code rewritten past recognition (then a human should look).
@@ -315,7 +326,7 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
     if best is None:
         return Placement(None, None, Status.ORPHANED, 0.0, "none", candidates), False
     conf = best.confidence
-    if ambiguous:
+    if ambiguous or best.suspect is not None:
         conf = min(conf, th.review - 0.01)
     gone = anchor.deleted or anchor.replaced
     if conf < th.orphan or (gone and conf < th.review and best.text_sim < 0.99):
@@ -331,6 +342,31 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
         status = Status.CHANGED
     placement = Placement(best.start, best.end, status, round(conf, 4), best.method, candidates)
     return placement, conf < th.llm or ambiguous
+
+
+def _crosses_definitions(doc: _Doc, s: int, e: int, new_start: int) -> bool:
+    """Whether the diff carried the span into another definition than its own: its enclosing
+    definition's header did not move with it, the place it maps to is not inside a definition
+    of that name, and one exists elsewhere (the twin statement of another function)."""
+    tree = doc.old_tree
+    if tree is None:
+        return False
+    a, b = syntax.trim(doc.old, s, e)
+    node = tree.smallest_covering(a, b)
+    while node is not None and syntax.definition_name(node) is None:
+        node = node.parent
+    if node is None:
+        return False
+    if doc.diff.same_run(tree.to_char(node.start_byte), a):
+        return False
+    name = syntax.definition_name(node)
+    new_tree = doc.new_tree
+    if new_tree is None or name is None:
+        return False
+    na = new_start + (a - s)
+    if name in new_tree.definitions(na, na + (b - a)):
+        return False
+    return bool(new_tree.definition_spans(name))
 
 
 def _is_node(doc: _Doc, c: _Scored, node_type: str | None) -> bool:
@@ -360,6 +396,54 @@ def _syntax_variants(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> list[_
     return out
 
 
+def _same_definitions(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> list[_Scored]:
+    """When the tag is a whole named definition: the new definitions of that name (a function
+    whose body was rewritten, or split in two, is still that function)."""
+    tree = doc.new_tree
+    if tree is None or doc.old_tree is None or not anchor.defs:
+        return []
+    a, b = syntax.trim(doc.old, anchor.start, anchor.end)
+    node = doc.old_tree.exact_node(a, b)
+    while node is not None and syntax.definition_name(node) is None:
+        # a span of `export function f` / `async def` / decorated definitions: its inner definition
+        inner = [c for c in node.named_children if syntax.definition_name(c) is not None]
+        node = inner[0] if len(inner) == 1 else None
+    if node is None or syntax.definition_name(node) != anchor.defs[-1]:
+        return []
+    seen = {(c.start, c.end) for c in cands}
+    out = []
+    for d in tree.definition_spans(anchor.defs[-1])[:8]:
+        if (d.start, d.end) not in seen:
+            out.append(_Scored(d.start, d.end, "definition"))
+    return out
+
+
+def _foreign_definition(doc: _Doc, c: _Scored, anchor: _Anchor) -> bool:
+    """The candidate lies outside the definition the old span was in, while a definition of
+    that name still exists: the same text there is another function's copy."""
+    tree = doc.new_tree
+    if tree is None or not anchor.defs:
+        return False
+    name = anchor.defs[-1]
+    if name in tree.definitions(*syntax.trim(doc.new, c.start, c.end)):
+        return False
+    return bool(tree.definition_spans(name))
+
+
+def _in_own_definition(doc: _Doc, c: _Scored, anchor: _Anchor) -> bool:
+    tree = doc.new_tree
+    if tree is None or not anchor.defs:
+        return False
+    return anchor.defs[-1] in tree.definitions(*syntax.trim(doc.new, c.start, c.end))
+
+
+def _from_other_definition(doc: _Doc, origin: tuple[int, int], anchor: _Anchor) -> bool:
+    tree = doc.old_tree
+    if tree is None or not anchor.defs:
+        return False
+    return anchor.defs[-1] not in tree.definitions(*syntax.trim(doc.old, *origin))
+
+
 def _score_all(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> None:
     """Rank (score) and calibrate (confidence) candidates.
 
@@ -378,6 +462,16 @@ def _score_all(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> None:
         # tag's new version (the sibling of a deleted line, the same literal elsewhere).
         origin = doc.diff.origin(c.start, c.end)
         foreign = origin is not None and (origin[1] <= anchor.start or origin[0] >= anchor.end)
+        other_def = _foreign_definition(doc, c, anchor)
+        if (
+            foreign
+            and origin is not None
+            and _in_own_definition(doc, c, anchor)
+            and _from_other_definition(doc, origin, anchor)
+        ):
+            # The diff says this is a copy of other old code, but that code belonged to another
+            # definition and this place is in the tag's own: the diff paired twins crosswise.
+            foreign = False
         c.score = 0.45 * c.text_sim + 0.3 * c.ctx + 0.1 * pos + 0.15 * node
         base, _, variant = c.method.partition("+")
         if base == "diff":
@@ -400,6 +494,9 @@ def _score_all(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> None:
             # tell which of two identical copies was removed, so this is for a human to decide.
             identical_survivor = anchor.deleted and c.text_sim >= 0.999 and c.ctx >= 0.5
             conf = min(conf, 0.7) if identical_survivor else min(conf, 0.4)
+        if other_def:
+            c.score -= 0.25
+            c.suspect = "other-definition"
         c.confidence = min(1.0, conf)
 
 

@@ -86,6 +86,17 @@ class DiffMap:
         run_start, run_end = self._run[i]
         return run_start <= max(0, start - chars) and run_end >= min(self.old_len, end + chars)
 
+    def same_run(self, a: int, b: int) -> bool:
+        """Whether old offsets `a` and `b` both survived in one contiguous run of equal blocks
+        (then everything between them kept its relative place)."""
+        i, j = self._block_at(a), self._block_at(b)
+        if i < 0 or j < 0:
+            return False
+        bi, bj = self.blocks[i], self.blocks[j]
+        if a >= bi.old + bi.size or b >= bj.old + bj.size:
+            return False
+        return self._run[i] == self._run[j]
+
     def origin(self, start: int, end: int) -> tuple[int, int] | None:
         """The old text that new [start, end) is an unchanged copy of (one contiguous run of
         equal blocks), or None if any of it is new or edited."""

@@ -75,6 +75,7 @@ class SyntaxTree:
         self.tree = tree
         self._ascii = text.isascii()
         self._byte_starts: list[int] = []
+        self._defs: dict[str, list[NodeSpan]] = {}
         if not self._ascii:
             self._byte_starts = [
                 0,
@@ -136,6 +137,44 @@ class SyntaxTree:
                     stack.extend((c, d + 1) for c in child.named_children)
         return out
 
+    def definitions(self, start: int, end: int) -> tuple[str, ...]:
+        """Names of the named definitions that contain [start, end), outermost first
+        (a span that is exactly a definition counts as inside it)."""
+        node = self.smallest_covering(start, end)
+        names: list[str] = []
+        while node is not None:
+            name = definition_name(node)
+            if name:
+                names.append(name)
+            node = node.parent
+        return tuple(reversed(names))
+
+    def definition_spans(self, name: str) -> list[NodeSpan]:
+        """Every named definition called `name` (found by its name's occurrences in the text)."""
+        cached = self._defs.get(name)
+        if cached is not None:
+            return cached
+        out: list[NodeSpan] = []
+        seen: set[int] = set()
+        needles = [name.split()[-1]] if name.startswith("impl ") else [name]
+        for needle in needles:
+            pos = self.text.find(needle)
+            tries = 0
+            while pos != -1 and len(out) < 64 and tries < 2000:
+                tries += 1
+                node = self.smallest_covering(pos, pos + len(needle))
+                for _ in range(4):  # the name is a child (or grandchild, C declarators) of its definition
+                    if node is None:
+                        break
+                    if definition_name(node) == name and node.id not in seen:
+                        seen.add(node.id)
+                        out.append(self.node_span(node))
+                        break
+                    node = node.parent
+                pos = self.text.find(needle, pos + 1)
+        self._defs[name] = out
+        return out
+
     def syntax_path(self, start: int, end: int, limit: int = 4) -> list[str]:
         """Types of the nodes enclosing a span, innermost first (a short path for the anchor)."""
         node = self.smallest_covering(start, end)
@@ -145,6 +184,75 @@ class SyntaxTree:
                 path.append(node.type)
             node = node.parent
         return path
+
+
+# Named definitions (functions, methods, classes, modules...) of the supported grammars: what
+# "the same code" belongs to. A statement identical in two functions is two different tags' code.
+DEFINITION_TYPES = frozenset(
+    {
+        # python
+        "function_definition",
+        "class_definition",
+        # javascript / typescript / tsx
+        "function_declaration",
+        "generator_function_declaration",
+        "method_definition",
+        "class_declaration",
+        "abstract_class_declaration",
+        "interface_declaration",
+        "variable_declarator",  # only with a function as its value (see `definition_name`)
+        # java
+        "method_declaration",
+        "constructor_declaration",
+        "enum_declaration",
+        "record_declaration",
+        # go
+        "type_spec",
+        # rust
+        "function_item",
+        "impl_item",
+        "struct_item",
+        "enum_item",
+        "trait_item",
+        "mod_item",
+        # c / c++
+        "struct_specifier",
+        "class_specifier",
+        "namespace_definition",
+    }
+)
+_FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function", "generator_function"})
+_NEEDS_BODY = frozenset({"struct_specifier", "class_specifier"})  # `struct s x;` is a use, not one
+
+
+def definition_name(node: Node) -> str | None:
+    """The name a definition node defines (`impl Trait for Type` for a Rust impl), or None
+    when the node is not a named definition."""
+    kind = node.type
+    if kind not in DEFINITION_TYPES:
+        return None
+    if kind == "variable_declarator":
+        value = node.child_by_field_name("value")
+        if value is None or value.type not in _FUNCTION_VALUES:
+            return None
+    if kind in _NEEDS_BODY and node.child_by_field_name("body") is None:
+        return None
+    if kind == "impl_item":
+        parts = [node.child_by_field_name(f) for f in ("trait", "type")]
+        return "impl " + " for ".join(_node_text(p) for p in parts if p is not None)
+    name = node.child_by_field_name("name")
+    if name is None:
+        # C/C++ functions: the name sits at the bottom of a chain of declarators.
+        decl = node.child_by_field_name("declarator")
+        while decl is not None and decl.child_by_field_name("declarator") is not None:
+            decl = decl.child_by_field_name("declarator")
+        name = decl
+    return _node_text(name) if name is not None else None
+
+
+def _node_text(node: Node) -> str:
+    raw = node.text
+    return raw.decode("utf-8", "replace") if raw is not None else ""
 
 
 @lru_cache(maxsize=8)
