@@ -328,6 +328,14 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
     conf = best.confidence
     if ambiguous or best.suspect is not None:
         conf = min(conf, th.review - 0.01)
+    # The diff kept these characters but not their surroundings. With an identical copy
+    # elsewhere, the diff only chose between twins: trust its surroundings, as for a search.
+    if (
+        best.method.partition("+")[0] == "diff"
+        and best.text_sim >= 0.999
+        and any(c.text_sim >= 0.999 and not _overlaps(c, best) for c in cands)
+    ):
+        conf = min(conf, 0.55 + 0.45 * best.ctx)
     gone = anchor.deleted or anchor.replaced
     if conf < th.orphan or (gone and conf < th.review and best.text_sim < 0.99):
         placement = Placement(best.start, best.end, Status.ORPHANED, round(conf, 4), best.method, candidates)
@@ -374,8 +382,7 @@ def _is_node(doc: _Doc, c: _Scored, node_type: str | None) -> bool:
     if tree is None:
         return False
     # Whitespace around a span is not part of any node (the old node type was taken trimmed too).
-    node = tree.exact_node(*syntax.trim(doc.new, c.start, c.end))
-    return node is not None and node.type == node_type
+    return node_type in tree.exact_types(*syntax.trim(doc.new, c.start, c.end))
 
 
 def _syntax_variants(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> list[_Scored]:
@@ -390,10 +397,41 @@ def _syntax_variants(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> list[_
         if anchor.node_type is not None and _is_node(doc, c, anchor.node_type):
             continue
         a, b = _snap(doc.new, tree, c.start, c.end, anchor.node_type, anchor.squashed)
+        if doc.new[c.start : c.end] == anchor.text and _adds_lines(doc.new, a, b, c.start, c.end):
+            continue  # the tag's exact text is there: whole new lines around it are other code
         if (a, b) not in seen and b > a:
             seen.add((a, b))
             out.append(_Scored(a, b, c.method + "+syntax"))
     return out
+
+
+def _adds_lines(text: str, a: int, b: int, start: int, end: int) -> bool:
+    """Whether [a, b) adds to [start, end) a line of its own (code on another line)."""
+    before = text[a:start] if a < start else ""
+    after = text[end:b] if b > end else ""
+    return any("\n" in piece and piece.strip() for piece in (before, after))
+
+
+def _cuts_word(doc: _Doc, c: _Scored, anchor: _Anchor) -> bool:
+    """A candidate that starts or ends inside an identifier where the old span did not (`arr`
+    found inside `arr_new`): a piece of another name, not the tag's code."""
+    old, new = doc.old, doc.new
+    for inside_old, outside_old, inside_new, outside_new in (
+        (anchor.start, anchor.start - 1, c.start, c.start - 1),
+        (anchor.end - 1, anchor.end, c.end - 1, c.end),
+    ):
+        if not (0 <= inside_new < len(new) and 0 <= outside_new < len(new)):
+            continue
+        if not (_word(new[inside_new]) and _word(new[outside_new])):
+            continue
+        if 0 <= outside_old < len(old) and _word(old[outside_old]) and _word(old[inside_old]):
+            continue  # the old span cut a word there too
+        return True
+    return False
+
+
+def _word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
 
 
 def _same_definitions(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> list[_Scored]:
@@ -497,6 +535,9 @@ def _score_all(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> None:
         if other_def:
             c.score -= 0.25
             c.suspect = "other-definition"
+        if _cuts_word(doc, c, anchor):
+            c.score -= 0.3
+            c.suspect = "cuts-a-word"
         c.confidence = min(1.0, conf)
 
 

@@ -113,6 +113,21 @@ class SyntaxTree:
             node = node.parent
         return found
 
+    def exact_types(self, start: int, end: int) -> set[str]:
+        """Types of every named node whose range is exactly [start, end) (a block holding one
+        statement, the statement and its expression can all share one range)."""
+        node = self.smallest_covering(start, end)
+        b0, b1 = self.to_byte(start), self.to_byte(end)
+        out: set[str] = set()
+        while node is not None:
+            if node.start_byte == b0 and node.end_byte == b1:
+                if node.is_named:
+                    out.add(node.type)
+            elif node.start_byte < b0 or node.end_byte > b1:
+                break
+            node = node.parent
+        return out
+
     def nodes_around(self, start: int, end: int, up: int = 4) -> list[NodeSpan]:
         """Candidate nodes to snap [start, end) to: the covering node, its ancestors, and the
         named nodes inside the range that are large parts of it."""
