@@ -13,6 +13,7 @@ Stages, for one tag of one document:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -28,6 +29,8 @@ from magicmarkup.anchoring.types import Candidate, LLMAnswer, LLMQuery, OldSpan,
 from magicmarkup.model import LineIndex, Status
 
 CONTEXT_CHARS = 80
+SHORT_CHARS = 12  # a span with fewer non-space characters than this is "short": its text alone is weak
+SHORT_CONTEXT = 0.85  # ... and needs surroundings at least this similar to be placed elsewhere
 TOP_CANDIDATES = 5
 
 
@@ -219,6 +222,7 @@ class _Anchor:
     suffix: str
     squashed: str
     expected: int  # where the diff puts its start in the new text
+    expected_end: int  # ... and its end
     boundaries_kept: bool  # both of its boundary characters survived the edit
     node_type: str | None = None
     unique_text: bool = False
@@ -264,6 +268,7 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
         suffix=doc.old[e : e + CONTEXT_CHARS],
         squashed=squash(text),
         expected=ps,
+        expected_end=pe,
         boundaries_kept=doc.diff.untouched(s, s + 1) is not None and doc.diff.untouched(e - 1, e) is not None,
         node_type=span.node_type,
     )
@@ -300,7 +305,12 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
     # Where a long span was, text unlike it: more likely the code was deleted and new code
     # written there than the same code rewritten past recognition (then a human should look).
     projection = next((c for c in cands if c.method == "diff-projection"), None)
-    anchor.replaced = projection is not None and _substantial(anchor) and projection.text_sim < 0.5
+    anchor.replaced = (
+        projection is not None
+        and _substantial(anchor)
+        and projection.text_sim < 0.5
+        and not _rewritten(text, doc.new[projection.start : projection.end])
+    )
     best, ambiguous = _choose(cands, th)
 
     # Stage 3: fuzzy + syntax, only when the cheap evidence is not conclusive.
@@ -336,19 +346,31 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
         and any(c.text_sim >= 0.999 and not _overlaps(c, best) for c in cands)
     ):
         conf = min(conf, 0.55 + 0.45 * best.ctx)
-    gone = anchor.deleted or anchor.replaced
+    # A tag on a whole definition whose best place is the definition of that name: rewritten
+    # (perhaps past recognition), not gone.
+    gone = (anchor.deleted or anchor.replaced) and not _is_own_definition(doc, best, anchor)
+    if gone and not anchor.deleted and best.text_sim >= 0.8 and ps <= best.start and best.end <= pe:
+        # Most of the tag's text is still inside the region that replaced it (a statement
+        # wrapped into a new retry loop, its literal edited): rewritten around, not gone.
+        gone = False
     if conf < th.orphan or (gone and conf < th.review and best.text_sim < 0.99):
         placement = Placement(best.start, best.end, Status.ORPHANED, round(conf, 4), best.method, candidates)
         # Worth a model's look only if some candidate still resembles the old text; otherwise
         # the model could only confirm the orphan (measured: its rescues were all wrong).
         return placement, any(c.text_sim >= 0.6 for c in top)
+    start, end = best.start, best.end
+    if doc.new[start:end] != text:
+        # A fuzzy match drags in the whitespace around it; the tag had none there.
+        a, b = syntax.trim(doc.new, start, end)
+        start = start if text[:1].isspace() else a
+        end = end if text[-1:].isspace() else b
     if conf < th.review:
         status = Status.NEEDS_REVIEW
-    elif doc.new[best.start : best.end] == text:
-        status = Status.ANCHORED if best.start == s else Status.MOVED
+    elif doc.new[start:end] == text:
+        status = Status.ANCHORED if start == s else Status.MOVED
     else:
         status = Status.CHANGED
-    placement = Placement(best.start, best.end, status, round(conf, 4), best.method, candidates)
+    placement = Placement(start, end, status, round(conf, 4), best.method, candidates)
     return placement, conf < th.llm or ambiguous
 
 
@@ -434,23 +456,49 @@ def _word(ch: str) -> bool:
     return ch.isalnum() or ch == "_"
 
 
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w{2,}")
+
+
+def _rewritten(old_piece: str, new_piece: str) -> bool:
+    """Whether unlike new text is the old code rewritten rather than other code: most of its
+    names come from the old code (a JSX block turned into a component fed the same props)."""
+    old_ids = set(_IDENTIFIER.findall(old_piece))
+    new_ids = set(_IDENTIFIER.findall(new_piece))
+    shared = old_ids & new_ids
+    return len(shared) >= 3 and len(shared) >= 0.5 * len(new_ids)
+
+
+def _definition_name_of(tree: syntax.SyntaxTree, text: str, start: int, end: int) -> str | None:
+    """The name of the definition [start, end) is exactly (trimmed; a wrapper such as
+    `export ...` or a decorated definition counts as its one inner definition), or None."""
+    a, b = syntax.trim(text, start, end)
+    node = tree.exact_node(a, b)
+    while node is not None and syntax.definition_name(node) is None:
+        inner = [c for c in node.named_children if syntax.definition_name(c) is not None]
+        node = inner[0] if len(inner) == 1 else None
+    return syntax.definition_name(node) if node is not None else None
+
+
+def _is_own_definition(doc: _Doc, c: _Scored, anchor: _Anchor) -> bool:
+    """The tag is a whole definition and the candidate is a definition of the same name."""
+    if doc.old_tree is None or doc.new_tree is None or not anchor.defs:
+        return False
+    name = _definition_name_of(doc.old_tree, doc.old, anchor.start, anchor.end)
+    return name is not None and name == _definition_name_of(doc.new_tree, doc.new, c.start, c.end)
+
+
 def _same_definitions(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> list[_Scored]:
     """When the tag is a whole named definition: the new definitions of that name (a function
     whose body was rewritten, or split in two, is still that function)."""
     tree = doc.new_tree
     if tree is None or doc.old_tree is None or not anchor.defs:
         return []
-    a, b = syntax.trim(doc.old, anchor.start, anchor.end)
-    node = doc.old_tree.exact_node(a, b)
-    while node is not None and syntax.definition_name(node) is None:
-        # a span of `export function f` / `async def` / decorated definitions: its inner definition
-        inner = [c for c in node.named_children if syntax.definition_name(c) is not None]
-        node = inner[0] if len(inner) == 1 else None
-    if node is None or syntax.definition_name(node) != anchor.defs[-1]:
+    name = _definition_name_of(doc.old_tree, doc.old, anchor.start, anchor.end)
+    if name is None or name != anchor.defs[-1]:
         return []
     seen = {(c.start, c.end) for c in cands}
     out = []
-    for d in tree.definition_spans(anchor.defs[-1])[:8]:
+    for d in tree.definition_spans(name)[:8]:
         if (d.start, d.end) not in seen:
             out.append(_Scored(d.start, d.end, "definition"))
     return out
@@ -535,6 +583,16 @@ def _score_all(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> None:
         if other_def:
             c.score -= 0.25
             c.suspect = "other-definition"
+        if (
+            len(anchor.squashed) < SHORT_CHARS
+            and c.text_sim >= 0.999
+            and c.ctx < SHORT_CONTEXT
+            and not anchor.deleted
+            and not (c.start < anchor.expected_end and anchor.expected < c.end)
+        ):
+            # A short text (a constant, a name) found away from where the diff puts the tag's
+            # place, which still holds code: its only evidence is the few characters themselves.
+            c.suspect = "short-text-elsewhere"
         if _cuts_word(doc, c, anchor):
             c.score -= 0.3
             c.suspect = "cuts-a-word"

@@ -613,6 +613,144 @@ RENAMED_ID_CPP = Hand(
 """,
 )
 
+JSX_SHORT = Hand(
+    "jsx-component-short",
+    "tsx",
+    """export function ProductList({ products }: Props) {
+  return (
+    <section className="list">
+      {products.map((product) => (
+        ⟦<div className="card" key={product.id}>
+          <img src={product.image} alt={product.name} />
+          <h2>{product.name}</h2>
+          <p className="price">{formatPrice(product.price)}</p>
+          <button onClick={() => addToCart(product.id)}>Add to cart</button>
+        </div>⟧
+      ))}
+    </section>
+  );
+}
+""",
+    """export function ProductList({ products }: Props) {
+  return (
+    <section className="list">
+      {products.map((product) => (
+        ⟦<ProductCard key={product.id} product={product} onAdd={addToCart} />⟧
+      ))}
+    </section>
+  );
+}
+""",
+)
+
+CLASS_REWRITTEN_PY = Hand(
+    "class-rewritten-python",
+    "python",
+    """from dataclasses import dataclass
+
+⟦class App:
+    def __init__(self, name):
+        self.name = name
+        self.routes = {}
+
+    def run(self):
+        for path, fn in self.routes.items():
+            print(path, fn)⟧
+""",
+    """from dataclasses import dataclass
+from base import Base
+
+⟦class App(Base):
+    name: str
+    routes: dict
+
+    def serve(self, port=8000):
+        self.server = make_server(port, self.dispatch)
+        self.server.serve_forever()⟧
+""",
+)
+
+CLASS_REWRITTEN_RUST = Hand(
+    "class-rewritten-rust",
+    "rust",
+    """use std::collections::HashMap;
+
+⟦struct App {
+    name: String,
+    routes: HashMap<String, Handler>,
+}⟧
+
+fn main() {}
+""",
+    """use std::collections::HashMap;
+
+⟦struct App<B: Backend> {
+    backend: B,
+    debug: bool,
+}⟧
+
+fn main() {}
+""",
+)
+
+CONST_TS = Hand(
+    "constant-typescript",
+    "typescript",
+    """export function paginate(items: Item[]): Item[][] {
+  const pageSize = ⟦20⟧;
+  const pages: Item[][] = [];
+  for (let i = 0; i < items.length; i += pageSize) {
+    pages.push(items.slice(i, i + pageSize));
+  }
+  return pages;
+}
+""",
+    """export function paginate(items: Item[], pageSize = 20): Item[][] {
+  const size = ⟦Math.max(1, Math.floor(pageSize))⟧;
+  const pages: Item[][] = [];
+  for (let i = 0; i < items.length; i += size) {
+    pages.push(items.slice(i, i + size));
+  }
+  return pages;
+}
+""",
+    must_place=False,
+)
+
+RETRY_PY_LONG = Hand(
+    "retry-python-long",
+    "python",
+    """import os
+import time
+
+
+class Bot:
+    def start(self):
+        self.log.info("starting bot %s", self.name)
+        ⟦self.client = ApiClient(host="api.example.com", port=443, token=os.environ["BOT_TOKEN"])⟧
+        self.log.info("connected")
+        self.loop()
+""",
+    """import os
+import time
+
+
+class Bot:
+    def start(self):
+        self.log.info("starting bot %s", self.name)
+        while True:
+            try:
+                self.log.info("connecting to %s", self.host)
+                ⟦self.client = ApiClient(host=self.host, port=443, token=os.environ["BOT_API_TOKEN"])⟧
+                break
+            except ConnectionError as exc:
+                self.log.warning("retrying after %s", exc)
+                time.sleep(5)
+        self.log.info("connected")
+        self.loop()
+""",
+)
+
 CASES = [
     SPLIT_PY,
     SPLIT_TS,
@@ -622,12 +760,17 @@ CASES = [
     TWIN_JAVA,
     RETRY_PY,
     RETRY_TS,
+    RETRY_PY_LONG,
     CLASS_PY,
     CLASS_JAVA,
     CONST_PY,
     CONST_C,
     CONST_RUST,
     JSX,
+    JSX_SHORT,
+    CLASS_REWRITTEN_PY,
+    CLASS_REWRITTEN_RUST,
+    CONST_TS,
     RENAMED_ID_CPP,
 ]
 
