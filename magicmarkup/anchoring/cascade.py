@@ -13,14 +13,15 @@ Stages, for one tag of one document:
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from magicmarkup.anchoring import diffmap, fuzzy, syntax
 from magicmarkup.anchoring.search import (
+    SquashedText,
     context_similarity,
-    find_ignoring_whitespace,
     occurrences,
     squash,
     text_similarity,
@@ -76,6 +77,13 @@ class _Doc:
     _new_tree: syntax.SyntaxTree | bool | None = False
     _old_tree: syntax.SyntaxTree | bool | None = False
     _occ: dict[str, list[int]] = field(default_factory=dict)
+    _squashed: SquashedText | None = None
+
+    @property
+    def squashed(self) -> SquashedText:
+        if self._squashed is None:
+            self._squashed = SquashedText(self.new)
+        return self._squashed
 
     @property
     def index(self) -> LineIndex:
@@ -297,7 +305,7 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
         occ = doc.occurrences(text)
         cands.extend(_Scored(pos, pos + len(text), "search") for pos in occ)
         if not occ and anchor.squashed != text:
-            cands.extend(_Scored(a, b, "search-ws") for a, b in find_ignoring_whitespace(doc.new, text))
+            cands.extend(_Scored(a, b, "search-ws") for a, b in doc.squashed.find(text))
     anchor.unique_text = sum(1 for c in cands if c.method.startswith("search")) == 1
     cands.extend(_syntax_variants(doc, cands, anchor))
     cands.extend(_same_definitions(doc, cands, anchor))
@@ -318,10 +326,19 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
         fresh: list[_Scored] = []
         span_lines = text.count("\n") + 1
         center_end = max(ps, pe) if plausible else ps + len(text)
-        for w0, w1 in fuzzy.windows(doc.index, len(doc.new), ps, center_end, span_lines):
-            found = fuzzy.align(text, doc.new, w0, w1)
-            if found is not None and found[2] >= 0.5:
-                fresh.append(_Scored(found[0], found[1], "fuzzy"))
+        near = fuzzy.near_window(doc.index, ps, center_end, span_lines)
+        found = fuzzy.align(text, doc.new, *near, min_score=0.5)
+        if found is not None:
+            fresh.append(_Scored(found[0], found[1], "fuzzy"))
+        # Elsewhere, only where the tag's rarest words are, and only what beats the near match.
+        floor = max(0.5, found[2] if found is not None else 0.0)
+        far: tuple[int, int, float] | None = None
+        for w0, w1 in fuzzy.far_windows(text, doc.new, near):
+            got = fuzzy.align(text, doc.new, w0, w1, min_score=floor)
+            if got is not None and (far is None or got[2] > far[2]):
+                far = got
+        if far is not None:
+            fresh.append(_Scored(far[0], far[1], "fuzzy"))
         if span_lines >= 2:
             fresh.extend(
                 _Scored(a, b, "fuzzy-lines") for a, b, _ in fuzzy.line_blocks(text, doc.new, doc.index)
@@ -548,7 +565,6 @@ def _score_all(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> None:
         # tag's new version (the sibling of a deleted line, the same literal elsewhere).
         origin = doc.diff.origin(c.start, c.end)
         foreign = origin is not None and (origin[1] <= anchor.start or origin[0] >= anchor.end)
-        other_def = _foreign_definition(doc, c, anchor)
         if (
             foreign
             and origin is not None
@@ -580,9 +596,6 @@ def _score_all(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> None:
             # tell which of two identical copies was removed, so this is for a human to decide.
             identical_survivor = anchor.deleted and c.text_sim >= 0.999 and c.ctx >= 0.5
             conf = min(conf, 0.7) if identical_survivor else min(conf, 0.4)
-        if other_def:
-            c.score -= 0.25
-            c.suspect = "other-definition"
         if (
             len(anchor.squashed) < SHORT_CHARS
             and c.text_sim >= 0.999
@@ -597,6 +610,17 @@ def _score_all(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> None:
             c.score -= 0.3
             c.suspect = "cuts-a-word"
         c.confidence = min(1.0, conf)
+    # Another definition's copy: checked best first, until the rest cannot matter (the check
+    # walks the syntax tree; a short tag can have hundreds of exact occurrences).
+    clean: float | None = None
+    for c in sorted(cands, key=lambda c: -c.score):
+        if clean is not None and c.score < clean - 0.3:
+            break
+        if _foreign_definition(doc, c, anchor):
+            c.score -= 0.25
+            c.suspect = "other-definition"
+        elif clean is None:
+            clean = c.score
 
 
 def _overlaps(a: _Scored, b: _Scored) -> bool:
@@ -606,9 +630,17 @@ def _overlaps(a: _Scored, b: _Scored) -> bool:
 def _distinct(cands: list[_Scored]) -> list[_Scored]:
     """Best first, dropping candidates that overlap a better one."""
     out: list[_Scored] = []
+    starts: list[int] = []  # the kept candidates never overlap: sorted by start, so by end too
+    kept: list[_Scored] = []
     for c in sorted(cands, key=lambda c: (-c.score, -c.confidence, c.start)):
-        if not any(_overlaps(c, o) for o in out):
-            out.append(c)
+        i = bisect.bisect_left(starts, c.start)
+        if i > 0 and _overlaps(kept[i - 1], c):
+            continue
+        if i < len(kept) and _overlaps(kept[i], c):
+            continue
+        starts.insert(i, c.start)
+        kept.insert(i, c)
+        out.append(c)
     return out
 
 
