@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -78,6 +79,27 @@ class _Doc:
     _old_tree: syntax.SyntaxTree | bool | None = False
     _occ: dict[str, list[int]] = field(default_factory=dict)
     _squashed: SquashedText | None = None
+    _lines: tuple[list[int], list[str], Counter[str], Counter[str]] | None = None
+
+    def unique_line(self, start: int, end: int) -> bool:
+        """Whether a line touched by old [start, end) occurs exactly once in the old text and
+        once in the new one (stripped): then a diff that kept it cannot have paired it with a
+        twin."""
+        if self._lines is None:
+            old_lines = self.old.splitlines(keepends=True)
+            starts = [0]
+            for line in old_lines:
+                starts.append(starts[-1] + len(line))
+            keys = [line.strip() for line in old_lines]
+            new_counts = Counter(line.strip() for line in self.new.splitlines())
+            self._lines = (starts, keys, Counter(keys), new_counts)
+        starts, keys, old_counts, new_counts = self._lines
+        first = bisect.bisect_right(starts, start) - 1
+        last = bisect.bisect_right(starts, max(start, end - 1)) - 1
+        for k in range(max(0, first), min(len(keys), last + 1)):
+            if keys[k] and old_counts[keys[k]] == 1 and new_counts[keys[k]] == 1:
+                return True
+        return False
 
     @property
     def squashed(self) -> SquashedText:
@@ -395,6 +417,8 @@ def _crosses_definitions(doc: _Doc, s: int, e: int, new_start: int) -> bool:
     """Whether the diff carried the span into another definition than its own: its enclosing
     definition's header did not move with it, the place it maps to is not inside a definition
     of that name, and one exists elsewhere (the twin statement of another function)."""
+    if doc.language is None or doc.unique_line(s, e):
+        return False
     tree = doc.old_tree
     if tree is None:
         return False
@@ -449,6 +473,22 @@ def _adds_lines(text: str, a: int, b: int, start: int, end: int) -> bool:
     before = text[a:start] if a < start else ""
     after = text[end:b] if b > end else ""
     return any("\n" in piece and piece.strip() for piece in (before, after))
+
+
+SPLIT_SHARE = 0.25  # this much of a tag's text, unchanged but elsewhere, means it was split
+
+
+def _split_elsewhere(doc: _Doc, c: _Scored, anchor: _Anchor) -> bool:
+    """Whether a good part of the tag's text survived unchanged *outside* the candidate (a
+    helper extracted from a tagged function: the candidate holds one half, the other half is
+    elsewhere). Then neither half is confidently the tag."""
+    if not _substantial(anchor):
+        return False
+    outside = 0
+    for old_start, new_start, size in doc.diff.kept_lines(anchor.start, anchor.end):
+        if new_start + size <= c.start or new_start >= c.end:
+            outside += len(squash(doc.old[old_start : old_start + size]))
+    return outside >= 40 and outside >= SPLIT_SHARE * len(anchor.squashed)
 
 
 def _cuts_word(doc: _Doc, c: _Scored, anchor: _Anchor) -> bool:
@@ -527,10 +567,9 @@ def _foreign_definition(doc: _Doc, c: _Scored, anchor: _Anchor) -> bool:
     tree = doc.new_tree
     if tree is None or not anchor.defs:
         return False
-    name = anchor.defs[-1]
-    if name in tree.definitions(*syntax.trim(doc.new, c.start, c.end)):
-        return False
-    return bool(tree.definition_spans(name))
+    held_by = tree.definitions(*syntax.trim(doc.new, c.start, c.end))
+    # The innermost definition and the one holding it (`new` in `impl A` vs in `impl B`).
+    return any(name not in held_by and tree.definition_spans(name) for name in anchor.defs[-2:])
 
 
 def _in_own_definition(doc: _Doc, c: _Scored, anchor: _Anchor) -> bool:
@@ -609,6 +648,8 @@ def _score_all(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> None:
         if _cuts_word(doc, c, anchor):
             c.score -= 0.3
             c.suspect = "cuts-a-word"
+        if c.text_sim < 0.999 and _split_elsewhere(doc, c, anchor):
+            c.suspect = "split"
         c.confidence = min(1.0, conf)
     # Another definition's copy: checked best first, until the rest cannot matter (the check
     # walks the syntax tree; a short tag can have hundreds of exact occurrences).

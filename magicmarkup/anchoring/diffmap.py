@@ -86,6 +86,19 @@ class DiffMap:
         run_start, run_end = self._run[i]
         return run_start <= max(0, start - chars) and run_end >= min(self.old_len, end + chars)
 
+    def kept_lines(self, start: int, end: int) -> list[tuple[int, int, int]]:
+        """The parts of old [start, end) that survived as whole unchanged lines, as
+        (old start, new start, size)."""
+        out: list[tuple[int, int, int]] = []
+        i = max(0, self._block_at(start))
+        while i < len(self.blocks) and self.blocks[i].old < end:
+            block = self.blocks[i]
+            a, b = max(start, block.old), min(end, block.old + block.size)
+            if b > a and block.exact_lines:
+                out.append((a, block.new + (a - block.old), b - a))
+            i += 1
+        return out
+
     def same_run(self, a: int, b: int) -> bool:
         """Whether old offsets `a` and `b` both survived in one contiguous run of equal blocks
         (then everything between them kept its relative place)."""

@@ -171,7 +171,10 @@ class SyntaxTree:
             return cached
         out: list[NodeSpan] = []
         seen: set[int] = set()
-        needles = [name.split()[-1]] if name.startswith("impl ") else [name]
+        if name.startswith("impl "):
+            needles = [name.split()[-1]]
+        else:
+            needles = [name.rsplit(".", 1)[-1]]  # a Go method's name, without its receiver type
         for needle in needles:
             pos = self.text.find(needle)
             tries = 0
@@ -256,6 +259,12 @@ def definition_name(node: Node) -> str | None:
         parts = [node.child_by_field_name(f) for f in ("trait", "type")]
         return "impl " + " for ".join(_node_text(p) for p in parts if p is not None)
     name = node.child_by_field_name("name")
+    receiver = node.child_by_field_name("receiver") if kind == "method_declaration" else None
+    if name is not None and receiver is not None and receiver.named_child_count:
+        # Go: `func (r *Reader) String()` and `func (w Writer) String()` are different methods.
+        rtype = receiver.named_children[0].child_by_field_name("type")
+        if rtype is not None:
+            return _node_text(rtype).lstrip("*") + "." + _node_text(name)
     if name is None:
         # C/C++ functions: the name sits at the bottom of a chain of declarators.
         decl = node.child_by_field_name("declarator")
