@@ -568,8 +568,15 @@ def _foreign_definition(doc: _Doc, c: _Scored, anchor: _Anchor) -> bool:
     if tree is None or not anchor.defs:
         return False
     held_by = tree.definitions(*syntax.trim(doc.new, c.start, c.end))
-    # The innermost definition and the one holding it (`new` in `impl A` vs in `impl B`).
-    return any(name not in held_by and tree.definition_spans(name) for name in anchor.defs[-2:])
+    name = anchor.defs[-1]
+    if name not in held_by:
+        return bool(tree.definition_spans(name))
+    if len(anchor.defs) < 2 or anchor.defs[-2] in held_by:
+        return False
+    # In a definition of the right name, but is it the right one? (`new` of `impl A` vs of
+    # `impl B`): only if a definition of that name still sits inside the old holder's namesake.
+    holders = tree.definition_spans(anchor.defs[-2])
+    return any(h.start <= d.start and d.end <= h.end for h in holders for d in tree.definition_spans(name))
 
 
 def _in_own_definition(doc: _Doc, c: _Scored, anchor: _Anchor) -> bool:
@@ -690,6 +697,12 @@ def _choose(cands: list[_Scored], th: Thresholds) -> tuple[_Scored | None, bool]
     if not ranked:
         return None, False
     best = max(ranked, key=lambda c: c.score + 0.0001 * c.confidence)
+    if 0.99 <= best.text_sim < 0.999:
+        # The best place holds the tag's text re-spaced while the identical text is elsewhere
+        # (and is no other old code's copy): that is the tag as it was; a human should confirm.
+        twins = [c for c in cands if c.text_sim >= 0.999 and c.suspect is None and c.confidence >= th.review]
+        if twins:
+            return max(twins, key=lambda c: c.score), True
     others = [c for c in ranked if c is not best]
     ambiguous = any(best.score - o.score < th.ambiguity and o.text_sim > 0.6 for o in others)
     return best, ambiguous

@@ -171,10 +171,8 @@ class SyntaxTree:
             return cached
         out: list[NodeSpan] = []
         seen: set[int] = set()
-        if name.startswith("impl "):
-            needles = [name.split()[-1]]
-        else:
-            needles = [name.rsplit(".", 1)[-1]]  # a Go method's name, without its receiver type
+        # A Rust impl is found by its type's name, a Go method by its name without the receiver.
+        needles = [name.split()[-1]] if name.startswith("impl ") else [name.rsplit(".", 1)[-1]]
         for needle in needles:
             pos = self.text.find(needle)
             tries = 0
