@@ -285,8 +285,13 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
         and not _crosses_definitions(doc, s, e, hit[0])
     ):
         new_start = hit[0]
+        new_end = new_start + (e - s)
+        if "\n" in doc.old[s:e] and doc.old_tree is not None:
+            whole = _whole_definition(doc, s, e, new_start, new_end)
+            if whole is not None:
+                return Placement(*whole, Status.CHANGED, 0.95, "diff+syntax"), False
         status = Status.ANCHORED if new_start == s else Status.MOVED
-        return Placement(new_start, new_start + (e - s), status, 1.0, "diff"), False
+        return Placement(new_start, new_end, status, 1.0, "diff"), False
 
     text = doc.old[s:e]
     ps, pe = doc.diff.map_start(s), doc.diff.map_end(e)
@@ -403,6 +408,9 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
         a, b = syntax.trim(doc.new, start, end)
         start = start if text[:1].isspace() else a
         end = end if text[-1:].isspace() else b
+    whole = _whole_definition(doc, s, e, start, end)
+    if whole is not None:
+        start, end = whole
     if conf < th.review:
         status = Status.NEEDS_REVIEW
     elif doc.new[start:end] == text:
@@ -411,6 +419,43 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
         status = Status.CHANGED
     placement = Placement(start, end, status, round(conf, 4), best.method, candidates)
     return placement, conf < th.llm or ambiguous
+
+
+_WRAPPERS = frozenset({"decorated_definition"})  # a definition with its decorators
+
+
+def _whole_definition(doc: _Doc, s: int, e: int, start: int, end: int) -> tuple[int, int] | None:
+    """A tag on a whole definition stays on the whole definition: when the chosen place starts
+    at the header of the same-named definition but no longer covers all of it (it gained a
+    decorator, or lines at its end), the whole new definition."""
+    old_tree = doc.old_tree
+    name = _definition_name_of(old_tree, doc.old, s, e) if old_tree is not None else None
+    tree = doc.new_tree if name is not None else None
+    if old_tree is None or tree is None or name is None:
+        return None
+    a, b = syntax.trim(doc.new, start, end)
+    node = tree.smallest_covering(a, b)
+    while node is not None and syntax.definition_name(node) != name:
+        if node.type in _WRAPPERS:
+            inner = node.child_by_field_name("definition")
+            if inner is not None and syntax.definition_name(inner) == name:
+                node = inner
+                break
+        node = node.parent
+    if node is None:
+        return None
+    name_node = node.child_by_field_name("name") or node.child_by_field_name("declarator")
+    if name_node is not None and tree.to_char(name_node.end_byte) <= a:
+        return None  # the place is inside the definition's body, not the definition
+    # Decorators the definition gained are part of it now; ones the tag left out stay out.
+    old_node = old_tree.smallest_covering(*syntax.trim(doc.old, s, e))
+    left_out = old_node is not None and old_node.parent is not None and old_node.parent.type in _WRAPPERS
+    while not left_out and node.parent is not None and node.parent.type in _WRAPPERS:
+        node = node.parent
+    span = tree.node_span(node)
+    if (span.start, span.end) == (a, b) or not (span.start <= a and b <= span.end):
+        return None
+    return span.start, span.end
 
 
 def _crosses_definitions(doc: _Doc, s: int, e: int, new_start: int) -> bool:
