@@ -31,6 +31,8 @@ from magicmarkup.anchoring.types import Candidate, LLMAnswer, LLMQuery, OldSpan,
 from magicmarkup.model import LineIndex, Status
 
 CONTEXT_CHARS = 80
+REWRITE_SIM = 0.7  # a statement whose text kept less than this similarity is not confidently "changed"
+REWRITE_MIN_CHARS = 16  # ... unless it is this short (one edited literal moves similarity a lot)
 SHORT_CHARS = 12  # a span with fewer non-space characters than this is "short": its text alone is weak
 SHORT_CONTEXT = 0.85  # ... and needs surroundings at least this similar to be placed elsewhere
 TOP_CANDIDATES = 5
@@ -346,7 +348,7 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
         and projection.text_sim < 0.5
         and not _rewritten(text, doc.new[projection.start : projection.end])
     )
-    best, ambiguous = _choose(cands, th)
+    best, ambiguous = _choose(cands, th, doc.new)
 
     # Stage 3: fuzzy + syntax, only when the cheap evidence is not conclusive.
     if best is None or best.confidence < th.llm or ambiguous:
@@ -373,7 +375,7 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
         fresh.extend(_syntax_variants(doc, fresh, anchor))
         _score_all(doc, fresh, anchor)
         cands.extend(fresh)
-        best, ambiguous = _choose(cands, th)
+        best, ambiguous = _choose(cands, th, doc.new)
 
     top = _distinct(cands)[:TOP_CANDIDATES]
     candidates = [Candidate(c.start, c.end, round(c.score, 4), c.method) for c in top]
@@ -411,6 +413,16 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
     whole = _whole_definition(doc, s, e, start, end)
     if whole is not None:
         start, end = whole
+    if (
+        conf >= th.review
+        and len(anchor.squashed) >= REWRITE_MIN_CHARS
+        and text_similarity(text, doc.new[start:end]) < REWRITE_SIM
+        and (doc.old_tree is None or _definition_name_of(doc.old_tree, doc.old, s, e) is None)
+    ):
+        # Code rewritten past a third of its text, with no name to vouch for it (a statement,
+        # not a definition): its place is evidence, but it may as well be new code written
+        # where the old was deleted (`assertEqual(a, b)` -> `assert a == b`). A human decides.
+        conf = th.review - 0.01
     if conf < th.review:
         status = Status.NEEDS_REVIEW
     elif doc.new[start:end] == text:
@@ -737,18 +749,34 @@ def _distinct(cands: list[_Scored]) -> list[_Scored]:
     return out
 
 
-def _choose(cands: list[_Scored], th: Thresholds) -> tuple[_Scored | None, bool]:
+def _choose(cands: list[_Scored], th: Thresholds, new: str = "") -> tuple[_Scored | None, bool]:
     ranked = _distinct(cands)
     if not ranked:
         return None, False
     best = max(ranked, key=lambda c: c.score + 0.0001 * c.confidence)
+    if best.text_sim < 0.99 and new:
+        # The best place is the tag's code plus new lines around it (a block wrapped in a new
+        # `for`/`with`/`if`): the code itself, re-indented, is the tag.
+        inner = [
+            c
+            for c in cands
+            if c.text_sim >= 0.99
+            and c.suspect is None
+            and best.start <= c.start
+            and c.end <= best.end
+            and _adds_lines(new, best.start, best.end, c.start, c.end)
+        ]
+        if inner:
+            best = max(inner, key=lambda c: c.score)
     if 0.99 <= best.text_sim < 0.999:
         # The best place holds the tag's text re-spaced while the identical text is elsewhere
         # (and is no other old code's copy): that is the tag as it was; a human should confirm.
         twins = [c for c in cands if c.text_sim >= 0.999 and c.suspect is None and c.confidence >= th.review]
         if twins:
             return max(twins, key=lambda c: c.score), True
-    others = [c for c in ranked if c is not best]
+    # Places holding the chosen one (its wrapper, the chosen text with its indentation) are
+    # not rival places.
+    others = [c for c in ranked if c is not best and not (c.start <= best.start and best.end <= c.end)]
     ambiguous = any(best.score - o.score < th.ambiguity and o.text_sim > 0.6 for o in others)
     return best, ambiguous
 
