@@ -19,6 +19,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from tree_sitter import Node
+
 from magicmarkup.anchoring import diffmap, fuzzy, syntax
 from magicmarkup.anchoring.search import (
     SquashedText,
@@ -423,6 +425,17 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
         # not a definition): its place is evidence, but it may as well be new code written
         # where the old was deleted (`assertEqual(a, b)` -> `assert a == b`). A human decides.
         conf = th.review - 0.01
+    if (
+        conf >= th.review
+        and anchor.node_type is not None
+        and doc.new[start:end] != text
+        and doc.new_tree is not None
+        and anchor.node_type not in doc.new_tree.exact_types(*syntax.trim(doc.new, start, end))
+        and not _same_definition_kind(doc, s, e, start, end)
+    ):
+        # The tag was one syntax node and its new place is no node of that kind: the code
+        # changed shape (a `case` turned into an `if`, a class into a namespace).
+        conf = th.review - 0.01
     if conf < th.review:
         status = Status.NEEDS_REVIEW
     elif doc.new[start:end] == text:
@@ -585,12 +598,32 @@ def _rewritten(old_piece: str, new_piece: str) -> bool:
 def _definition_name_of(tree: syntax.SyntaxTree, text: str, start: int, end: int) -> str | None:
     """The name of the definition [start, end) is exactly (trimmed; a wrapper such as
     `export ...` or a decorated definition counts as its one inner definition), or None."""
+    node = _definition_node(tree, text, start, end)
+    return syntax.definition_name(node) if node is not None else None
+
+
+def _definition_node(tree: syntax.SyntaxTree, text: str, start: int, end: int) -> Node | None:
     a, b = syntax.trim(text, start, end)
     node = tree.exact_node(a, b)
     while node is not None and syntax.definition_name(node) is None:
         inner = [c for c in node.named_children if syntax.definition_name(c) is not None]
         node = inner[0] if len(inner) == 1 else None
-    return syntax.definition_name(node) if node is not None else None
+    return node
+
+
+def _same_definition_kind(doc: _Doc, s: int, e: int, start: int, end: int) -> bool:
+    """Old [s, e) and new [start, end) are definitions of one name and one kind (a function
+    that gained or lost decorators is still a function; a class turned namespace is not)."""
+    if doc.old_tree is None or doc.new_tree is None:
+        return False
+    old = _definition_node(doc.old_tree, doc.old, s, e)
+    new = _definition_node(doc.new_tree, doc.new, start, end)
+    return (
+        old is not None
+        and new is not None
+        and old.type == new.type
+        and syntax.definition_name(old) == syntax.definition_name(new)
+    )
 
 
 def _is_own_definition(doc: _Doc, c: _Scored, anchor: _Anchor) -> bool:

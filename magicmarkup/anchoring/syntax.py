@@ -157,6 +157,11 @@ class SyntaxTree:
         (a span that is exactly a definition counts as inside it)."""
         node = self.smallest_covering(start, end)
         names: list[str] = []
+        inner = _wrapped_definition(node) if node is not None else None
+        if inner is not None:
+            name = definition_name(inner)
+            if name:
+                names.append(name)
         while node is not None:
             name = definition_name(node)
             if name:
@@ -270,6 +275,15 @@ def definition_name(node: Node) -> str | None:
             decl = decl.child_by_field_name("declarator")
         name = decl
     return _node_text(name) if name is not None else None
+
+
+WRAPPERS = {"decorated_definition": "definition", "export_statement": "declaration"}
+
+
+def _wrapped_definition(node: Node) -> Node | None:
+    """The definition inside a wrapper node (decorators, `export`), if `node` is one."""
+    field = WRAPPERS.get(node.type)
+    return node.child_by_field_name(field) if field is not None else None
 
 
 def _node_text(node: Node) -> str:
