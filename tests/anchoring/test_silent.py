@@ -751,6 +751,183 @@ class Bot:
 """,
 )
 
+# --- a split with no syntax to tell the halves apart by name ---------------------------------
+
+SPLIT_C = Hand(
+    "split-c",
+    "c",
+    """#include <stdio.h>
+
+int report(const struct item *items, int n, FILE *out)
+{
+    ⟦double total = 0.0;
+    int valid = 0;
+    for (int i = 0; i < n; i++) {
+        if (items[i].qty > 0) {
+            total += items[i].price * items[i].qty;
+            valid++;
+        }
+    }
+    fprintf(out, "%d valid items, total %.2f\\n", valid, total);
+    return valid;⟧
+}
+""",
+    """#include <stdio.h>
+
+static double sum_valid(const struct item *items, int n, int *valid)
+{
+    double total = 0.0;
+    for (int i = 0; i < n; i++) {
+        if (items[i].qty > 0) {
+            total += items[i].price * items[i].qty;
+            (*valid)++;
+        }
+    }
+    return total;
+}
+
+int report(const struct item *items, int n, FILE *out)
+{
+    ⟦int valid = 0;
+    double total = sum_valid(items, n, &valid);
+    fprintf(out, "%d valid items, total %.2f\\n", valid, total);
+    return valid;⟧
+}
+""",
+)
+
+# --- a whole definition gains a decorator / lines at its end: the tag keeps all of it ---------
+
+DECORATED_PY = Hand(
+    "definition-decorated-python",
+    "python",
+    """import pytest
+
+
+⟦def test_roundtrip(tmp_path):
+    path = tmp_path / "data.json"
+    save(path, {"a": 1})
+    assert load(path) == {"a": 1}⟧
+
+
+def test_other():
+    assert True
+""",
+    """import pytest
+
+
+⟦@pytest.mark.skipif(IS_PYPY, reason="flaky on PyPy")
+def test_roundtrip(tmp_path):
+    path = tmp_path / "data.json"
+    save(path, {"a": 1})
+    assert load(path) == {"a": 1}⟧
+
+
+def test_other():
+    assert True
+""",
+    must_be_right=True,
+)
+
+GROWN_CLASS_PY = Hand(
+    "definition-grown-python",
+    "python",
+    """from unittest import TestCase
+
+
+⟦class TestDecode(TestCase):
+    def test_empty(self):
+        self.assertEqual(decode("{}"), {})
+
+    def test_list(self):
+        self.assertEqual(decode("[1]"), [1])⟧
+""",
+    """from unittest import TestCase
+
+
+⟦class TestDecode(TestCase):
+    def test_empty(self):
+        self.assertEqual(decode("{}"), {})
+
+    def test_list(self):
+        self.assertEqual(decode("[1]"), [1])
+
+    def test_bounds(self):
+        self.assertRaises(ValueError, decode, "[1")⟧
+""",
+    must_be_right=True,
+)
+
+# --- a block wrapped in a new loop: the block, not the loop header -----------------------------
+
+WRAPPED_FOR_PY = Hand(
+    "wrapped-for-python",
+    "python",
+    """def platform_tags(archs):
+    sys_musl = musl_version()
+    if sys_musl is None:
+        return
+    ⟦for minor in range(sys_musl.minor, -1, -1):
+        yield f"musllinux_{sys_musl.major}_{minor}_{archs[0]}"⟧
+
+
+def main():
+    print(list(platform_tags(["x86_64"])))
+""",
+    """def platform_tags(archs):
+    sys_musl = musl_version()
+    if sys_musl is None:
+        return
+    for arch in archs:
+        ⟦for minor in range(sys_musl.minor, -1, -1):
+            yield f"musllinux_{sys_musl.major}_{minor}_{archs[0]}"⟧
+
+
+def main():
+    print(list(platform_tags(["x86_64"])))
+""",
+)
+
+# --- code that changed shape: a switch case became an if branch --------------------------------
+
+CASE_TO_IF_C = Hand(
+    "case-to-if-c",
+    "c",
+    """int get_info(int kind)
+{
+    switch (kind) {
+        ⟦case INET:
+            if (get_sockets("net.inet.tcp.pcblist") != 0)
+                return -1;
+            if (get_sockets("net.inet.udp.pcblist") != 0)
+                return -1;
+            break;⟧
+        case UNIX:
+            if (get_sockets("net.local.stream.pcblist") != 0)
+                return -1;
+            break;
+    }
+    return 0;
+}
+""",
+    """int get_info(const char *kind)
+{
+    ⟦if (strcmp(kind, "inet") == 0) {
+        if (get_sockets("net.inet.tcp.pcblist") != 0)
+            return -1;
+        if (get_sockets("net.inet.udp.pcblist") != 0)
+            return -1;
+    }⟧
+    else if (strcmp(kind, "unix") == 0) {
+        if (get_sockets("net.local.stream.pcblist") != 0)
+            return -1;
+    }
+    return 0;
+}
+""",
+    must_place=False,
+)
+
 CASES = [
     SPLIT_PY,
     SPLIT_TS,
@@ -772,6 +949,11 @@ CASES = [
     CLASS_REWRITTEN_RUST,
     CONST_TS,
     RENAMED_ID_CPP,
+    SPLIT_C,
+    DECORATED_PY,
+    GROWN_CLASS_PY,
+    WRAPPED_FOR_PY,
+    CASE_TO_IF_C,
 ]
 
 
