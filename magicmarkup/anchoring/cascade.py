@@ -361,19 +361,20 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
         found = fuzzy.align(text, doc.new, *near, min_score=0.5)
         if found is not None:
             fresh.append(_Scored(found[0], found[1], "fuzzy"))
-        # Elsewhere, only where the tag's rarest words are, and only what beats the near match.
+        blocks = fuzzy.line_blocks(text, doc.new, doc.index) if span_lines >= 2 else []
+        fresh.extend(_Scored(a, b, "fuzzy-lines") for a, b, _ in blocks)
+        # Elsewhere, only where the tag's rarest words are, and only what beats the near match;
+        # not at all when the near match is nearly exact or line voting already found the block
+        # (a long tag costs ~20 ms per window).
         floor = max(0.5, found[2] if found is not None else 0.0)
-        far: tuple[int, int, float] | None = None
-        for w0, w1 in fuzzy.far_windows(text, doc.new, near):
-            got = fuzzy.align(text, doc.new, w0, w1, min_score=floor)
-            if got is not None and (far is None or got[2] > far[2]):
-                far = got
-        if far is not None:
-            fresh.append(_Scored(far[0], far[1], "fuzzy"))
-        if span_lines >= 2:
-            fresh.extend(
-                _Scored(a, b, "fuzzy-lines") for a, b, _ in fuzzy.line_blocks(text, doc.new, doc.index)
-            )
+        if floor < 0.95 and not any(vote >= 0.5 for _, _, vote in blocks):
+            far: tuple[int, int, float] | None = None
+            for w0, w1 in fuzzy.far_windows(text, doc.new, near):
+                got = fuzzy.align(text, doc.new, w0, w1, min_score=floor)
+                if got is not None and (far is None or got[2] > far[2]):
+                    far = got
+            if far is not None:
+                fresh.append(_Scored(far[0], far[1], "fuzzy"))
         fresh.extend(_syntax_variants(doc, fresh, anchor))
         _score_all(doc, fresh, anchor)
         cands.extend(fresh)

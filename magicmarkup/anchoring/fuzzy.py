@@ -49,7 +49,7 @@ SMALL_TEXT = 20_000  # a text this short is aligned whole: cheaper than finding 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{3,}")
 RARE_WORDS = 4  # the needle's rarest words in the text locate the places worth aligning
 MAX_WORD_HITS = 40  # a word occurring more often than this locates nothing
-MAX_WINDOWS = 8
+MAX_WINDOWS = 4
 
 
 def far_windows(needle: str, text: str, near: tuple[int, int]) -> list[tuple[int, int]]:
@@ -80,8 +80,13 @@ def far_windows(needle: str, text: str, near: tuple[int, int]) -> list[tuple[int
             merged[-1] = (last[0], max(last[1], b), last[2] | {word})
         else:
             merged.append((a, b, {word}))
-    merged.sort(key=lambda w: (-len(w[2]), w[0]))
-    return [(a, b) for a, b, _ in merged[:MAX_WINDOWS]]
+    if not merged:
+        return []
+    # Moved code keeps most of its rare words together: only the best-supported windows.
+    support = max(len(w[2]) for w in merged)
+    best = [w for w in merged if len(w[2]) >= support]
+    best.sort(key=lambda w: w[0])
+    return [(a, b) for a, b, _ in best[:MAX_WINDOWS]]
 
 
 def line_blocks(needle: str, text: str, index: LineIndex, limit: int = 3) -> list[tuple[int, int, float]]:
