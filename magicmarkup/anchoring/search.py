@@ -71,7 +71,7 @@ class SquashedText:
         pos = self.text.find(chars)
         while pos != -1 and len(out) < limit:
             out.append((self.positions[pos], self.positions[pos + len(chars) - 1] + 1))
-            pos = self.text.find(chars, pos + 1)
+            pos = self.text.find(chars, pos + len(chars))  # non-overlapping, as a regex scan
         return out
 
 
