@@ -290,7 +290,9 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
     ):
         new_start = hit[0]
         new_end = new_start + (e - s)
-        if "\n" in doc.old[s:e] and doc.old_tree is not None:
+        line_start = doc.old.rfind("\n", 0, s) + 1
+        if "\n" in doc.old[s:e] and not doc.old[line_start:s].strip() and doc.old_tree is not None:
+            # A whole definition (it starts its line) that grew at its end.
             whole = _whole_definition(doc, s, e, new_start, new_end)
             if whole is not None:
                 return Placement(*whole, Status.CHANGED, 0.95, "diff+syntax"), False
