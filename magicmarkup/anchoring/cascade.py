@@ -13,13 +13,18 @@ Stages, for one tag of one document:
 
 from __future__ import annotations
 
+import bisect
+import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from tree_sitter import Node
+
 from magicmarkup.anchoring import diffmap, fuzzy, syntax
 from magicmarkup.anchoring.search import (
+    SquashedText,
     context_similarity,
-    find_ignoring_whitespace,
     occurrences,
     squash,
     text_similarity,
@@ -28,6 +33,10 @@ from magicmarkup.anchoring.types import Candidate, LLMAnswer, LLMQuery, OldSpan,
 from magicmarkup.model import LineIndex, Status
 
 CONTEXT_CHARS = 80
+REWRITE_SIM = 0.7  # a statement whose text kept less than this similarity is not confidently "changed"
+REWRITE_MIN_CHARS = 16  # ... unless it is this short (one edited literal moves similarity a lot)
+SHORT_CHARS = 12  # a span with fewer non-space characters than this is "short": its text alone is weak
+SHORT_CONTEXT = 0.85  # ... and needs surroundings at least this similar to be placed elsewhere
 TOP_CANDIDATES = 5
 
 
@@ -58,6 +67,7 @@ class _Scored:
     confidence: float = 0.0
     text_sim: float = 0.0
     ctx: float = 0.0
+    suspect: str | None = None  # why this place may be another code's (then never confident)
 
 
 @dataclass
@@ -72,6 +82,34 @@ class _Doc:
     _new_tree: syntax.SyntaxTree | bool | None = False
     _old_tree: syntax.SyntaxTree | bool | None = False
     _occ: dict[str, list[int]] = field(default_factory=dict)
+    _squashed: SquashedText | None = None
+    _lines: tuple[list[int], list[str], Counter[str], Counter[str]] | None = None
+
+    def unique_line(self, start: int, end: int) -> bool:
+        """Whether a line touched by old [start, end) occurs exactly once in the old text and
+        once in the new one (stripped): then a diff that kept it cannot have paired it with a
+        twin."""
+        if self._lines is None:
+            old_lines = self.old.splitlines(keepends=True)
+            starts = [0]
+            for line in old_lines:
+                starts.append(starts[-1] + len(line))
+            keys = [line.strip() for line in old_lines]
+            new_counts = Counter(line.strip() for line in self.new.splitlines())
+            self._lines = (starts, keys, Counter(keys), new_counts)
+        starts, keys, old_counts, new_counts = self._lines
+        first = bisect.bisect_right(starts, start) - 1
+        last = bisect.bisect_right(starts, max(start, end - 1)) - 1
+        for k in range(max(0, first), min(len(keys), last + 1)):
+            if keys[k] and old_counts[keys[k]] == 1 and new_counts[keys[k]] == 1:
+                return True
+        return False
+
+    @property
+    def squashed(self) -> SquashedText:
+        if self._squashed is None:
+            self._squashed = SquashedText(self.new)
+        return self._squashed
 
     @property
     def index(self) -> LineIndex:
@@ -218,9 +256,11 @@ class _Anchor:
     suffix: str
     squashed: str
     expected: int  # where the diff puts its start in the new text
+    expected_end: int  # ... and its end
     boundaries_kept: bool  # both of its boundary characters survived the edit
     node_type: str | None = None
     unique_text: bool = False
+    defs: tuple[str, ...] = ()  # names of the definitions holding the old span, outermost first
     deleted: bool = False  # the diff maps the span onto nothing (its lines were removed)
     replaced: bool = False  # a long span whose place now holds unlike text (deleted, new code there)
 
@@ -242,10 +282,22 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
 
     # Stage 1: the diff alone.
     hit = doc.diff.untouched(s, e)
-    if hit is not None and hit[1] and doc.diff.context_kept(s, e):
+    if (
+        hit is not None
+        and hit[1]
+        and doc.diff.context_kept(s, e)
+        and not _crosses_definitions(doc, s, e, hit[0])
+    ):
         new_start = hit[0]
+        new_end = new_start + (e - s)
+        line_start = doc.old.rfind("\n", 0, s) + 1
+        if "\n" in doc.old[s:e] and not doc.old[line_start:s].strip() and doc.old_tree is not None:
+            # A whole definition (it starts its line) that grew at its end.
+            whole = _whole_definition(doc, s, e, new_start, new_end)
+            if whole is not None:
+                return Placement(*whole, Status.CHANGED, 0.95, "diff+syntax"), False
         status = Status.ANCHORED if new_start == s else Status.MOVED
-        return Placement(new_start, new_start + (e - s), status, 1.0, "diff"), False
+        return Placement(new_start, new_end, status, 1.0, "diff"), False
 
     text = doc.old[s:e]
     ps, pe = doc.diff.map_start(s), doc.diff.map_end(e)
@@ -257,12 +309,16 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
         suffix=doc.old[e : e + CONTEXT_CHARS],
         squashed=squash(text),
         expected=ps,
+        expected_end=pe,
         boundaries_kept=doc.diff.untouched(s, s + 1) is not None and doc.diff.untouched(e - 1, e) is not None,
         node_type=span.node_type,
     )
-    if anchor.node_type is None and doc.old_tree is not None:
-        exact = doc.old_tree.exact_node(*syntax.trim(doc.old, s, e))
-        anchor.node_type = exact.type if exact is not None else None
+    if doc.old_tree is not None:
+        trimmed = syntax.trim(doc.old, s, e)
+        if anchor.node_type is None:
+            exact = doc.old_tree.exact_node(*trimmed)
+            anchor.node_type = exact.type if exact is not None else None
+        anchor.defs = doc.old_tree.definitions(*trimmed)
 
     # Stage 2: the diff's projection of the span, and searches for its old text.
     cands: list[_Scored] = []
@@ -282,55 +338,179 @@ def _place(doc: _Doc, span: OldSpan, th: Thresholds) -> tuple[Placement, bool]:
         occ = doc.occurrences(text)
         cands.extend(_Scored(pos, pos + len(text), "search") for pos in occ)
         if not occ and anchor.squashed != text:
-            cands.extend(_Scored(a, b, "search-ws") for a, b in find_ignoring_whitespace(doc.new, text))
+            cands.extend(_Scored(a, b, "search-ws") for a, b in doc.squashed.find(text))
     anchor.unique_text = sum(1 for c in cands if c.method.startswith("search")) == 1
     cands.extend(_syntax_variants(doc, cands, anchor))
+    cands.extend(_same_definitions(doc, cands, anchor))
     _score_all(doc, cands, anchor)
     # Where a long span was, text unlike it: more likely the code was deleted and new code
     # written there than the same code rewritten past recognition (then a human should look).
     projection = next((c for c in cands if c.method == "diff-projection"), None)
-    anchor.replaced = projection is not None and _substantial(anchor) and projection.text_sim < 0.5
-    best, ambiguous = _choose(cands, th)
+    anchor.replaced = (
+        projection is not None
+        and _substantial(anchor)
+        and projection.text_sim < 0.5
+        and not _rewritten(text, doc.new[projection.start : projection.end])
+    )
+    best, ambiguous = _choose(cands, th, doc.new)
 
     # Stage 3: fuzzy + syntax, only when the cheap evidence is not conclusive.
     if best is None or best.confidence < th.llm or ambiguous:
         fresh: list[_Scored] = []
         span_lines = text.count("\n") + 1
         center_end = max(ps, pe) if plausible else ps + len(text)
-        for w0, w1 in fuzzy.windows(doc.index, len(doc.new), ps, center_end, span_lines):
-            found = fuzzy.align(text, doc.new, w0, w1)
-            if found is not None and found[2] >= 0.5:
-                fresh.append(_Scored(found[0], found[1], "fuzzy"))
-        if span_lines >= 2:
-            fresh.extend(
-                _Scored(a, b, "fuzzy-lines") for a, b, _ in fuzzy.line_blocks(text, doc.new, doc.index)
-            )
+        near = fuzzy.near_window(doc.index, ps, center_end, span_lines)
+        found = fuzzy.align(text, doc.new, *near, min_score=0.5)
+        if found is not None:
+            fresh.append(_Scored(found[0], found[1], "fuzzy"))
+        blocks = fuzzy.line_blocks(text, doc.new, doc.index) if span_lines >= 2 else []
+        fresh.extend(_Scored(a, b, "fuzzy-lines") for a, b, _ in blocks)
+        # Elsewhere, only where the tag's rarest words are, and only what beats the near match;
+        # not at all when the near match is nearly exact or line voting already found the block
+        # (a long tag costs ~20 ms per window).
+        floor = max(0.5, found[2] if found is not None else 0.0)
+        if floor < 0.95 and not any(vote >= 0.5 for _, _, vote in blocks):
+            far: tuple[int, int, float] | None = None
+            for w0, w1 in fuzzy.far_windows(text, doc.new, near):
+                got = fuzzy.align(text, doc.new, w0, w1, min_score=floor)
+                if got is not None and (far is None or got[2] > far[2]):
+                    far = got
+            if far is not None:
+                fresh.append(_Scored(far[0], far[1], "fuzzy"))
         fresh.extend(_syntax_variants(doc, fresh, anchor))
         _score_all(doc, fresh, anchor)
         cands.extend(fresh)
-        best, ambiguous = _choose(cands, th)
+        best, ambiguous = _choose(cands, th, doc.new)
 
     top = _distinct(cands)[:TOP_CANDIDATES]
     candidates = [Candidate(c.start, c.end, round(c.score, 4), c.method) for c in top]
     if best is None:
         return Placement(None, None, Status.ORPHANED, 0.0, "none", candidates), False
     conf = best.confidence
-    if ambiguous:
+    if ambiguous or best.suspect is not None:
         conf = min(conf, th.review - 0.01)
-    gone = anchor.deleted or anchor.replaced
+    # The diff kept these characters but not their surroundings. With an identical copy
+    # elsewhere, the diff only chose between twins: trust its surroundings, as for a search.
+    if (
+        best.method.partition("+")[0] == "diff"
+        and best.text_sim >= 0.999
+        and any(c.text_sim >= 0.999 and not _overlaps(c, best) for c in cands)
+    ):
+        conf = min(conf, 0.55 + 0.45 * best.ctx)
+    # A tag on a whole definition whose best place is the definition of that name: rewritten
+    # (perhaps past recognition), not gone.
+    gone = (anchor.deleted or anchor.replaced) and not _is_own_definition(doc, best, anchor)
+    if gone and not anchor.deleted and best.text_sim >= 0.8 and ps <= best.start and best.end <= pe:
+        # Most of the tag's text is still inside the region that replaced it (a statement
+        # wrapped into a new retry loop, its literal edited): rewritten around, not gone.
+        gone = False
     if conf < th.orphan or (gone and conf < th.review and best.text_sim < 0.99):
         placement = Placement(best.start, best.end, Status.ORPHANED, round(conf, 4), best.method, candidates)
         # Worth a model's look only if some candidate still resembles the old text; otherwise
         # the model could only confirm the orphan (measured: its rescues were all wrong).
         return placement, any(c.text_sim >= 0.6 for c in top)
+    start, end = best.start, best.end
+    if doc.new[start:end] != text:
+        # A fuzzy match drags in the whitespace around it; the tag had none there.
+        a, b = syntax.trim(doc.new, start, end)
+        start = start if text[:1].isspace() else a
+        end = end if text[-1:].isspace() else b
+    whole = _whole_definition(doc, s, e, start, end)
+    if whole is not None:
+        start, end = whole
+    if (
+        conf >= th.review
+        and len(anchor.squashed) >= REWRITE_MIN_CHARS
+        and text_similarity(text, doc.new[start:end]) < REWRITE_SIM
+        and (doc.old_tree is None or _definition_name_of(doc.old_tree, doc.old, s, e) is None)
+    ):
+        # Code rewritten past a third of its text, with no name to vouch for it (a statement,
+        # not a definition): its place is evidence, but it may as well be new code written
+        # where the old was deleted (`assertEqual(a, b)` -> `assert a == b`). A human decides.
+        conf = th.review - 0.01
+    if (
+        conf >= th.review
+        and anchor.node_type is not None
+        and doc.new[start:end] != text
+        and doc.new_tree is not None
+        and anchor.node_type not in doc.new_tree.exact_types(*syntax.trim(doc.new, start, end))
+        and not _same_definition_kind(doc, s, e, start, end)
+    ):
+        # The tag was one syntax node and its new place is no node of that kind: the code
+        # changed shape (a `case` turned into an `if`, a class into a namespace).
+        conf = th.review - 0.01
     if conf < th.review:
         status = Status.NEEDS_REVIEW
-    elif doc.new[best.start : best.end] == text:
-        status = Status.ANCHORED if best.start == s else Status.MOVED
+    elif doc.new[start:end] == text:
+        status = Status.ANCHORED if start == s else Status.MOVED
     else:
         status = Status.CHANGED
-    placement = Placement(best.start, best.end, status, round(conf, 4), best.method, candidates)
+    placement = Placement(start, end, status, round(conf, 4), best.method, candidates)
     return placement, conf < th.llm or ambiguous
+
+
+_WRAPPERS = frozenset({"decorated_definition"})  # a definition with its decorators
+
+
+def _whole_definition(doc: _Doc, s: int, e: int, start: int, end: int) -> tuple[int, int] | None:
+    """A tag on a whole definition stays on the whole definition: when the chosen place starts
+    at the header of the same-named definition but no longer covers all of it (it gained a
+    decorator, or lines at its end), the whole new definition."""
+    old_tree = doc.old_tree
+    name = _definition_name_of(old_tree, doc.old, s, e) if old_tree is not None else None
+    tree = doc.new_tree if name is not None else None
+    if old_tree is None or tree is None or name is None:
+        return None
+    a, b = syntax.trim(doc.new, start, end)
+    node = tree.smallest_covering(a, b)
+    while node is not None and syntax.definition_name(node) != name:
+        if node.type in _WRAPPERS:
+            inner = node.child_by_field_name("definition")
+            if inner is not None and syntax.definition_name(inner) == name:
+                node = inner
+                break
+        node = node.parent
+    if node is None:
+        return None
+    name_node = node.child_by_field_name("name") or node.child_by_field_name("declarator")
+    if name_node is not None and tree.to_char(name_node.end_byte) <= a:
+        return None  # the place is inside the definition's body, not the definition
+    # Decorators the definition gained are part of it now; ones the tag left out stay out.
+    old_node = old_tree.smallest_covering(*syntax.trim(doc.old, s, e))
+    left_out = old_node is not None and old_node.parent is not None and old_node.parent.type in _WRAPPERS
+    while not left_out and node.parent is not None and node.parent.type in _WRAPPERS:
+        node = node.parent
+    span = tree.node_span(node)
+    if (span.start, span.end) == (a, b) or not (span.start <= a and b <= span.end):
+        return None
+    return span.start, span.end
+
+
+def _crosses_definitions(doc: _Doc, s: int, e: int, new_start: int) -> bool:
+    """Whether the diff carried the span into another definition than its own: its enclosing
+    definition's header did not move with it, the place it maps to is not inside a definition
+    of that name, and one exists elsewhere (the twin statement of another function)."""
+    if doc.language is None or doc.unique_line(s, e):
+        return False
+    tree = doc.old_tree
+    if tree is None:
+        return False
+    a, b = syntax.trim(doc.old, s, e)
+    node = tree.smallest_covering(a, b)
+    while node is not None and syntax.definition_name(node) is None:
+        node = node.parent
+    if node is None:
+        return False
+    if doc.diff.same_run(tree.to_char(node.start_byte), a):
+        return False
+    name = syntax.definition_name(node)
+    new_tree = doc.new_tree
+    if new_tree is None or name is None:
+        return False
+    na = new_start + (a - s)
+    if name in new_tree.definitions(na, na + (b - a)):
+        return False
+    return bool(new_tree.definition_spans(name))
 
 
 def _is_node(doc: _Doc, c: _Scored, node_type: str | None) -> bool:
@@ -338,8 +518,7 @@ def _is_node(doc: _Doc, c: _Scored, node_type: str | None) -> bool:
     if tree is None:
         return False
     # Whitespace around a span is not part of any node (the old node type was taken trimmed too).
-    node = tree.exact_node(*syntax.trim(doc.new, c.start, c.end))
-    return node is not None and node.type == node_type
+    return node_type in tree.exact_types(*syntax.trim(doc.new, c.start, c.end))
 
 
 def _syntax_variants(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> list[_Scored]:
@@ -354,10 +533,157 @@ def _syntax_variants(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> list[_
         if anchor.node_type is not None and _is_node(doc, c, anchor.node_type):
             continue
         a, b = _snap(doc.new, tree, c.start, c.end, anchor.node_type, anchor.squashed)
+        if doc.new[c.start : c.end] == anchor.text and _adds_lines(doc.new, a, b, c.start, c.end):
+            continue  # the tag's exact text is there: whole new lines around it are other code
         if (a, b) not in seen and b > a:
             seen.add((a, b))
             out.append(_Scored(a, b, c.method + "+syntax"))
     return out
+
+
+def _adds_lines(text: str, a: int, b: int, start: int, end: int) -> bool:
+    """Whether [a, b) adds to [start, end) a line of its own (code on another line)."""
+    before = text[a:start] if a < start else ""
+    after = text[end:b] if b > end else ""
+    return any("\n" in piece and piece.strip() for piece in (before, after))
+
+
+SPLIT_SHARE = 0.25  # this much of a tag's text, unchanged but elsewhere, means it was split
+
+
+def _split_elsewhere(doc: _Doc, c: _Scored, anchor: _Anchor) -> bool:
+    """Whether a good part of the tag's text survived unchanged *outside* the candidate (a
+    helper extracted from a tagged function: the candidate holds one half, the other half is
+    elsewhere). Then neither half is confidently the tag."""
+    if not _substantial(anchor):
+        return False
+    outside = 0
+    for old_start, new_start, size in doc.diff.kept_lines(anchor.start, anchor.end):
+        if new_start + size <= c.start or new_start >= c.end:
+            outside += len(squash(doc.old[old_start : old_start + size]))
+    return outside >= 40 and outside >= SPLIT_SHARE * len(anchor.squashed)
+
+
+def _cuts_word(doc: _Doc, c: _Scored, anchor: _Anchor) -> bool:
+    """A candidate that starts or ends inside an identifier where the old span did not (`arr`
+    found inside `arr_new`): a piece of another name, not the tag's code."""
+    old, new = doc.old, doc.new
+    for inside_old, outside_old, inside_new, outside_new in (
+        (anchor.start, anchor.start - 1, c.start, c.start - 1),
+        (anchor.end - 1, anchor.end, c.end - 1, c.end),
+    ):
+        if not (0 <= inside_new < len(new) and 0 <= outside_new < len(new)):
+            continue
+        if not (_word(new[inside_new]) and _word(new[outside_new])):
+            continue
+        if 0 <= outside_old < len(old) and _word(old[outside_old]) and _word(old[inside_old]):
+            continue  # the old span cut a word there too
+        return True
+    return False
+
+
+def _word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w{2,}")
+
+
+def _rewritten(old_piece: str, new_piece: str) -> bool:
+    """Whether unlike new text is the old code rewritten rather than other code: most of its
+    names come from the old code (a JSX block turned into a component fed the same props)."""
+    old_ids = set(_IDENTIFIER.findall(old_piece))
+    new_ids = set(_IDENTIFIER.findall(new_piece))
+    shared = old_ids & new_ids
+    return len(shared) >= 3 and len(shared) >= 0.5 * len(new_ids)
+
+
+def _definition_name_of(tree: syntax.SyntaxTree, text: str, start: int, end: int) -> str | None:
+    """The name of the definition [start, end) is exactly (trimmed; a wrapper such as
+    `export ...` or a decorated definition counts as its one inner definition), or None."""
+    node = _definition_node(tree, text, start, end)
+    return syntax.definition_name(node) if node is not None else None
+
+
+def _definition_node(tree: syntax.SyntaxTree, text: str, start: int, end: int) -> Node | None:
+    a, b = syntax.trim(text, start, end)
+    node = tree.exact_node(a, b)
+    while node is not None and syntax.definition_name(node) is None:
+        inner = [c for c in node.named_children if syntax.definition_name(c) is not None]
+        node = inner[0] if len(inner) == 1 else None
+    return node
+
+
+def _same_definition_kind(doc: _Doc, s: int, e: int, start: int, end: int) -> bool:
+    """Old [s, e) and new [start, end) are definitions of one name and one kind (a function
+    that gained or lost decorators is still a function; a class turned namespace is not)."""
+    if doc.old_tree is None or doc.new_tree is None:
+        return False
+    old = _definition_node(doc.old_tree, doc.old, s, e)
+    new = _definition_node(doc.new_tree, doc.new, start, end)
+    return (
+        old is not None
+        and new is not None
+        and old.type == new.type
+        and syntax.definition_name(old) == syntax.definition_name(new)
+    )
+
+
+def _is_own_definition(doc: _Doc, c: _Scored, anchor: _Anchor) -> bool:
+    """The tag is a whole definition and the candidate is a definition of the same name."""
+    if doc.old_tree is None or doc.new_tree is None or not anchor.defs:
+        return False
+    name = _definition_name_of(doc.old_tree, doc.old, anchor.start, anchor.end)
+    return name is not None and name == _definition_name_of(doc.new_tree, doc.new, c.start, c.end)
+
+
+def _same_definitions(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> list[_Scored]:
+    """When the tag is a whole named definition: the new definitions of that name (a function
+    whose body was rewritten, or split in two, is still that function)."""
+    tree = doc.new_tree
+    if tree is None or doc.old_tree is None or not anchor.defs:
+        return []
+    name = _definition_name_of(doc.old_tree, doc.old, anchor.start, anchor.end)
+    if name is None or name != anchor.defs[-1]:
+        return []
+    seen = {(c.start, c.end) for c in cands}
+    out = []
+    for d in tree.definition_spans(name)[:8]:
+        if (d.start, d.end) not in seen:
+            out.append(_Scored(d.start, d.end, "definition"))
+    return out
+
+
+def _foreign_definition(doc: _Doc, c: _Scored, anchor: _Anchor) -> bool:
+    """The candidate lies outside the definition the old span was in, while a definition of
+    that name still exists: the same text there is another function's copy."""
+    tree = doc.new_tree
+    if tree is None or not anchor.defs:
+        return False
+    held_by = tree.definitions(*syntax.trim(doc.new, c.start, c.end))
+    name = anchor.defs[-1]
+    if name not in held_by:
+        return bool(tree.definition_spans(name))
+    if len(anchor.defs) < 2 or anchor.defs[-2] in held_by:
+        return False
+    # In a definition of the right name, but is it the right one? (`new` of `impl A` vs of
+    # `impl B`): only if a definition of that name still sits inside the old holder's namesake.
+    holders = tree.definition_spans(anchor.defs[-2])
+    return any(h.start <= d.start and d.end <= h.end for h in holders for d in tree.definition_spans(name))
+
+
+def _in_own_definition(doc: _Doc, c: _Scored, anchor: _Anchor) -> bool:
+    tree = doc.new_tree
+    if tree is None or not anchor.defs:
+        return False
+    return anchor.defs[-1] in tree.definitions(*syntax.trim(doc.new, c.start, c.end))
+
+
+def _from_other_definition(doc: _Doc, origin: tuple[int, int], anchor: _Anchor) -> bool:
+    tree = doc.old_tree
+    if tree is None or not anchor.defs:
+        return False
+    return anchor.defs[-1] not in tree.definitions(*syntax.trim(doc.old, *origin))
 
 
 def _score_all(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> None:
@@ -378,6 +704,15 @@ def _score_all(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> None:
         # tag's new version (the sibling of a deleted line, the same literal elsewhere).
         origin = doc.diff.origin(c.start, c.end)
         foreign = origin is not None and (origin[1] <= anchor.start or origin[0] >= anchor.end)
+        if (
+            foreign
+            and origin is not None
+            and _in_own_definition(doc, c, anchor)
+            and _from_other_definition(doc, origin, anchor)
+        ):
+            # The diff says this is a copy of other old code, but that code belonged to another
+            # definition and this place is in the tag's own: the diff paired twins crosswise.
+            foreign = False
         c.score = 0.45 * c.text_sim + 0.3 * c.ctx + 0.1 * pos + 0.15 * node
         base, _, variant = c.method.partition("+")
         if base == "diff":
@@ -400,7 +735,33 @@ def _score_all(doc: _Doc, cands: list[_Scored], anchor: _Anchor) -> None:
             # tell which of two identical copies was removed, so this is for a human to decide.
             identical_survivor = anchor.deleted and c.text_sim >= 0.999 and c.ctx >= 0.5
             conf = min(conf, 0.7) if identical_survivor else min(conf, 0.4)
+        if (
+            len(anchor.squashed) < SHORT_CHARS
+            and c.text_sim >= 0.999
+            and c.ctx < SHORT_CONTEXT
+            and not anchor.deleted
+            and not (c.start < anchor.expected_end and anchor.expected < c.end)
+        ):
+            # A short text (a constant, a name) found away from where the diff puts the tag's
+            # place, which still holds code: its only evidence is the few characters themselves.
+            c.suspect = "short-text-elsewhere"
+        if _cuts_word(doc, c, anchor):
+            c.score -= 0.3
+            c.suspect = "cuts-a-word"
+        if c.text_sim < 0.999 and _split_elsewhere(doc, c, anchor):
+            c.suspect = "split"
         c.confidence = min(1.0, conf)
+    # Another definition's copy: checked best first, until the rest cannot matter (the check
+    # walks the syntax tree; a short tag can have hundreds of exact occurrences).
+    clean: float | None = None
+    for c in sorted(cands, key=lambda c: -c.score):
+        if clean is not None and c.score < clean - 0.3:
+            break
+        if _foreign_definition(doc, c, anchor):
+            c.score -= 0.25
+            c.suspect = "other-definition"
+        elif clean is None:
+            clean = c.score
 
 
 def _overlaps(a: _Scored, b: _Scored) -> bool:
@@ -410,18 +771,48 @@ def _overlaps(a: _Scored, b: _Scored) -> bool:
 def _distinct(cands: list[_Scored]) -> list[_Scored]:
     """Best first, dropping candidates that overlap a better one."""
     out: list[_Scored] = []
+    starts: list[int] = []  # the kept candidates never overlap: sorted by start, so by end too
+    kept: list[_Scored] = []
     for c in sorted(cands, key=lambda c: (-c.score, -c.confidence, c.start)):
-        if not any(_overlaps(c, o) for o in out):
-            out.append(c)
+        i = bisect.bisect_left(starts, c.start)
+        if i > 0 and _overlaps(kept[i - 1], c):
+            continue
+        if i < len(kept) and _overlaps(kept[i], c):
+            continue
+        starts.insert(i, c.start)
+        kept.insert(i, c)
+        out.append(c)
     return out
 
 
-def _choose(cands: list[_Scored], th: Thresholds) -> tuple[_Scored | None, bool]:
+def _choose(cands: list[_Scored], th: Thresholds, new: str = "") -> tuple[_Scored | None, bool]:
     ranked = _distinct(cands)
     if not ranked:
         return None, False
     best = max(ranked, key=lambda c: c.score + 0.0001 * c.confidence)
-    others = [c for c in ranked if c is not best]
+    if best.text_sim < 0.99 and new:
+        # The best place is the tag's code plus new lines around it (a block wrapped in a new
+        # `for`/`with`/`if`): the code itself, re-indented, is the tag.
+        inner = [
+            c
+            for c in cands
+            if c.text_sim >= 0.99
+            and c.suspect is None
+            and best.start <= c.start
+            and c.end <= best.end
+            and _adds_lines(new, best.start, best.end, c.start, c.end)
+        ]
+        if inner:
+            best = max(inner, key=lambda c: c.score)
+    if 0.99 <= best.text_sim < 0.999:
+        # The best place holds the tag's text re-spaced while the identical text is elsewhere
+        # (and is no other old code's copy): that is the tag as it was; a human should confirm.
+        twins = [c for c in cands if c.text_sim >= 0.999 and c.suspect is None and c.confidence >= th.review]
+        if twins:
+            return max(twins, key=lambda c: c.score), True
+    # Places holding the chosen one (its wrapper, the chosen text with its indentation) are
+    # not rival places.
+    others = [c for c in ranked if c is not best and not (c.start <= best.start and best.end <= c.end)]
     ambiguous = any(best.score - o.score < th.ambiguity and o.text_sim > 0.6 for o in others)
     return best, ambiguous
 

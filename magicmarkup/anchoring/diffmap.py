@@ -86,6 +86,30 @@ class DiffMap:
         run_start, run_end = self._run[i]
         return run_start <= max(0, start - chars) and run_end >= min(self.old_len, end + chars)
 
+    def kept_lines(self, start: int, end: int) -> list[tuple[int, int, int]]:
+        """The parts of old [start, end) that survived as whole unchanged lines, as
+        (old start, new start, size)."""
+        out: list[tuple[int, int, int]] = []
+        i = max(0, self._block_at(start))
+        while i < len(self.blocks) and self.blocks[i].old < end:
+            block = self.blocks[i]
+            a, b = max(start, block.old), min(end, block.old + block.size)
+            if b > a and block.exact_lines:
+                out.append((a, block.new + (a - block.old), b - a))
+            i += 1
+        return out
+
+    def same_run(self, a: int, b: int) -> bool:
+        """Whether old offsets `a` and `b` both survived in one contiguous run of equal blocks
+        (then everything between them kept its relative place)."""
+        i, j = self._block_at(a), self._block_at(b)
+        if i < 0 or j < 0:
+            return False
+        bi, bj = self.blocks[i], self.blocks[j]
+        if a >= bi.old + bi.size or b >= bj.old + bj.size:
+            return False
+        return self._run[i] == self._run[j]
+
     def origin(self, start: int, end: int) -> tuple[int, int] | None:
         """The old text that new [start, end) is an unchanged copy of (one contiguous run of
         equal blocks), or None if any of it is new or edited."""

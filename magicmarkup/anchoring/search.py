@@ -4,6 +4,7 @@ scoring a place by how well its surroundings match the old context."""
 from __future__ import annotations
 
 import re
+from array import array
 
 from rapidfuzz import fuzz
 
@@ -45,6 +46,33 @@ def find_ignoring_whitespace(text: str, needle: str, limit: int = MAX_OCCURRENCE
         if len(out) >= limit:
             break
     return out
+
+
+_NON_SPACE = re.compile(r"\S+")
+
+
+class SquashedText:
+    """A text without whitespace, and where each of its characters sits in the text: finding
+    code ignoring whitespace becomes a plain substring search (no regex to compile per tag,
+    which cost ~30 ms for a 1,500-character tag)."""
+
+    def __init__(self, text: str) -> None:
+        self.positions = array("l")
+        for m in _NON_SPACE.finditer(text):
+            self.positions.extend(range(m.start(), m.end()))
+        self.text = "".join(text.split())
+
+    def find(self, needle: str, limit: int = MAX_OCCURRENCES) -> list[tuple[int, int]]:
+        """Spans of the original text whose non-space characters spell `needle`'s."""
+        chars = squash(needle)
+        out: list[tuple[int, int]] = []
+        if not chars:
+            return out
+        pos = self.text.find(chars)
+        while pos != -1 and len(out) < limit:
+            out.append((self.positions[pos], self.positions[pos + len(chars) - 1] + 1))
+            pos = self.text.find(chars, pos + len(chars))  # non-overlapping, as a regex scan
+        return out
 
 
 def similarity(a: str, b: str) -> float:

@@ -75,6 +75,7 @@ class SyntaxTree:
         self.tree = tree
         self._ascii = text.isascii()
         self._byte_starts: list[int] = []
+        self._defs: dict[str, list[NodeSpan]] = {}
         if not self._ascii:
             self._byte_starts = [
                 0,
@@ -112,6 +113,21 @@ class SyntaxTree:
             node = node.parent
         return found
 
+    def exact_types(self, start: int, end: int) -> set[str]:
+        """Types of every named node whose range is exactly [start, end) (a block holding one
+        statement, the statement and its expression can all share one range)."""
+        node = self.smallest_covering(start, end)
+        b0, b1 = self.to_byte(start), self.to_byte(end)
+        out: set[str] = set()
+        while node is not None:
+            if node.start_byte == b0 and node.end_byte == b1:
+                if node.is_named:
+                    out.add(node.type)
+            elif node.start_byte < b0 or node.end_byte > b1:
+                break
+            node = node.parent
+        return out
+
     def nodes_around(self, start: int, end: int, up: int = 4) -> list[NodeSpan]:
         """Candidate nodes to snap [start, end) to: the covering node, its ancestors, and the
         named nodes inside the range that are large parts of it."""
@@ -136,6 +152,50 @@ class SyntaxTree:
                     stack.extend((c, d + 1) for c in child.named_children)
         return out
 
+    def definitions(self, start: int, end: int) -> tuple[str, ...]:
+        """Names of the named definitions that contain [start, end), outermost first
+        (a span that is exactly a definition counts as inside it)."""
+        node = self.smallest_covering(start, end)
+        names: list[str] = []
+        inner = _wrapped_definition(node) if node is not None else None
+        if inner is not None:
+            name = definition_name(inner)
+            if name:
+                names.append(name)
+        while node is not None:
+            name = definition_name(node)
+            if name:
+                names.append(name)
+            node = node.parent
+        return tuple(reversed(names))
+
+    def definition_spans(self, name: str) -> list[NodeSpan]:
+        """Every named definition called `name` (found by its name's occurrences in the text)."""
+        cached = self._defs.get(name)
+        if cached is not None:
+            return cached
+        out: list[NodeSpan] = []
+        seen: set[int] = set()
+        # A Rust impl is found by its type's name, a Go method by its name without the receiver.
+        needles = [name.split()[-1]] if name.startswith("impl ") else [name.rsplit(".", 1)[-1]]
+        for needle in needles:
+            pos = self.text.find(needle)
+            tries = 0
+            while pos != -1 and len(out) < 64 and tries < 2000:
+                tries += 1
+                node = self.smallest_covering(pos, pos + len(needle))
+                for _ in range(4):  # the name is a child (or grandchild, C declarators) of its definition
+                    if node is None:
+                        break
+                    if definition_name(node) == name and node.id not in seen:
+                        seen.add(node.id)
+                        out.append(self.node_span(node))
+                        break
+                    node = node.parent
+                pos = self.text.find(needle, pos + 1)
+        self._defs[name] = out
+        return out
+
     def syntax_path(self, start: int, end: int, limit: int = 4) -> list[str]:
         """Types of the nodes enclosing a span, innermost first (a short path for the anchor)."""
         node = self.smallest_covering(start, end)
@@ -145,6 +205,90 @@ class SyntaxTree:
                 path.append(node.type)
             node = node.parent
         return path
+
+
+# Named definitions (functions, methods, classes, modules...) of the supported grammars: what
+# "the same code" belongs to. A statement identical in two functions is two different tags' code.
+DEFINITION_TYPES = frozenset(
+    {
+        # python
+        "function_definition",
+        "class_definition",
+        # javascript / typescript / tsx
+        "function_declaration",
+        "generator_function_declaration",
+        "method_definition",
+        "class_declaration",
+        "abstract_class_declaration",
+        "interface_declaration",
+        "variable_declarator",  # only with a function as its value (see `definition_name`)
+        # java
+        "method_declaration",
+        "constructor_declaration",
+        "enum_declaration",
+        "record_declaration",
+        # go
+        "type_spec",
+        # rust
+        "function_item",
+        "impl_item",
+        "struct_item",
+        "enum_item",
+        "trait_item",
+        "mod_item",
+        # c / c++
+        "struct_specifier",
+        "class_specifier",
+        "namespace_definition",
+    }
+)
+_FUNCTION_VALUES = frozenset({"arrow_function", "function_expression", "function", "generator_function"})
+_NEEDS_BODY = frozenset({"struct_specifier", "class_specifier"})  # `struct s x;` is a use, not one
+
+
+def definition_name(node: Node) -> str | None:
+    """The name a definition node defines (`impl Trait for Type` for a Rust impl), or None
+    when the node is not a named definition."""
+    kind = node.type
+    if kind not in DEFINITION_TYPES:
+        return None
+    if kind == "variable_declarator":
+        value = node.child_by_field_name("value")
+        if value is None or value.type not in _FUNCTION_VALUES:
+            return None
+    if kind in _NEEDS_BODY and node.child_by_field_name("body") is None:
+        return None
+    if kind == "impl_item":
+        parts = [node.child_by_field_name(f) for f in ("trait", "type")]
+        return "impl " + " for ".join(_node_text(p) for p in parts if p is not None)
+    name = node.child_by_field_name("name")
+    receiver = node.child_by_field_name("receiver") if kind == "method_declaration" else None
+    if name is not None and receiver is not None and receiver.named_child_count:
+        # Go: `func (r *Reader) String()` and `func (w Writer) String()` are different methods.
+        rtype = receiver.named_children[0].child_by_field_name("type")
+        if rtype is not None:
+            return _node_text(rtype).lstrip("*") + "." + _node_text(name)
+    if name is None:
+        # C/C++ functions: the name sits at the bottom of a chain of declarators.
+        decl = node.child_by_field_name("declarator")
+        while decl is not None and decl.child_by_field_name("declarator") is not None:
+            decl = decl.child_by_field_name("declarator")
+        name = decl
+    return _node_text(name) if name is not None else None
+
+
+WRAPPERS = {"decorated_definition": "definition", "export_statement": "declaration"}
+
+
+def _wrapped_definition(node: Node) -> Node | None:
+    """The definition inside a wrapper node (decorators, `export`), if `node` is one."""
+    field = WRAPPERS.get(node.type)
+    return node.child_by_field_name(field) if field is not None else None
+
+
+def _node_text(node: Node) -> str:
+    raw = node.text
+    return raw.decode("utf-8", "replace") if raw is not None else ""
 
 
 @lru_cache(maxsize=8)
