@@ -170,8 +170,7 @@ def _slow_json(data: bytes, label: str) -> object:
         raise StoreError(f"{label}: corrupt store file ({str(exc).removeprefix(label + ': ')})") from None
 
 
-def _validate_tag_file(raw: dict[str, object], label: str) -> TagFile:
-    version = raw.get("schema_version")
+def _check_version(version: object, label: str) -> None:
     if not isinstance(version, int):
         raise StoreError(f"{label}: corrupt store file (missing or non-integer schema_version)")
     if version > SCHEMA_VERSION:
@@ -179,6 +178,10 @@ def _validate_tag_file(raw: dict[str, object], label: str) -> TagFile:
             f"{label}: schema_version {version} is newer than this magicmarkup supports "
             f"({SCHEMA_VERSION}); upgrade magicmarkup"
         )
+
+
+def _validate_tag_file(raw: dict[str, object], label: str) -> TagFile:
+    _check_version(raw.get("schema_version"), label)
     try:
         parsed = TagFile.model_validate(raw)
     except ValidationError as exc:
@@ -325,14 +328,7 @@ def parse_pin(data: bytes, label: str) -> Tag:
         raw = _slow_json(data, label)
     if not isinstance(raw, dict):
         raise StoreError(f"{label}: corrupt store file (expected a JSON object)")
-    version = raw.pop("schema_version", None)
-    if not isinstance(version, int):
-        raise StoreError(f"{label}: corrupt store file (missing or non-integer schema_version)")
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"{label}: schema_version {version} is newer than this magicmarkup supports "
-            f"({SCHEMA_VERSION}); upgrade magicmarkup"
-        )
+    _check_version(raw.pop("schema_version", None), label)
     try:
         return Tag.model_validate(raw)
     except ValidationError as exc:

@@ -107,7 +107,7 @@ def current(
             for pin in pins:
                 reason = "deleted" if not _exists(store, path) else "unreadable"
                 placed = Placed(None, None, Status.ORPHANED, 0.0, reason)
-                out.append(_placed_copy(pin, path, placed, None))
+                out.append(placed_copy(pin, path, placed))
                 _count(report, pin, path, placed)
             continue
         texts_out[path] = text
@@ -145,7 +145,7 @@ def current(
             report.llm_calls += placed.llm_calls
             report.llm_tokens += placed.llm_tokens
             report.llm_failed += placed.llm_error is not None
-            out.append(_placed_copy(pin, path, placed, text))
+            out.append(placed_copy(pin, path, placed))
             _count(report, pin, path, placed, text)
     out.sort(key=lambda t: (t.path, t.span.start, t.id))
     report.seconds = time.perf_counter() - began
@@ -173,7 +173,8 @@ def _count(report: RetagReport, pin: Tag, path: str, placed: Placed, text: str |
         )
 
 
-def _placed_copy(pin: Tag, path: str, placed: Placed, text: str | None) -> Tag:
+def placed_copy(pin: Tag, path: str, placed: Placed) -> Tag:
+    """A copy of `pin` as it is placed now (at `path`, in the text `placed` was computed for)."""
     copy = pin.model_copy()
     copy.path = path
     copy.status, copy.confidence, copy.method = placed.status, placed.confidence, placed.method

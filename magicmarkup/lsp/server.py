@@ -37,10 +37,10 @@ from magicmarkup.errors import MagicMarkupError
 from magicmarkup.lsp import render
 from magicmarkup.lsp.tracking import UTF8, UTF16, UTF32, Buffer, Tracker
 from magicmarkup.model import Span, Status, Tag
-from magicmarkup.pipeline import Placed, Request, decide, place
+from magicmarkup.pipeline import Request, decide, place
 from magicmarkup.positions import Positions, short_ids
 from magicmarkup.store import Store
-from magicmarkup.view import current, pin_key
+from magicmarkup.view import current, pin_key, placed_copy
 
 log = logging.getLogger("magicmarkup.lsp")
 
@@ -327,7 +327,7 @@ class MarkupServer(LanguageServer):
             placed = result.get(pin.id)
             if placed is None:
                 continue
-            doc.tags[pin.id] = _placed_copy(pin, doc.rel, placed)
+            doc.tags[pin.id] = placed_copy(pin, doc.rel, placed)
             span = placed.span
             doc.tracker.set(pin.id, (span.start, span.end) if span is not None else None)
         doc.placed()
@@ -549,16 +549,6 @@ class MarkupServer(LanguageServer):
                     changed = True
         if changed:
             self.refresh_views()
-
-
-def _placed_copy(pin: Tag, path: str, placed: Placed) -> Tag:
-    copy = pin.model_copy()
-    copy.path = path
-    copy.status, copy.confidence, copy.method = placed.status, placed.confidence, placed.method
-    copy.candidates = placed.candidates
-    if placed.span is not None:
-        copy.span = placed.span
-    return copy
 
 
 def uri_of(path: Path) -> str:
