@@ -22,6 +22,7 @@ from magicmarkup.model import (
     Status,
     Tag,
     utcnow,
+    validate_metadata,
 )
 from magicmarkup.store import Store, git_dir_of
 from magicmarkup.view import current
@@ -129,7 +130,7 @@ def add_tag(
         )
     text = store.read_document(rel)
     where = resolve_span(text, rel, span=span, lines=lines, match=match, nth=nth)
-    meta: dict[str, JsonValue] = dict(metadata or {})
+    meta: dict[str, JsonValue] = validate_metadata(dict(metadata or {}))
     if note is not None:
         meta["note"] = note
     # Load (and so validate) the tag file before writing anything: a corrupt or newer-schema
@@ -196,7 +197,7 @@ def edit_tag(
     with store.edit(found.path) as tags:
         tag = _take(tags, found.id)
         if metadata:
-            tag.metadata.update(metadata)
+            tag.metadata.update(validate_metadata(dict(metadata)))
         for key in unset or []:
             tag.metadata.pop(key, None)
         if note is not None:

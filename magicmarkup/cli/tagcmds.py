@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import sys
@@ -37,16 +38,25 @@ def parse_pair(value: str, what: str) -> tuple[int, int]:
 
 
 def parse_meta(items: tuple[str, ...]) -> dict[str, JsonValue]:
-    """KEY=VALUE pairs; a VALUE that parses as JSON (number, true, [..]) is kept typed."""
+    """KEY=VALUE pairs. A VALUE that is JSON (a number, true, [..], {..}) is kept typed, unless
+    typing would change it: `1.10` stays the string "1.10" (not 1.1), `NaN` and `1e999` stay
+    strings (JSON has no such numbers). Everything else is the string as given."""
+    from magicmarkup.errors import MagicMarkupError
+    from magicmarkup.safeio import load_json
+
     out: dict[str, JsonValue] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise SpanError(f"--meta {item!r}: expected KEY=VALUE")
         try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
+            parsed = load_json(value, label=f"--meta {key}")
+        except MagicMarkupError:
+            parsed = value
+        number = isinstance(parsed, float | int) and not isinstance(parsed, bool)
+        if number and (not math.isfinite(parsed) or json.dumps(parsed) != value.strip()):  # type: ignore[arg-type]
+            parsed = value
+        out[key] = parsed
     return out
 
 
