@@ -54,7 +54,7 @@ def parse_meta(items: tuple[str, ...]) -> dict[str, JsonValue]:
         except MagicMarkupError:
             parsed = value
         number = isinstance(parsed, float | int) and not isinstance(parsed, bool)
-        if number and (not math.isfinite(parsed) or json.dumps(parsed) != value.strip()):  # type: ignore[arg-type]
+        if number and (not math.isfinite(parsed) or json.dumps(parsed) != value.strip()):
             parsed = value
         out[key] = parsed
     return out
