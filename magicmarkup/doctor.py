@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import suppress
@@ -536,9 +537,16 @@ class _Doctor:
 
     def _check_unreferenced(self, referenced: set[str], collect: bool) -> None:
         snaps = self.store.snapshots_dir
+        if snaps.is_symlink():
+            self.problem(PATH_OUTSIDE, snaps, "is a symbolic link; refusing to follow it")
+            return
         if not snaps.is_dir():
             return
-        for file in sorted(snaps.glob("*/*.gz")):
+        for shard in sorted(snaps.iterdir()):
+            if shard.is_symlink():
+                self.problem(PATH_OUTSIDE, shard, "symbolic link inside the store; refusing to follow it")
+        shards = [d for d in snaps.iterdir() if d.is_dir() and not d.is_symlink()]
+        for file in sorted(f for d in shards for f in d.glob("*.gz")):
             self.report.snapshots += 1
             sha = file.name[: -len(".gz")]
             if sha in referenced:
@@ -576,9 +584,13 @@ class _Doctor:
     # -- history logs --------------------------------------------------------------------
 
     def _check_history(self) -> None:
-        if not self.store.history_dir.is_dir():
+        root = self.store.history_dir
+        if root.is_symlink():
+            self.problem(PATH_OUTSIDE, root, "is a symbolic link; refusing to follow it")
             return
-        for file in sorted(self.store.history_dir.rglob("*.jsonl")):
+        if not root.is_dir():
+            return
+        for file in sorted(_walk_no_links(root, ".jsonl")):
             if not file.is_file() or file.is_symlink():
                 self.problem(BAD_HISTORY, file, "not a regular file where a history log should be")
                 continue
@@ -641,3 +653,13 @@ class _Doctor:
                 data = (json.dumps(doc, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
         atomic_write(f.path, data)
         self.report.rewritten.append(self.label(f.path))
+
+
+def _walk_no_links(root: Path, suffix: str) -> list[Path]:
+    """Files (and links) named *suffix under `root`, never descending through a linked folder."""
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        found += [Path(dirpath, n) for n in filenames if n.endswith(suffix)]
+        found += [Path(dirpath, d) for d in dirnames if d.endswith(suffix) or Path(dirpath, d).is_symlink()]
+        dirnames[:] = [d for d in dirnames if not Path(dirpath, d).is_symlink()]
+    return found

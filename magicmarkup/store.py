@@ -486,7 +486,8 @@ class Store:
         return read_document(self.document_path(rel), rel)
 
     def pin_dir(self, rel: str) -> Path:
-        return self._inside(self.pins_dir, self.check_relpath(rel, resolve=False))
+        # the document's folder of pins is itself a folder on the way: no component may be a link
+        return self._inside(self.pins_dir, self.check_relpath(rel, resolve=False) + "/")
 
     def pin_file(self, rel: str, tag_id: str) -> Path:
         return self.pin_dir(rel) / f"{tag_id}.json"
