@@ -1,0 +1,629 @@
+"""Scripted team workflows with real git, real processes and the hooks installed (issue #12).
+
+A bare "origin", clone A and clone B (hooks installed in both, as `magicmarkup hooks install`
+does), and the commands a team really runs: feature branches, checkouts back and forth, bisect,
+rebase, cherry-pick, stash, reset, pull --rebase, merges of tags and of notes, CRLF checkouts,
+worktrees, fresh clones, and hooks chained with a user's own hooks or core.hooksPath.
+
+After EVERY git command (`Clone.git`, tests/workflow_helpers.py) three things are checked, and a
+failure names the clone and the step: the exit status, that `git status --porcelain` shows only
+what the user changed, and that `magicmarkup list --json` has each tag on the right code of the
+file on disk (or flagged where its code is gone). Only observable behaviour is checked: no
+library import, no look inside `.magicmarkup/`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.workflow_helpers import (
+    Clone,
+    Exp,
+    clone,
+    edited,
+    git_out,
+    gone,
+    run,
+    same,
+    same_placements,
+)
+
+pytestmark = pytest.mark.timeout(240)
+
+BILLING = '''"""Billing helpers."""
+
+TAX = 0.2
+
+
+def load(path):
+    with open(path) as handle:
+        return handle.read()
+
+
+def total(prices):
+    result = 0
+    for price in prices:
+        result += price * TAX
+    return result
+
+
+def legacy(x):
+    return x - 5
+'''
+
+UTIL = '''"""Small helpers."""
+
+
+def clamp(value, low, high):
+    if value < low:
+        return low
+    if value > high:
+        return high
+    return value
+
+
+def slug(text):
+    cleaned = text.strip().lower()
+    return "-".join(cleaned.split())
+
+
+def chunks(items, size):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+'''
+
+REPORT = '''"""Reports."""
+
+from billing import total
+
+
+def render(rows):
+    lines = []
+    for name, prices in rows:
+        lines.append(f"{name}: {total(prices):.2f}")
+    return "\\n".join(lines)
+
+
+def header(title):
+    return title.upper() + "\\n" + "=" * len(title)
+'''
+
+TOTAL = "def total(prices):\n    result = 0\n    for price in prices:\n        result += price * TAX\n    return result"
+LEGACY = "def legacy(x):\n    return x - 5"
+CLAMP = "if value > high:\n        return high"
+
+# label -> (file, tagged text, note): the team's first tags, all in clone A.
+FIRST_TAGS = {
+    "call": ("billing.py", "result += price * TAX", "why TAX here?"),
+    "total": ("billing.py", TOTAL, "sums **gross** prices"),
+    "read": ("billing.py", "return handle.read()", "no encoding given"),
+    "legacy": ("billing.py", LEGACY, "remove after v2"),
+    "clamp": ("util.py", CLAMP, "inclusive bound"),
+    "slug": ("util.py", 'return "-".join(cleaned.split())', "unicode?"),
+    "render": ("report.py", 'lines.append(f"{name}: {total(prices):.2f}")', "two decimals"),
+}
+
+
+def first_expectations() -> dict[str, Exp]:
+    return {label: same(rel, text) for label, (rel, text, _note) in FIRST_TAGS.items()}
+
+
+@dataclass
+class Team:
+    tmp: Path
+    origin: Path
+    a: Clone
+    b: Clone
+    ids: dict[str, str]
+
+    def fresh_clone(self, name: str, *args: str) -> Clone:
+        """A new clone where no magicmarkup command is run (except the `list` that checks it)."""
+        return clone(self.origin, self.tmp / name, name, self.ids, *args)
+
+
+def assert_hooks_installed(c: Clone) -> None:
+    """git's hooks directory (core.hooksPath honoured) has an executable pre-commit hook."""
+    hooks = Path(git_out(c.root, "rev-parse", "--git-path", "hooks").strip())
+    hooks = hooks if hooks.is_absolute() else c.root / hooks
+    for name in ("pre-commit", "post-checkout", "post-merge", "post-rewrite"):
+        hook = hooks / name
+        assert hook.is_file() and os.access(hook, os.X_OK), f"[{c.name}] hooks install: no executable {hook}"
+
+
+def install_hooks(c: Clone) -> None:
+    c.mm_ok("hooks", "install")
+    assert_hooks_installed(c)
+    c.check_status(f"[{c.name}] after `magicmarkup hooks install`")
+
+
+@pytest.fixture
+def team(tmp_path: Path) -> Team:
+    """origin (bare) + clone A (files, init, hooks, the first tags, all committed and pushed)
+    + clone B (hooks installed)."""
+    origin = tmp_path / "origin.git"
+    origin.mkdir()
+    git_out(origin, "init", "-q", "--bare", "-b", "main")
+    ids: dict[str, str] = {}
+    a = clone(origin, tmp_path / "A", "A", ids)
+    a.write("billing.py", BILLING)
+    a.write("util.py", UTIL)
+    a.write("report.py", REPORT)
+    a.git("add", "-A", status=["A  billing.py", "A  report.py", "A  util.py"], tags=False)
+    a.git("commit", "-q", "-m", "code", tags=False)
+    a.mm_ok("init")
+    install_hooks_after_init(a)
+    for label, (rel, text, note) in FIRST_TAGS.items():
+        a.tag(label, rel, text, note)
+    a.check_tags("[A] after adding the first tags")
+    commit_store(a, "first tags")
+    a.git("push", "-q", "-u", "origin", "main")
+    b = clone(origin, tmp_path / "B", "B", ids)
+    b.expected = first_expectations()
+    b.check_tags("[B] fresh clone, before any magicmarkup command")
+    same_placements(a, b, "fresh clone B")
+    install_hooks(b)
+    return Team(tmp_path, origin, a, b, ids)
+
+
+def install_hooks_after_init(c: Clone) -> None:
+    """Hooks right after `init`: the store is new (untracked), nothing else may show."""
+    before = c.porcelain()
+    c.mm_ok("hooks", "install")
+    assert_hooks_installed(c)
+    assert c.porcelain() == before, f"[{c.name}] hooks install changed the tree: {before} -> {c.porcelain()}"
+
+
+def only_store(*code: str) -> Callable[[str, list[str]], None]:
+    """A `git status` check after `git add -A` of tag changes: only files under .magicmarkup/
+    (and the store's own .gitattributes, if it writes one) besides the given code files, all
+    staged (added or modified) by the user's act."""
+
+    def check(step: str, lines: list[str]) -> None:
+        assert lines, f"{step}: nothing staged"
+        for line in lines:
+            path = line[3:]
+            store = path.startswith(".magicmarkup/") or path == ".gitattributes"
+            assert line[0] in "AMD" and line[1] == " " and (store or path in code), (
+                f"{step}: unexpected in git status: {line!r} (all: {lines})"
+            )
+
+    return check
+
+
+def commit_store(c: Clone, message: str, *code: str) -> None:
+    """The user commits tag changes they made (add/edit/rm), and the code files named, with
+    `git add -A; git commit`."""
+    c.git("add", "-A", status=only_store(*code))
+    c.git("commit", "-q", "-m", message)
+
+
+def head(c: Clone, rev: str = "HEAD") -> str:
+    return git_out(c.root, "rev-parse", rev).strip()
+
+
+def assert_commit_repinned(c: Clone, what: str) -> None:
+    """The last commit moved tagged code: the pre-commit hook re-pinned the tags and the
+    store's changes went into that same commit (what git shows for the commit)."""
+    changed = git_out(c.root, "diff-tree", "--no-commit-id", "--name-only", "-r", "-M", "HEAD").split()
+    assert any(p.startswith(".magicmarkup/") for p in changed), (
+        f"[{c.name}] {what}: the commit moved tagged code but holds no store change "
+        f"(pre-commit did not re-pin and stage): {changed}"
+    )
+
+
+# -- 1. a feature branch: commits, git mv, checkouts back and forth, bisect ----------------------
+
+
+def test_feature_branch_checkouts_and_bisect(team: Team) -> None:
+    a = team.a
+    on_main = first_expectations()
+    a.git("checkout", "-q", "-b", "feature")
+
+    # edits above every tag of billing.py
+    a.replace("billing.py", '"""Billing helpers."""\n', '"""Billing helpers."""\n\nimport os\nimport sys\n')
+    a.check_tags()
+    a.git("commit", "-q", "-am", "imports above")
+    assert_commit_repinned(a, "imports above")
+
+    # a tagged function edited (inside its body); the nested tag `call` is untouched
+    a.replace("billing.py", "    result = 0\n", "    result = 0.0\n")
+    total2 = TOTAL.replace("result = 0\n", "result = 0.0\n")
+    a.expected["total"] = edited("billing.py", total2)
+    a.check_tags()
+    a.git("commit", "-q", "-am", "float total")
+    a.expected["total"] = same("billing.py", total2)
+
+    # git mv, then an edit before the commit: a staged rename is followed at once
+    a.path("shop").mkdir()
+    renamed = {
+        k: (same("shop/billing.py", e.text) if e.path == "billing.py" else e) for k, e in a.expected.items()
+    }
+    a.git("mv", "billing.py", "shop/billing.py", status=["R  billing.py -> shop/billing.py"], expect=renamed)
+    a.replace("shop/billing.py", "TAX = 0.2\n", "TAX = 0.2\nRATE = 1.5  # shop\n")
+    a.check_tags()
+    a.git("commit", "-q", "-am", "move billing into shop/")
+
+    # an edit to a tagged line of util.py, and a commit WITHOUT the hook (stale pins)
+    a.replace("util.py", '"""Small helpers."""\n', '"""Small helpers."""\n\nLOW = 0\n')
+    a.replace("util.py", "    if value > high:\n", "    if value >= high:\n")
+    clamp2 = CLAMP.replace(">", ">=")
+    a.expected["clamp"] = edited("util.py", clamp2)
+    a.git("commit", "-q", "--no-verify", "-am", "clamp: inclusive (no hooks)")
+    # the legacy function deleted: its tag is orphaned, never put on other code
+    a.replace("shop/billing.py", "\n\ndef legacy(x):\n    return x - 5\n", "\n")
+    a.expected["legacy"] = gone("shop/billing.py")
+    a.check_tags()
+    a.git("commit", "-q", "-am", "drop legacy")
+    on_feature = dict(a.expected)
+
+    # checkout back and forth, 20 round trips
+    for _ in range(20):
+        a.git("checkout", "-q", "main", expect=on_main)
+        a.git("checkout", "-q", "feature", expect=on_feature)
+    a.git("push", "-q", "origin", "feature")
+
+    # bisect run over 30 commits: each moves the tagged code down; commit 17 adds a bug
+    a.git("checkout", "-q", "-b", "calc", "main", expect=on_main)
+    good = head(a)
+    shas = []
+    for i in range(1, 31):
+        a.replace("util.py", '"""Small helpers."""\n', f'"""Small helpers."""\n\nLIMIT_{i} = {i}\n')
+        if i % 3 == 0:
+            a.replace("billing.py", "TAX = 0.2\n", f"TAX = 0.2\n# revision {i}\n")
+        if i == 17:
+            a.replace("util.py", "range(0, len(items), size)", "range(1, len(items), size)")
+        a.git("commit", "-q", "-am", f"calc {i}")
+        shas.append(head(a))
+    checker = team.tmp / "bisect_check.py"
+    log = team.tmp / "bisect.log"
+    expect_file = team.tmp / "bisect_expect.json"
+    expect_file.write_text(
+        json.dumps({a.ids[k]: [e.path, e.text, sorted(e.statuses)] for k, e in on_main.items()}),
+        encoding="utf-8",
+    )
+    checker.write_text(BISECT_CHECK, encoding="utf-8")
+    a.git("bisect", "start", "calc", good)
+    proc = a.git("bisect", "run", sys.executable, str(checker), str(expect_file), str(log))
+    assert f"{shas[16]} is the first bad commit" in proc.stdout, proc.stdout[-2000:]
+    steps = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    assert len(steps) >= 4, steps
+    bad_steps = [s for s in steps if s["errors"]]
+    assert not bad_steps, f"during git bisect run, at some commits tags were wrong: {bad_steps}"
+    a.git("bisect", "reset")
+    assert head(a) == shas[-1]
+
+
+BISECT_CHECK = r'''
+"""git bisect run: record whether every tag is on its code here, then test for the bug."""
+import json, subprocess, sys
+
+expect = json.load(open(sys.argv[1], encoding="utf-8"))
+errors = []
+out = subprocess.run([sys.executable, "-m", "magicmarkup", "list", "--json"], capture_output=True, text=True)
+if out.returncode:
+    errors.append(f"list exit {out.returncode}: {out.stderr[-500:]}")
+else:
+    rows = {row["id"]: row for row in json.loads(out.stdout)}
+    if set(rows) != set(expect):
+        errors.append(f"listed {sorted(rows)} expected {sorted(expect)}")
+    for tag_id, (path, text, statuses) in expect.items():
+        row = rows.get(tag_id)
+        if row is None:
+            continue
+        disk = open(row["path"], encoding="utf-8", newline="").read()
+        got = disk[row["start"]:row["end"]]
+        if row["path"] != path or got != text or row["status"] not in statuses or row.get("text") != got:
+            errors.append(f"{tag_id}: {row['status']} {row['path']}[{row['start']}:{row['end']}] = {got!r}")
+status = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True).stdout
+if status.strip():
+    errors.append(f"git status: {status!r}")
+sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+with open(sys.argv[2], "a", encoding="utf-8") as log:
+    log.write(json.dumps({"head": sha, "errors": errors}) + "\n")
+bug = "range(1, len(items), size)" in open("util.py", encoding="utf-8").read()
+sys.exit(1 if bug else 0)
+'''
+
+
+# -- 2. rebase onto a moved main, cherry-pick, stash, reset --hard, pull --rebase ---------------
+
+
+def test_rebase_cherry_pick_stash_reset_pull_rebase(team: Team) -> None:
+    a, b = team.a, team.b
+    a.git("checkout", "-q", "-b", "topic")
+    a.replace("util.py", "    if value > high:\n", "    if value >= high:\n")
+    clamp2 = CLAMP.replace(">", ">=")
+    a.git(
+        "commit",
+        "-q",
+        "-am",
+        "topic: clamp inclusive",
+        expect={**a.expected, "clamp": edited("util.py", clamp2)},
+    )
+    a.replace("billing.py", "    return x - 5\n", "    return x - 6\n")
+    legacy2 = LEGACY.replace("5", "6")
+    a.git(
+        "commit", "-q", "-am", "topic: legacy", expect={**a.expected, "legacy": edited("billing.py", legacy2)}
+    )
+    legacy_commit = head(a)
+
+    # meanwhile main moves: imports above the tags of billing.py, and a new tag in report.py
+    b.replace("billing.py", '"""Billing helpers."""\n', '"""Billing helpers."""\n\nimport decimal\n')
+    b.tag("header", "report.py", 'return title.upper() + "\\n" + "=" * len(title)', "underline")
+    commit_store(b, "main: decimal import, tag header", "billing.py")
+    b.git("push", "-q", "origin", "main")
+
+    a.git("fetch", "-q")
+    a.git("rebase", "origin/main", expect={**a.expected, "header": b.expected["header"]})
+    assert "decimal" in a.read("billing.py")
+    legacy_commit = head(a)
+
+    # cherry-pick the legacy change onto main
+    a.git("checkout", "-q", "main", expect=first_expectations())
+    a.git("pull", "-q", "--ff-only", expect=b.expected)
+    main_tags = dict(a.expected)
+    a.git("cherry-pick", legacy_commit, expect={**main_tags, "legacy": edited("billing.py", legacy2)})
+    picked = dict(a.expected)
+
+    # stash and pop an edit of tagged code
+    a.replace("billing.py", "def total(prices):\n", "# gross\ndef total(prices):\n")
+    a.replace("billing.py", "result += price * TAX", "result += price * 2 * TAX")
+    dirty = {
+        **picked,
+        "call": edited("billing.py", "result += price * 2 * TAX"),
+        "total": edited("billing.py", TOTAL.replace("price * TAX", "price * 2 * TAX")),
+    }
+    a.expected = dirty
+    a.check_tags()
+    a.git("stash", "-q", expect=picked)
+    a.git("stash", "pop", "-q", status=[" M billing.py"], expect=dirty)
+
+    # reset --hard: the edit goes, then the cherry-pick goes
+    a.git("reset", "-q", "--hard", expect=picked)
+    a.git("reset", "-q", "--hard", "HEAD~1", expect=main_tags)
+
+    # pull --rebase: B moves util.py's tags down and pushes; A has a local commit on report.py
+    b.replace("util.py", '"""Small helpers."""\n', '"""Small helpers."""\n\nimport re\nimport unicodedata\n')
+    b.git("commit", "-q", "-am", "util imports")
+    b.git("push", "-q", "origin", "main")
+    a.replace(
+        "report.py", "def header(title):\n", "def footer():\n    return '-- end --'\n\n\ndef header(title):\n"
+    )
+    a.git("commit", "-q", "-am", "report footer")
+    a.git("pull", "-q", "--rebase")
+    assert "unicodedata" in a.read("util.py") and "footer" in a.read("report.py")
+    a.git("push", "-q", "origin", "main")
+    b.git("pull", "-q", "--ff-only", expect=a.expected)
+    same_placements(a, b, "B after pulling A's rebased commit")
+
+
+# -- 3. merges: tags added on both sides, notes edited on both sides ----------------------------
+
+
+def test_merges_of_tags_and_notes(team: Team) -> None:
+    a, b = team.a, team.b
+    # both sides add a tag to billing.py, and both edit its code (in different places)
+    a.tag("open", "billing.py", "with open(path) as handle:", "close it")
+    a.replace("billing.py", "TAX = 0.2\n", "TAX = 0.2\nFEE = 1\n")
+    commit_store(a, "A: tag open, FEE", "billing.py")
+    b.tag("minus", "billing.py", "return x - 5", "magic number")
+    b.write("billing.py", b.read("billing.py") + "\n\ndef fee():\n    return 1\n")
+    commit_store(b, "B: tag minus, fee()", "billing.py")
+    b.git("push", "-q", "origin", "main")
+    both = {**a.expected, "minus": b.expected["minus"]}
+    a.git("pull", "-q", "--no-rebase", expect=both)
+    assert "FEE = 1" in a.read("billing.py") and "def fee()" in a.read("billing.py")
+    a.git("push", "-q", "origin", "main")
+    b.git("pull", "-q", "--ff-only", expect=both)
+    same_placements(a, b, "both tags merged")
+
+    # different notes of one file edited on both sides: no conflict, both edits kept
+    a.mm_ok("edit", a.ids["read"], "--note", "utf-8 please")
+    commit_store(a, "A: note on read")
+    b.mm_ok("edit", b.ids["total"], "--note", "net, not gross")
+    commit_store(b, "B: note on total")
+    b.git("push", "-q", "origin", "main")
+    a.git("pull", "-q", "--no-rebase")
+    assert (a.note("read"), a.note("total")) == ("utf-8 please", "net, not gross")
+    a.git("push", "-q", "origin", "main")
+    b.git("pull", "-q", "--ff-only", expect=a.expected)
+    assert (b.note("read"), b.note("total")) == ("utf-8 please", "net, not gross")
+
+    # the same note edited on both sides: a real conflict, which doctor reports; every other
+    # tag stays listed on its code
+    a.mm_ok("edit", a.ids["call"], "--note", "A: TAX is gross")
+    commit_store(a, "A: note on call")
+    b.mm_ok("edit", b.ids["call"], "--note", "B: TAX is net")
+    commit_store(b, "B: note on call")
+    b.git("push", "-q", "origin", "main")
+    a.git("fetch", "-q")
+    merge = run(["git", "merge", "--no-edit", "origin/main"], a.root)
+    step = "[A] git merge origin/main (both edited the note of `call`)"
+    status = a.porcelain()
+    if merge.returncode == 0:
+        assert status == [], f"{step}: merged, but git status shows {status}"
+    else:
+        # git stops on the conflict: only store files may be in conflict (the code merged)
+        assert merge.returncode == 1, f"{step}: exit {merge.returncode}: {merge.stderr}"
+        unmerged = [line for line in status if line[:2] in {"UU", "AA", "DU", "UD", "AU", "UA", "DD"}]
+        assert unmerged, f"{step}: exit 1 but nothing unmerged: {status}"
+        outside = [line for line in status if not line[3:].startswith(".magicmarkup/")]
+        assert not outside, f"{step}: the conflict touched files outside the store: {outside}"
+    doctor = a.mm("doctor", "--json")
+    assert doctor.returncode == 1, (
+        f"{step}: doctor exit {doctor.returncode} (expected 1: a conflict)\n{doctor.stdout}"
+    )
+    report = json.loads(doctor.stdout)
+    call_id = a.ids["call"]
+    named = [
+        p
+        for p in report.get("problems", [])
+        if call_id in json.dumps(p) and "conflict" in json.dumps(p).lower()
+    ]
+    assert named, f"{step}: doctor does not report a conflict naming the tag {call_id}: {report}"
+    others = {k: e for k, e in a.expected.items() if k != "call"}
+    rows = {a.label(r["id"]) for r in a.listed(step)}
+    if "call" in rows:  # listed with one side's note: then on its (unchanged) code
+        others["call"] = a.expected["call"]
+    a.check_tags(f"{step}: list", others)
+
+
+# -- 4. worktrees, partial staging, fresh clones, renames across commits without the hook -------
+
+
+def test_worktree_partial_staging_fresh_clones_and_renames(team: Team) -> None:
+    a = team.a
+    on_main = dict(a.expected)
+    side = team.tmp / "A-side"
+    a.git("worktree", "add", "-q", "-b", "side", str(side))
+    w = Clone(side, "A-side", team.ids, expected=dict(on_main))
+    w.check_status("[A-side] new worktree")
+    w.check_tags("[A-side] new worktree: list")
+    w.replace("billing.py", "TAX = 0.2\n", "TAX = 0.2\nVAT = 0.1\n")
+    w.git("commit", "-q", "-am", "side: VAT")
+    a.check_status("[A] after a commit in worktree A-side")
+    a.check_tags("[A] after a commit in worktree A-side")
+
+    # partial staging: billing.py staged, util.py not; report.py staged in part (one hunk)
+    a.replace("billing.py", '"""Billing helpers."""\n', '"""Billing helpers."""\n\nimport os\n')
+    a.replace("util.py", '"""Small helpers."""\n', '"""Small helpers."""\n\nimport re\n')
+    staged_report = REPORT.replace('"""Reports."""\n', '"""Reports."""\n\nimport io\n')
+    a.write("report.py", staged_report)
+    a.git("add", "billing.py", "report.py", status=["M  billing.py", "M  report.py", " M util.py"])
+    a.replace("report.py", "    lines = []\n", "    lines = []  # output\n    lines.append('total')\n")
+    a.check_tags()
+    a.git("commit", "-q", "-m", "partial", status=[" M report.py", " M util.py"])
+    a.git("push", "-q", "origin", "main")
+    c = team.fresh_clone("C")
+    c.expected = dict(a.expected)
+    c.check_tags("[C] fresh clone after a partially staged commit")
+    a.git("stash", "-q")  # A's disk = the commit: same placements as the fresh clone
+    same_placements(a, c, "fresh clone C vs its author A at the same commit")
+    a.git("stash", "pop", "-q", status=[" M report.py", " M util.py"])
+    a.git("commit", "-q", "-am", "the rest")
+
+    # renames across several commits, none with the hook (the pins go stale)
+    a.path("helpers").mkdir()
+    moved1 = {
+        k: (same("helpers/util.py", e.text) if e.path == "util.py" else e) for k, e in a.expected.items()
+    }
+    a.git("mv", "util.py", "helpers/util.py", status=["R  util.py -> helpers/util.py"], expect=moved1)
+    a.git("commit", "-q", "--no-verify", "-m", "move util")
+    a.replace("helpers/util.py", "import re\n", "import re\nimport string\n")
+    a.git("commit", "-q", "--no-verify", "-am", "util: string")
+    a.path("lib").mkdir()
+    moved2 = {
+        k: (same("lib/tools.py", e.text) if e.path == "helpers/util.py" else e) for k, e in a.expected.items()
+    }
+    a.git(
+        "mv", "helpers/util.py", "lib/tools.py", status=["R  helpers/util.py -> lib/tools.py"], expect=moved2
+    )
+    a.git("commit", "-q", "--no-verify", "-m", "util is lib/tools")
+    a.replace("billing.py", "import os\n", "import os\nimport sys\n")
+    a.git("commit", "-q", "-am", "billing: sys (with the hook)")
+    a.git("push", "-q", "origin", "main")
+    d = team.fresh_clone("D")
+    d.expected = dict(a.expected)
+    d.check_tags("[D] fresh clone after renames across commits made without the hook")
+    same_placements(a, d, "fresh clone D vs A")
+
+
+# -- 5. CRLF: core.autocrlf=true, offsets in the text on disk -----------------------------------
+
+
+def test_autocrlf_offsets_in_the_text_on_disk(team: Team) -> None:
+    crlf = team.fresh_clone("W", "-c", "core.autocrlf=true")
+    assert "\r\n" in crlf.read("billing.py"), "precondition: autocrlf=true checks out CRLF"
+    crlf.expected = {k: e.crlf() for k, e in first_expectations().items()}
+    crlf.check_tags("[W] fresh CRLF clone")
+    install_hooks(crlf)
+    # a multi-line tag added on CRLF text
+    crlf.tag("chunks", "util.py", "for start in range(0, len(items), size):\r\n        yield", "slices")
+    commit_store(crlf, "W: tag chunks")
+    crlf.replace("billing.py", "TAX = 0.2\r\n", "TAX = 0.2\r\nFEE = 1\r\n\r\n")
+    crlf.replace("util.py", "def chunks(items, size):\r\n", "def chunks(items, size):\r\n    # lazily\r\n")
+    crlf.check_tags()
+    crlf.git("commit", "-q", "-am", "W: FEE, comment")
+    crlf.git("checkout", "-q", "HEAD~1", expect={**crlf.expected})
+    crlf.git("checkout", "-q", "main")
+    crlf.git("push", "-q", "origin", "main")
+
+    crlf2 = team.fresh_clone("W2", "-c", "core.autocrlf=true")
+    crlf2.expected = dict(crlf.expected)
+    crlf2.check_tags("[W2] fresh CRLF clone of W's work")
+    same_placements(crlf, crlf2, "CRLF clones")
+    lf = team.fresh_clone("L")
+    assert "\r\n" not in lf.read("billing.py")
+    lf.expected = {
+        k: Exp(e.path, None if e.text is None else e.text.replace("\r\n", "\n"), e.statuses)
+        for k, e in crlf.expected.items()
+    }
+    lf.check_tags("[L] LF clone of W's work (offsets in LF text)")
+    team.a.git("pull", "-q", "--ff-only", expect=lf.expected)
+
+
+# -- 6. the hooks chained with a user's own hooks, and with core.hooksPath ------------------------
+
+USER_HOOK = """#!/bin/sh
+echo "user {name} $*" >> "{log}"
+if [ "{name}" = pre-commit ] && git diff --cached | grep -q FORBIDDEN; then
+    echo "user hook: FORBIDDEN is not allowed" >&2
+    exit 3
+fi
+exit 0
+"""
+
+
+def _user_hook(directory: Path, name: str, log: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    hook = directory / name
+    hook.write_text(USER_HOOK.format(name=name, log=log), encoding="utf-8")
+    hook.chmod(0o755)
+
+
+def _chained_flow(team: Team, c: Clone, hooks_dir: Path, log: Path) -> None:
+    _user_hook(hooks_dir, "pre-commit", log)
+    _user_hook(hooks_dir, "post-checkout", log)
+    install_hooks(c)
+    c.replace("billing.py", "TAX = 0.2\n", "TAX = 0.2\n# allowed\n")
+    c.git("commit", "-q", "-am", f"{c.name}: allowed")
+    assert_commit_repinned(c, "a commit with the user's pre-commit hook chained")
+    assert log.read_text().count("user pre-commit") == 1, log.read_text()
+    c.replace("util.py", '"""Small helpers."""\n', '"""Small helpers."""\n\n# FORBIDDEN\n')
+    # the user's hook says no: the commit fails with ITS status; nothing else gets staged
+    c.git("commit", "-q", "-am", f"{c.name}: forbidden", rc=1, status=["M  util.py"])
+    assert log.read_text().count("user pre-commit") == 2, log.read_text()
+    c.replace("util.py", "# FORBIDDEN\n", "# fine\n")
+    c.git("commit", "-q", "-am", f"{c.name}: fine")
+    c.git("checkout", "-q", "-b", f"{c.name}-branch")
+    assert "user post-checkout" in log.read_text(), log.read_text()
+    c.git("checkout", "-q", "HEAD~2", expect=first_expectations())
+    c.git("checkout", "-q", f"{c.name}-branch")
+    c.git("push", "-q", "origin", f"{c.name}-branch")
+    fresh = team.fresh_clone(f"{c.name}-fresh", "-b", f"{c.name}-branch")
+    fresh.expected = dict(c.expected)
+    fresh.check_tags(f"[{c.name}-fresh] fresh clone of {c.name}'s commits")
+    same_placements(c, fresh, f"fresh clone of {c.name}")
+
+
+def test_hooks_chain_a_users_hooks_and_core_hookspath(team: Team) -> None:
+    # clone B: the user's hooks in .git/hooks were there before `hooks install` (fixture's
+    # install is undone by putting the user's hooks first, then installing again)
+    b = team.b
+    proc = b.mm_ok("hooks", "uninstall")
+    assert proc.returncode == 0
+    _chained_flow(team, b, b.root / ".git" / "hooks", team.tmp / "b-hooks.log")
+
+    # clone E with core.hooksPath (outside the repository) holding the user's hooks
+    e = team.fresh_clone("E")
+    e.expected = first_expectations()
+    shared = team.tmp / "shared-hooks"
+    git_out(e.root, "config", "core.hooksPath", str(shared))
+    _chained_flow(team, e, shared, team.tmp / "e-hooks.log")
