@@ -79,10 +79,35 @@ def _timed(cmd: list[str], cwd: Path) -> tuple[float, subprocess.CompletedProces
 
 # -- a realistic repository ---------------------------------------------------------------------
 
-WORDS = (
-    "order invoice customer price total item cart user account ledger balance rate tax fee "
-    "report record entry batch page limit window retry cache token session event queue".split()
-)
+WORDS = [
+    "order",
+    "invoice",
+    "customer",
+    "price",
+    "total",
+    "item",
+    "cart",
+    "user",
+    "account",
+    "ledger",
+    "balance",
+    "rate",
+    "tax",
+    "fee",
+    "report",
+    "record",
+    "entry",
+    "batch",
+    "page",
+    "limit",
+    "window",
+    "retry",
+    "cache",
+    "token",
+    "session",
+    "event",
+    "queue",
+]
 
 
 def module_text(i: int, per_file: int, rng: random.Random) -> tuple[str, list[tuple[int, int, str]]]:
