@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -265,6 +266,9 @@ def test_feature_branch_checkouts_and_bisect(team: Team) -> None:
         "rm", "-q", "report.py", status=["D  report.py"], expect={**a.expected, "render": gone("report.py")}
     )
     a.git("commit", "-q", "-m", "no more reports")
+    # amend (post-rewrite): one more line above the tags of util.py
+    a.replace("util.py", '"""Small helpers."""\n', '"""Small helpers."""\n\nHIGH = 9\n')
+    a.git("commit", "-q", "-a", "--amend", "--no-edit")
     on_feature = dict(a.expected)
 
     # checkout back and forth: 20 checkouts
@@ -386,6 +390,11 @@ def test_rebase_cherry_pick_stash_reset_pull_rebase(team: Team) -> None:
     }
     a.expected = dirty
     a.check_tags()
+    a.git("restore", "billing.py", expect=picked)  # discard the edit, then make it again
+    a.replace("billing.py", "def total(prices):\n", "# gross\ndef total(prices):\n")
+    a.replace("billing.py", "result += price * TAX", "result += price * 2 * TAX")
+    a.expected = dirty
+    a.check_tags()
     a.git("stash", "-q", expect=picked)
     a.git("stash", "pop", "-q", status=[" M billing.py"], expect=dirty)
 
@@ -482,8 +491,24 @@ def test_merges_of_tags_and_notes(team: Team) -> None:
 # -- 4. worktrees, partial staging, fresh clones, renames across commits without the hook -------
 
 
+LRU = '''"""A tiny LRU cache."""
+
+
+def get(store, key):
+    value = store.pop(key)
+    store[key] = value
+    return value
+'''
+
+
 def test_worktree_partial_staging_fresh_clones_and_renames(team: Team) -> None:
     a = team.a
+    # tagged files in directories named like local state ("cache", "backup", "tmp"): their tags
+    # are shared like any other
+    for rel in ("web/cache/lru.py", "ops/backup/lru.py", "tmp/lru.py"):
+        a.write(rel, LRU)
+        a.tag(rel, rel, "store[key] = value", "move to the end")
+    commit_store(a, "LRU copies, tagged", "web/cache/lru.py", "ops/backup/lru.py", "tmp/lru.py")
     on_main = dict(a.expected)
     side = team.tmp / "A-side"
     a.git("worktree", "add", "-q", "-b", "side", str(side))
@@ -608,7 +633,8 @@ def _chained_flow(team: Team, c: Clone, hooks_dir: Path, log: Path) -> None:
     c.replace("util.py", "# FORBIDDEN\n", "# fine\n")
     c.git("commit", "-q", "-am", f"{c.name}: fine")
     c.git("checkout", "-q", "-b", f"{c.name}-branch")
-    assert "user post-checkout" in log.read_text(), log.read_text()
+    # the user's post-checkout hook got git's arguments: old head, new head, branch flag
+    assert re.search(r"user post-checkout [0-9a-f]{40} [0-9a-f]{40} 1", log.read_text()), log.read_text()
     c.git("checkout", "-q", "HEAD~2", expect=first_expectations())
     c.git("checkout", "-q", f"{c.name}-branch")
     c.git("push", "-q", "origin", f"{c.name}-branch")
