@@ -487,6 +487,20 @@ def test_merges_of_tags_and_notes(team: Team) -> None:
         others["call"] = a.expected["call"]
     a.check_tags(f"{step}: list", others)
 
+    # the user settles it: one note kept by `magicmarkup edit`, the store added, the merge committed
+    a.mm_ok("edit", call_id, "--note", "TAX: gross in, net out")
+    if merge.returncode == 0:
+        commit_store(a, "settle the note of call")
+    else:
+        a.git("add", "-A", status=only_store())
+        a.git("commit", "-q", "--no-edit")
+    doctor = a.mm("doctor", "--json")
+    assert doctor.returncode == 0, f"[A] doctor after the conflict was settled: {doctor.stdout}"
+    assert a.note("call") == "TAX: gross in, net out"
+    a.git("push", "-q", "origin", "main")
+    b.git("pull", "-q", "--no-rebase", expect=a.expected)
+    assert b.note("call") == "TAX: gross in, net out"
+
 
 # -- 4. worktrees, partial staging, fresh clones, renames across commits without the hook -------
 
