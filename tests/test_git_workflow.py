@@ -205,6 +205,11 @@ def commit_store(c: Clone, message: str, *code: str) -> None:
     c.git("commit", "-q", "-m", message)
 
 
+def renamed_file(expected: dict[str, Exp], old: str, new: str) -> dict[str, Exp]:
+    """The expectations once `old` is renamed `new`: its tags follow, with the same text."""
+    return {k: (Exp(new, e.text, e.statuses) if e.path == old else e) for k, e in expected.items()}
+
+
 def head(c: Clone, rev: str = "HEAD") -> str:
     return git_out(c.root, "rev-parse", rev).strip()
 
@@ -242,9 +247,7 @@ def test_feature_branch_checkouts_and_bisect(team: Team) -> None:
 
     # git mv, then an edit before the commit: a staged rename is followed at once
     a.path("shop").mkdir()
-    renamed = {
-        k: (same("shop/billing.py", e.text) if e.path == "billing.py" else e) for k, e in a.expected.items()
-    }
+    renamed = renamed_file(a.expected, "billing.py", "shop/billing.py")
     a.git("mv", "billing.py", "shop/billing.py", status=["R  billing.py -> shop/billing.py"], expect=renamed)
     a.replace("shop/billing.py", "TAX = 0.2\n", "TAX = 0.2\nRATE = 1.5  # shop\n")
     a.check_tags()
@@ -554,17 +557,13 @@ def test_worktree_partial_staging_fresh_clones_and_renames(team: Team) -> None:
 
     # renames across several commits, none with the hook (the pins go stale)
     a.path("helpers").mkdir()
-    moved1 = {
-        k: (same("helpers/util.py", e.text) if e.path == "util.py" else e) for k, e in a.expected.items()
-    }
+    moved1 = renamed_file(a.expected, "util.py", "helpers/util.py")
     a.git("mv", "util.py", "helpers/util.py", status=["R  util.py -> helpers/util.py"], expect=moved1)
     a.git("commit", "-q", "--no-verify", "-m", "move util")
     a.replace("helpers/util.py", "import re\n", "import re\nimport string\n")
     a.git("commit", "-q", "--no-verify", "-am", "util: string")
     a.path("lib").mkdir()
-    moved2 = {
-        k: (same("lib/tools.py", e.text) if e.path == "helpers/util.py" else e) for k, e in a.expected.items()
-    }
+    moved2 = renamed_file(a.expected, "helpers/util.py", "lib/tools.py")
     a.git(
         "mv", "helpers/util.py", "lib/tools.py", status=["R  helpers/util.py -> lib/tools.py"], expect=moved2
     )
