@@ -198,6 +198,12 @@ def only_store(*code: str) -> Callable[[str, list[str]], None]:
     return check
 
 
+def only_untracked_store(lines: list[str]) -> list[str]:
+    """`git status` after adding a tag (not yet committed): new files in the store only."""
+    assert lines and all(line.startswith("?? .magicmarkup/") for line in lines), lines
+    return lines
+
+
 def commit_store(c: Clone, message: str, *code: str) -> None:
     """The user commits tag changes they made (add/edit/rm), and the code files named, with
     `git add -A; git commit`."""
@@ -520,12 +526,6 @@ def get(store, key):
 
 def test_worktree_partial_staging_fresh_clones_and_renames(team: Team) -> None:
     a = team.a
-    # tagged files in directories named like local state ("cache", "backup", "tmp"): their tags
-    # are shared like any other
-    for rel in ("web/cache/lru.py", "ops/backup/lru.py", "tmp/lru.py"):
-        a.write(rel, LRU)
-        a.tag(rel, rel, "store[key] = value", "move to the end")
-    commit_store(a, "LRU copies, tagged", "web/cache/lru.py", "ops/backup/lru.py", "tmp/lru.py")
     on_main = dict(a.expected)
     side = team.tmp / "A-side"
     a.git("worktree", "add", "-q", "-b", "side", str(side))
@@ -536,6 +536,13 @@ def test_worktree_partial_staging_fresh_clones_and_renames(team: Team) -> None:
     w.git("commit", "-q", "-am", "side: VAT")
     a.check_status("[A] after a commit in worktree A-side")
     a.check_tags("[A] after a commit in worktree A-side")
+
+    # a tag added and not committed yet survives checkouts (git leaves it as the user's change)
+    a.tag("pending", "billing.py", "with open(path) as handle:", "not committed yet")
+    pending = only_untracked_store(a.porcelain())
+    a.git("checkout", "-q", "-b", "elsewhere", status=pending)
+    a.git("checkout", "-q", "main", status=pending)
+    commit_store(a, "tag pending")
 
     # partial staging: billing.py staged, util.py not; report.py staged in part (one hunk)
     a.replace("billing.py", '"""Billing helpers."""\n', '"""Billing helpers."""\n\nimport os\n')
@@ -575,6 +582,17 @@ def test_worktree_partial_staging_fresh_clones_and_renames(team: Team) -> None:
     d.expected = dict(a.expected)
     d.check_tags("[D] fresh clone after renames across commits made without the hook")
     same_placements(a, d, "fresh clone D vs A")
+
+    # tagged files in directories named like local state ("cache", "backup", "tmp"): their tags
+    # are shared like any other
+    for rel in ("web/cache/lru.py", "ops/backup/lru.py", "tmp/lru.py"):
+        a.write(rel, LRU)
+        a.tag(rel, rel, "store[key] = value", "move to the end")
+    commit_store(a, "LRU copies, tagged", "web/cache/lru.py", "ops/backup/lru.py", "tmp/lru.py")
+    a.git("push", "-q", "origin", "main")
+    f = team.fresh_clone("F")
+    f.expected = dict(a.expected)
+    f.check_tags("[F] fresh clone: tags of files under cache/, backup/, tmp/")
 
 
 # -- 5. CRLF: core.autocrlf=true, offsets in the text on disk -----------------------------------
