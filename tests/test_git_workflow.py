@@ -369,7 +369,6 @@ def test_rebase_cherry_pick_stash_reset_pull_rebase(team: Team) -> None:
     a.git(
         "commit", "-q", "-am", "topic: legacy", expect={**a.expected, "legacy": edited("billing.py", legacy2)}
     )
-    legacy_commit = head(a)
 
     # meanwhile main moves: imports above the tags of billing.py, and a new tag in report.py
     b.replace("billing.py", '"""Billing helpers."""\n', '"""Billing helpers."""\n\nimport decimal\n')
