@@ -121,8 +121,21 @@ class Team:
     tmp: Path
     origin: Path
     a: Clone
-    b: Clone
     ids: dict[str, str]
+    _b: Clone | None = None
+
+    @property
+    def b(self) -> Clone:
+        """Clone B, made when a workflow first needs it: cloned from origin as A pushed the first
+        tags (it lists them as A does before any magicmarkup command), then hooks installed."""
+        if self._b is None:
+            b = self.fresh_clone("B")
+            b.expected = first_expectations()
+            b.check_tags("[B] fresh clone, before any magicmarkup command")
+            same_placements(self.a, b, "fresh clone B")
+            install_hooks(b)
+            self._b = b
+        return self._b
 
     def fresh_clone(self, name: str, *args: str) -> Clone:
         """A new clone where no magicmarkup command is run (except the `list` that checks it)."""
@@ -146,8 +159,8 @@ def install_hooks(c: Clone) -> None:
 
 @pytest.fixture
 def team(tmp_path: Path) -> Team:
-    """origin (bare) + clone A (files, init, hooks, the first tags, all committed and pushed)
-    + clone B (hooks installed)."""
+    """origin (bare) + clone A (files, init, hooks, the first tags, all committed and pushed);
+    clone B (hooks installed) is made when first used."""
     origin = tmp_path / "origin.git"
     origin.mkdir()
     git_out(origin, "init", "-q", "--bare", "-b", "main")
@@ -165,12 +178,7 @@ def team(tmp_path: Path) -> Team:
     a.check_tags("[A] after adding the first tags")
     commit_store(a, "first tags")
     a.git("push", "-q", "-u", "origin", "main")
-    b = clone(origin, tmp_path / "B", "B", ids)
-    b.expected = first_expectations()
-    b.check_tags("[B] fresh clone, before any magicmarkup command")
-    same_placements(a, b, "fresh clone B")
-    install_hooks(b)
-    return Team(tmp_path, origin, a, b, ids)
+    return Team(tmp_path, origin, a, ids)
 
 
 def install_hooks_after_init(c: Clone) -> None:
