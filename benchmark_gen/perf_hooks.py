@@ -10,6 +10,7 @@ command (the hooks run as git runs them, in their own processes):
 * `commit`: `git commit -a`, with the hooks minus the same commit without them (each run is
   undone by `git reset --hard HEAD~1`, so both commit the same change from the same state).
   Once when no tagged file changed (< 0.3 s), once when all 200 changed (< 3 s).
+* the floor: one `python -m magicmarkup --version` process (a hook starts at least one).
 * `list (fresh clone)`: `magicmarkup list --json` in a new clone, the first command there
   (the local view is built from the committed pins), and a second `list` after it. Once at a
   commit whose pins match its code (made with the hooks) and once at a commit made without the
@@ -331,7 +332,9 @@ def run_all(files: int = 200, tags: int = 5000, runs: int = 5, keep: Path | None
                 expected,
             ),
         ]
+        floor = statistics.median(_timed([*MM, "--version"], root)[0] for _ in range(runs))
         return {
+            "process_start_s": round(floor, 3),
             "files": files,
             "tags": tags,
             "runs": runs,
@@ -369,6 +372,10 @@ def print_table(result: dict[str, Any]) -> None:
             ok,
         )
     console.print(table)
+    console.print(
+        f"[dim]floor: one `magicmarkup --version` process takes {result['process_start_s']:.3f} s here; "
+        "a hook runs at least one.[/]"
+    )
     lists = Table(title="magicmarkup list --json in a fresh clone")
     for col in ("clone", "first list", "second list", "tags listed"):
         lists.add_column(col, justify="left" if col == "clone" else "right")
