@@ -416,6 +416,9 @@ def test_rebase_cherry_pick_stash_reset_pull_rebase(team: Team) -> None:
 
     # reset --hard: the edit goes, then the cherry-pick goes
     a.git("reset", "-q", "--hard", expect=picked)
+    # one file checked out from another commit (post-checkout with flag 0), and back
+    a.git("checkout", "HEAD~1", "--", "billing.py", status=["M  billing.py"], expect=main_tags)
+    a.git("checkout", "HEAD", "--", "billing.py", expect=picked)
     a.git("reset", "-q", "--hard", "HEAD~1", expect=main_tags)
 
     # pull --rebase: B moves util.py's tags down and pushes; A has a local commit on report.py
