@@ -621,6 +621,7 @@ def test_autocrlf_offsets_in_the_text_on_disk(team: Team) -> None:
     crlf.replace("util.py", "def chunks(items, size):\r\n", "def chunks(items, size):\r\n    # lazily\r\n")
     crlf.check_tags()
     crlf.git("commit", "-q", "-am", "W: FEE, comment")
+    assert_commit_repinned(crlf, "a commit in a CRLF checkout")
     crlf.git("checkout", "-q", "HEAD~1", expect={**crlf.expected})
     crlf.git("checkout", "-q", "main")
     crlf.git("push", "-q", "origin", "main")
