@@ -27,6 +27,7 @@ import pytest
 from tests.workflow_helpers import (
     Clone,
     Exp,
+    check_deferred,
     clone,
     edited,
     git_out,
@@ -122,6 +123,7 @@ class Team:
     origin: Path
     a: Clone
     ids: dict[str, str]
+    deferred: list[str]
     _b: Clone | None = None
 
     @property
@@ -139,7 +141,10 @@ class Team:
 
     def fresh_clone(self, name: str, *args: str) -> Clone:
         """A new clone where no magicmarkup command is run (except the `list` that checks it)."""
-        return clone(self.origin, self.tmp / name, name, self.ids, *args)
+        return clone(self.origin, self.tmp / name, name, self.ids, *args, deferred=self.deferred)
+
+    def check_deferred(self) -> None:
+        check_deferred(self.deferred)
 
 
 def assert_hooks_installed(c: Clone) -> None:
@@ -165,7 +170,8 @@ def team(tmp_path: Path) -> Team:
     origin.mkdir()
     git_out(origin, "init", "-q", "--bare", "-b", "main")
     ids: dict[str, str] = {}
-    a = clone(origin, tmp_path / "A", "A", ids)
+    deferred: list[str] = []
+    a = clone(origin, tmp_path / "A", "A", ids, deferred=deferred)
     a.write("billing.py", BILLING)
     a.write("util.py", UTIL)
     a.write("report.py", REPORT)
@@ -178,7 +184,7 @@ def team(tmp_path: Path) -> Team:
     a.check_tags("[A] after adding the first tags")
     commit_store(a, "first tags")
     a.git("push", "-q", "-u", "origin", "main")
-    return Team(tmp_path, origin, a, ids)
+    return Team(tmp_path, origin, a, ids, deferred)
 
 
 def install_hooks_after_init(c: Clone) -> None:
@@ -323,6 +329,7 @@ def test_feature_branch_checkouts_and_bisect(team: Team) -> None:
     assert not bad_steps, f"during git bisect run, at some commits tags were wrong: {bad_steps}"
     a.git("bisect", "reset")
     assert head(a) == shas[-1]
+    team.check_deferred()
 
 
 BISECT_CHECK = r'''
@@ -434,6 +441,7 @@ def test_rebase_cherry_pick_stash_reset_pull_rebase(team: Team) -> None:
     a.git("push", "-q", "origin", "main")
     b.git("pull", "-q", "--ff-only", expect=a.expected)
     same_placements(a, b, "B after pulling A's rebased commit")
+    team.check_deferred()
 
 
 # -- 3. merges: tags added on both sides, notes edited on both sides ----------------------------
@@ -519,6 +527,7 @@ def test_merges_of_tags_and_notes(team: Team) -> None:
     a.git("push", "-q", "origin", "main")
     b.git("pull", "-q", "--no-rebase", expect=a.expected)
     assert b.note("call") == "TAX: gross in, net out"
+    team.check_deferred()
 
 
 # -- 4. worktrees, partial staging, fresh clones, renames across commits without the hook -------
@@ -539,7 +548,7 @@ def test_worktree_partial_staging_fresh_clones_and_renames(team: Team) -> None:
     on_main = dict(a.expected)
     side = team.tmp / "A-side"
     a.git("worktree", "add", "-q", "-b", "side", str(side))
-    w = Clone(side, "A-side", team.ids, expected=dict(on_main))
+    w = Clone(side, "A-side", team.ids, expected=dict(on_main), deferred=team.deferred)
     w.check_status("[A-side] new worktree")
     w.check_tags("[A-side] new worktree: list")
     w.replace("billing.py", "TAX = 0.2\n", "TAX = 0.2\nVAT = 0.1\n")
@@ -603,6 +612,7 @@ def test_worktree_partial_staging_fresh_clones_and_renames(team: Team) -> None:
     f = team.fresh_clone("F")
     f.expected = dict(a.expected)
     f.check_tags("[F] fresh clone: tags of files under cache/, backup/, tmp/")
+    team.check_deferred()
 
 
 # -- 5. CRLF: core.autocrlf=true, offsets in the text on disk -----------------------------------
@@ -638,6 +648,7 @@ def test_autocrlf_offsets_in_the_text_on_disk(team: Team) -> None:
     }
     lf.check_tags("[L] LF clone of W's work (offsets in LF text)")
     team.a.git("pull", "-q", "--ff-only", expect=lf.expected)
+    team.check_deferred()
 
 
 # -- 6. the hooks chained with a user's own hooks, and with core.hooksPath ------------------------
@@ -700,3 +711,4 @@ def test_hooks_chain_a_users_hooks_and_core_hookspath(team: Team) -> None:
     shared = team.tmp / "shared-hooks"
     git_out(e.root, "config", "core.hooksPath", str(shared))
     _chained_flow(team, e, shared, team.tmp / "e-hooks.log")
+    team.check_deferred()
