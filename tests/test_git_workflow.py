@@ -271,6 +271,7 @@ def test_feature_branch_checkouts_and_bisect(team: Team) -> None:
     a.git("mv", "billing.py", "shop/billing.py", status=["R  billing.py -> shop/billing.py"], expect=renamed)
     a.replace("shop/billing.py", "TAX = 0.2\n", "TAX = 0.2\nRATE = 1.5  # shop\n")
     a.check_tags()
+    a.check_show("[A] staged rename and an edit, before the commit", "total", "call")
     a.git("commit", "-q", "-am", "move billing into shop/")
 
     # an edit to a tagged line of util.py, and a commit WITHOUT the hook (stale pins)
@@ -630,6 +631,7 @@ def test_autocrlf_offsets_in_the_text_on_disk(team: Team) -> None:
     crlf.replace("billing.py", "TAX = 0.2\r\n", "TAX = 0.2\r\nFEE = 1\r\n\r\n")
     crlf.replace("util.py", "def chunks(items, size):\r\n", "def chunks(items, size):\r\n    # lazily\r\n")
     crlf.check_tags()
+    crlf.check_show("[W] CRLF edits, before the commit", "chunks", "total")
     crlf.git("commit", "-q", "-am", "W: FEE, comment")
     assert_commit_repinned(crlf, "a commit in a CRLF checkout")
     crlf.git("checkout", "-q", "HEAD~1", expect={**crlf.expected})

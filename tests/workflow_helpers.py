@@ -314,6 +314,20 @@ class Clone:
             )
         return problems
 
+    def check_show(self, step: str, *labels: str) -> None:
+        """`magicmarkup show ID --json` places each tag where `list --json` does (every reader
+        sees the same placement for the text on disk)."""
+        rows = {self.label(row["id"]): row for row in self.listed(step)}
+        for label in labels:
+            proc = self.mm("show", self.ids[label], "--json")
+            assert proc.returncode == 0, f"{step}: show {label}: exit {proc.returncode}: {proc.stderr}"
+            data = json.loads(proc.stdout)
+            span = data.get("span") or {}
+            shown = (data.get("path"), span.get("start"), span.get("end"), data.get("status"))
+            row = rows[label]
+            listed = (row["path"], row["start"], row["end"], row["status"])
+            assert shown == listed, f"{step}: show {label} gives {shown}, list gives {listed}"
+
     def note(self, label: str) -> Any:
         proc = self.mm_ok("show", self.ids[label], "--json")
         data = json.loads(proc.stdout)
