@@ -32,6 +32,7 @@ from tests.workflow_helpers import (
     edited,
     git_out,
     gone,
+    in_conflict,
     run,
     same,
     same_placements,
@@ -99,6 +100,8 @@ def header(title):
 
 TOTAL = "def total(prices):\n    result = 0\n    for price in prices:\n        result += price * TAX\n    return result"
 LEGACY = "def legacy(x):\n    return x - 5"
+TOTAL_F = TOTAL.replace("result = 0\n", "result = 0.0\n")
+TOTAL_D = TOTAL.replace("result = 0\n", "result = Decimal(0)\n")
 CLAMP = "if value > high:\n        return high"
 
 # label -> (file, tagged text, note): the team's first tags, all in clone A.
@@ -216,6 +219,22 @@ def only_untracked_store(lines: list[str]) -> list[str]:
     """`git status` after adding a tag (not yet committed): new files in the store only."""
     assert lines and all(line.startswith("?? .magicmarkup/") for line in lines), lines
     return lines
+
+
+def only_code_conflict(rel: str) -> Callable[[str, list[str]], None]:
+    """`git status` in a merge stopped on a conflict in `rel`: that file unmerged; besides it only
+    store files, merged cleanly (never a conflict in the store: re-pins of both sides merge)."""
+
+    def check(step: str, lines: list[str]) -> None:
+        assert f"UU {rel}" in lines, f"{step}: expected 'UU {rel}' in git status: {lines}"
+        for line in lines:
+            if line == f"UU {rel}":
+                continue
+            assert line[3:].startswith(".magicmarkup/") and line[0] in "AMD" and line[1] == " ", (
+                f"{step}: unexpected in git status during the conflict: {line!r} (all: {lines})"
+            )
+
+    return check
 
 
 def commit_store(c: Clone, message: str, *code: str) -> None:
@@ -476,6 +495,40 @@ def test_merges_of_tags_and_notes(team: Team) -> None:
     a.git("push", "-q", "origin", "main")
     b.git("pull", "-q", "--ff-only", expect=a.expected)
     assert (b.note("read"), b.note("total")) == ("utf-8 please", "net, not gross")
+
+    # both sides edit the same line of a tagged function: a real code conflict, resolved by hand
+    a.replace("billing.py", "    result = 0\n", "    result = 0.0\n")
+    a.git(
+        "commit", "-q", "-am", "A: float total", expect={**a.expected, "total": edited("billing.py", TOTAL_F)}
+    )
+    b.replace("billing.py", "    result = 0\n", "    result = Decimal(0)\n")
+    b.git(
+        "commit",
+        "-q",
+        "-am",
+        "B: decimal total",
+        expect={**b.expected, "total": edited("billing.py", TOTAL_D)},
+    )
+    b.git("push", "-q", "origin", "main")
+    resolved = dict(a.expected)
+    a.git(
+        "pull",
+        "-q",
+        "--no-rebase",
+        rc=1,
+        status=only_code_conflict("billing.py"),
+        expect={**a.expected, "total": in_conflict("billing.py", "def total(prices):", "return result")},
+    )
+    # the user keeps their line
+    markers = re.compile(r"<<<<<<< [^\n]*\n.*?>>>>>>> [^\n]*\n", re.S)
+    assert len(markers.findall(a.read("billing.py"))) == 1, a.read("billing.py")
+    a.write("billing.py", markers.sub("    result = 0.0\n", a.read("billing.py")))
+    a.expected = resolved
+    a.check_tags()
+    a.git("add", "billing.py", status=only_store("billing.py"))
+    a.git("commit", "-q", "--no-edit")
+    a.git("push", "-q", "origin", "main")
+    b.git("pull", "-q", "--ff-only", expect=a.expected)
 
     # the same note edited on both sides: a real conflict, which doctor reports; every other
     # tag stays listed on its code

@@ -90,6 +90,8 @@ class Exp:
     path: str
     text: str | None
     statuses: frozenset[str]
+    # for code in a merge conflict: flagged, or placed on a span holding all of these
+    holding: tuple[str, ...] = ()
 
     def crlf(self) -> Exp:
         return Exp(self.path, None if self.text is None else self.text.replace("\n", "\r\n"), self.statuses)
@@ -108,6 +110,12 @@ def edited(path: str, text: str) -> Exp:
 def flagged(path: str) -> Exp:
     """The code is ambiguous or gone: `needs_review` or `orphaned`, never confidently placed."""
     return Exp(path, None, FLAGGED)
+
+
+def in_conflict(path: str, *holding: str) -> Exp:
+    """The tagged code is inside git's conflict markers: flagged, or placed on a span that holds
+    each of `holding` (the code's first and last lines, say), never elsewhere."""
+    return Exp(path, None, ALL_STATUSES, holding)
 
 
 def gone(path: str) -> Exp:
@@ -287,6 +295,14 @@ class Clone:
         where = f"{label} ({row.get('status')} {row.get('path')}[{row.get('start')}:{row.get('end')}])"
         if status not in ALL_STATUSES:
             return [f"{where}: unknown status {status!r}"]
+        if exp.holding and status not in FLAGGED:
+            disk = self.read(row["path"]) if self.path(str(row.get("path"))).is_file() else ""
+            start, end = row.get("start"), row.get("end")
+            span = disk[start:end] if isinstance(start, int) and isinstance(end, int) else ""
+            missing = [piece for piece in exp.holding if piece not in span]
+            if row.get("path") != exp.path or missing:
+                return [f"{where}: placed on {span!r}, which lacks {missing} (its code is in conflict)"]
+            return []
         if exp.text is None:  # gone or ambiguous: must be flagged, whatever its span
             if status not in exp.statuses:
                 return [
