@@ -422,6 +422,9 @@ def test_rebase_cherry_pick_stash_reset_pull_rebase(team: Team) -> None:
     main_tags = dict(a.expected)
     a.git("cherry-pick", legacy_commit, expect={**main_tags, "legacy": edited("billing.py", legacy2)})
     picked = dict(a.expected)
+    # revert it (a commit made by the sequencer), then drop the revert
+    a.git("revert", "--no-edit", "HEAD", expect=main_tags)
+    a.git("reset", "-q", "--hard", "HEAD~1", expect=picked)
 
     # stash and pop an edit of tagged code
     a.replace("billing.py", "def total(prices):\n", "# gross\ndef total(prices):\n")
@@ -495,6 +498,35 @@ def test_merges_of_tags_and_notes(team: Team) -> None:
     a.git("push", "-q", "origin", "main")
     b.git("pull", "-q", "--ff-only", expect=a.expected)
     assert (b.note("read"), b.note("total")) == ("utf-8 please", "net, not gross")
+
+    # B renames billing.py (git mv) while A edits it: the merge carries A's edit into the
+    # renamed file, and the tags follow
+    b.path("shop").mkdir()
+    b.git(
+        "mv",
+        "billing.py",
+        "shop/billing.py",
+        status=["R  billing.py -> shop/billing.py"],
+        expect=renamed_file(b.expected, "billing.py", "shop/billing.py"),
+    )
+    b.git("commit", "-q", "-m", "B: billing into shop/")
+    b.git("push", "-q", "origin", "main")
+    a.replace("billing.py", "FEE = 1\n", "FEE = 1\nMIN_FEE = 0.5\n")
+    a.git("commit", "-q", "-am", "A: MIN_FEE")
+    a.git("pull", "-q", "--no-rebase", expect=renamed_file(a.expected, "billing.py", "shop/billing.py"))
+    assert "MIN_FEE" in a.read("shop/billing.py") and not a.path("billing.py").exists()
+    a.git("push", "-q", "origin", "main")
+    b.git("pull", "-q", "--ff-only", expect=a.expected)
+    a.git(
+        "mv",
+        "shop/billing.py",
+        "billing.py",
+        status=["R  shop/billing.py -> billing.py"],
+        expect=renamed_file(a.expected, "shop/billing.py", "billing.py"),
+    )
+    a.git("commit", "-q", "-m", "A: billing back at the top")
+    a.git("push", "-q", "origin", "main")
+    b.git("pull", "-q", "--ff-only", expect=a.expected)
 
     # both sides edit the same line of a tagged function: a real code conflict, resolved by hand
     a.replace("billing.py", "    result = 0\n", "    result = 0.0\n")
@@ -647,7 +679,11 @@ def test_worktree_partial_staging_fresh_clones_and_renames(team: Team) -> None:
     a.git(
         "mv", "helpers/util.py", "lib/tools.py", status=["R  helpers/util.py -> lib/tools.py"], expect=moved2
     )
-    a.git("commit", "-q", "--no-verify", "-m", "util is lib/tools")
+    a.replace("lib/tools.py", "import string\n", "import string\nimport textwrap\n")  # and an edit
+    a.git("commit", "-q", "--no-verify", "-am", "util is lib/tools")
+    # git clean -fdx removes nothing the tags need (the local view lives under the git dir)
+    a.write("build/out.txt", "junk\n")
+    a.git("clean", "-q", "-fdx")
     a.replace("billing.py", "import os\n", "import os\nimport sys\n")
     a.git("commit", "-q", "-am", "billing: sys (with the hook)")
     a.git("push", "-q", "origin", "main")
