@@ -415,6 +415,7 @@ def test_rebase_cherry_pick_stash_reset_pull_rebase(team: Team) -> None:
     a.git("rebase", "origin/main", expect={**a.expected, "header": b.expected["header"]})
     assert "decimal" in a.read("billing.py")
     legacy_commit = head(a)
+    rebased = dict(a.expected)
 
     # cherry-pick the legacy change onto main
     a.git("checkout", "-q", "main", expect=first_expectations())
@@ -464,6 +465,19 @@ def test_rebase_cherry_pick_stash_reset_pull_rebase(team: Team) -> None:
     a.git("push", "-q", "origin", "main")
     b.git("pull", "-q", "--ff-only", expect=a.expected)
     same_placements(a, b, "B after pulling A's rebased commit")
+
+    # rebase -i: the topic's two commits squashed into one, onto the new main
+    topic = {**a.expected, "clamp": edited("util.py", clamp2), "legacy": edited("billing.py", legacy2)}
+    a.git("checkout", "-q", "topic", expect=rebased)
+    a.git(
+        "rebase",
+        "-q",
+        "-i",
+        "origin/main",
+        extra_env={"GIT_SEQUENCE_EDITOR": "sed -i -e '2s/^pick/squash/'"},
+        expect=topic,
+    )
+    assert git_out(a.root, "rev-list", "--count", "origin/main..HEAD").strip() == "1"
     team.check_deferred()
 
 
