@@ -37,8 +37,8 @@ ALL_STATUSES = frozenset({"anchored", "moved", "changed", "needs_review", "orpha
 
 # What a failing magicmarkup hook prints (it must never fail, so it must never print these).
 HOOK_FAILURE = re.compile(
-    r"Traceback|^magicmarkup\b.*\b(error|unexpected|failed|not re-anchored|problems?)\b|"
-    r"run 'magicmarkup hooks install' again",
+    r"Traceback|^magicmarkup\b.*\b(error|unexpected|failed|interrupted|problems?)\b|"
+    r"not re-(pinned|anchored)|refreshed by the next|run 'magicmarkup hooks install' again",
     re.IGNORECASE | re.MULTILINE,
 )
 
