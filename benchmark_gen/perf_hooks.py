@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -206,8 +207,16 @@ def _clean(root: Path, what: str) -> None:
         raise RuntimeError(f"{what}: git status not clean:\n{status[:2000]}")
 
 
+HOOK_FAILURE = re.compile(
+    r"Traceback|^magicmarkup\b.*\b(error|unexpected|failed|interrupted|problems?)\b|"
+    r"not re-(pinned|anchored)|refreshed by the next",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
 def _hook_failed(proc: subprocess.CompletedProcess[str]) -> bool:
-    return "Traceback" in proc.stderr or "not re-anchored" in proc.stderr or "unexpected " in proc.stderr
+    """A hook never fails the git command; when its step fails it prints one line saying so."""
+    return HOOK_FAILURE.search(proc.stderr) is not None
 
 
 # -- the measurements --------------------------------------------------------------------------
