@@ -753,6 +753,26 @@ def test_autocrlf_offsets_in_the_text_on_disk(team: Team) -> None:
     }
     lf.check_tags("[L] LF clone of W's work (offsets in LF text)")
     team.a.git("pull", "-q", "--ff-only", expect=lf.expected)
+
+    # an eol filter instead: .gitattributes asks for CRLF .py files in every checkout
+    a = team.a
+    a.write(".gitattributes", "*.py text eol=crlf\n")
+    a.git("add", ".gitattributes", status=["A  .gitattributes"])
+    a.git("commit", "-q", "-m", "CRLF python files")
+    a.git("push", "-q", "origin", "main")
+    g = team.fresh_clone("G")
+    assert "\r\n" in g.read("util.py"), "precondition: eol=crlf checks out CRLF"
+    g.expected = {k: e.crlf() for k, e in lf.expected.items()}
+    g.check_tags("[G] fresh clone with eol=crlf")
+    install_hooks(g)
+    g.replace("util.py", "def slug(text):\r\n", "# slugs\r\ndef slug(text):\r\n")
+    g.git("commit", "-q", "-am", "G: comment above slug")
+    assert_commit_repinned(g, "a commit in an eol=crlf checkout")
+    g.git("push", "-q", "origin", "main")
+    g2 = team.fresh_clone("G2")
+    g2.expected = dict(g.expected)
+    g2.check_tags("[G2] fresh clone with eol=crlf, after G's commit")
+    same_placements(g, g2, "eol=crlf clones")
     team.check_deferred()
 
 
