@@ -17,7 +17,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +28,13 @@ from pathlib import Path
 import pytest
 
 from tests.workflow_helpers import (
+    MM,
     Clone,
     Exp,
     check_deferred,
     clone,
     edited,
+    env,
     git_out,
     gone,
     in_conflict,
@@ -836,4 +841,43 @@ def test_hooks_chain_a_users_hooks_and_core_hookspath(team: Team) -> None:
     shared = team.tmp / "shared-hooks"
     git_out(e.root, "config", "core.hooksPath", str(shared))
     _chained_flow(team, e, shared, team.tmp / "e-hooks.log")
+    team.check_deferred()
+
+
+# -- 7. git commands while `magicmarkup watch` refreshes the same view -------------------------
+
+
+def test_git_commands_with_the_watcher_running(team: Team) -> None:
+    a = team.a
+    log = team.tmp / "watch.log"
+    with open(log, "w", encoding="utf-8") as out:
+        watcher = subprocess.Popen(
+            [*MM, "watch", "--no-llm", "--debounce", "50"],
+            cwd=a.root,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env(),
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        time.sleep(1.5)
+        assert watcher.poll() is None, log.read_text()
+        on_main = dict(a.expected)
+        for i in range(4):
+            a.replace("billing.py", "TAX = 0.2\n", f"TAX = 0.2\nSTEP_{i} = {i}\n")
+            a.replace("util.py", '"""Small helpers."""\n', f'"""Small helpers."""\n\nSTEP_{i} = {i}\n')
+            time.sleep(0.2)  # the watcher sees the saves while git runs
+            a.git("commit", "-q", "-am", f"step {i}")
+            a.git("checkout", "-q", "-b", f"w{i}", "HEAD~1")
+            a.git("checkout", "-q", "main")
+        a.git("reset", "-q", "--hard", "HEAD~4", expect=on_main)
+        a.git("merge", "-q", "--ff-only", "w3")  # back to "step 2" (post-merge)
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        try:
+            watcher.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            watcher.kill()
+            watcher.wait()
+    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
     team.check_deferred()
