@@ -1,15 +1,30 @@
 """Scripted team workflows with real git, real processes and the hooks installed (issue #12).
 
-A bare "origin", clone A and clone B (hooks installed in both, as `magicmarkup hooks install`
-does), and the commands a team really runs: feature branches, checkouts back and forth, bisect,
-rebase, cherry-pick, stash, reset, pull --rebase, merges of tags and of notes, CRLF checkouts,
-worktrees, fresh clones, and hooks chained with a user's own hooks or core.hooksPath.
+A bare "origin", clone A and clone B (`magicmarkup hooks install` in both), more fresh clones,
+and the commands a team really runs:
+1. a feature branch (edits above tags, a tagged function edited, `git mv` plus an edit, a commit
+   without the hook, a deleted function and file, amend), 20 checkouts, `git bisect run` over 30
+   commits (the bisect script checks the tags at every commit it visits);
+2. rebase onto a moved main, cherry-pick, revert, restore, stash/pop, checkout of one file,
+   reset --hard, pull --rebase, rebase -i squashing;
+3. merges: tags added on both sides, different notes edited, a rename merged with an edit, a
+   code conflict in a tagged function resolved by hand, the same note edited on both sides
+   (`doctor` reports it; every other tag still listed), then settled;
+4. a worktree, an uncommitted tag across checkouts, partial staging, fresh clones (same
+   placements as the author with no magicmarkup command run), renames across commits made
+   without the hook, git clean, tagged files under cache/ backup/ tmp/;
+5. core.autocrlf=true and an eol=crlf filter: offsets in the text on disk;
+6. the hooks chained with a user's own hooks (still run, exit status respected), core.hooksPath;
+7. git commands while `magicmarkup watch` runs.
 
 After EVERY git command (`Clone.git`, tests/workflow_helpers.py) three things are checked, and a
 failure names the clone and the step: the exit status, that `git status --porcelain` shows only
 what the user changed, and that `magicmarkup list --json` has each tag on the right code of the
-file on disk (or flagged where its code is gone). Only observable behaviour is checked: no
-library import, no look inside `.magicmarkup/`.
+file on disk (or flagged where its code is gone). Only what a user sees is checked: the CLI's
+output, the files on disk, and what git shows (status, and which paths a commit holds); no
+library import, no file of `.magicmarkup/` read.
+
+Against a work tree of the library: PYTHONPATH=/path/to/it python -m pytest tests/test_git_workflow.py
 """
 
 from __future__ import annotations
