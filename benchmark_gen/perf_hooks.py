@@ -164,7 +164,8 @@ def edit_all(root: Path, files: list[str], round_: int) -> None:
 def build(root: Path, files: int, tags: int, seed: int = 0) -> list[str]:
     """The repository: committed code and store (5,000 tags), hooks installed, branch `same`
     (differs in an untagged file only) and branch `all` (every tagged file edited)."""
-    from magicmarkup import Store, add_tag
+    from magicmarkup.store import Store
+    from magicmarkup.tags import add_tag
 
     rng = random.Random(seed)
     root.mkdir(parents=True)

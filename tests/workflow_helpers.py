@@ -61,13 +61,15 @@ def env(**extra: str) -> dict[str, str]:
     }
 
 
-def run(cmd: list[str], cwd: Path, timeout: float = 120, **extra: str) -> subprocess.CompletedProcess[str]:
+def run(
+    cmd: list[str], cwd: Path, timeout: float = 120, extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         cmd,
         cwd=cwd,
         capture_output=True,
         text=True,
-        env=env(**extra),
+        env=env(**(extra or {})),
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
@@ -195,7 +197,7 @@ class Clone:
         """A user's git command, then the three checks (exit status, git status, tags)."""
         self.steps += 1
         step = f"[{self.name}] step {self.steps}: git {' '.join(args)}"
-        proc = run(["git", *args], self.root, **(extra_env or {}))
+        proc = run(["git", *args], self.root, extra=extra_env)
         assert proc.returncode == rc, (
             f"{step}: exit status {proc.returncode}, expected {rc}\n"
             f"stdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
