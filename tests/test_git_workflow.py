@@ -647,6 +647,18 @@ def test_merges_of_tags_and_notes(team: Team) -> None:
     a.git("push", "-q", "origin", "main")
     b.git("pull", "-q", "--no-rebase", expect=a.expected)
     assert b.note("call") == "TAX: gross in, net out"
+
+    # each side removes a different tag of billing.py: both removals merge, nothing else moves
+    a.mm_ok("rm", a.ids["open"])
+    del a.expected["open"]
+    commit_store(a, "A: rm open")
+    b.mm_ok("rm", b.ids["minus"])
+    del b.expected["minus"]
+    commit_store(b, "B: rm minus")
+    b.git("push", "-q", "origin", "main")
+    a.git("pull", "-q", "--no-rebase", expect={k: e for k, e in a.expected.items() if k != "minus"})
+    a.git("push", "-q", "origin", "main")
+    b.git("pull", "-q", "--ff-only", expect=a.expected)
     team.check_deferred()
 
 
