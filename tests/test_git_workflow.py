@@ -525,7 +525,8 @@ def test_merges_of_tags_and_notes(team: Team) -> None:
     a.mm_ok("edit", a.ids["read"], "--note", "utf-8 please")
     commit_store(a, "A: note on read")
     b.mm_ok("edit", b.ids["total"], "--note", "net, not gross")
-    commit_store(b, "B: note on total")
+    # `commit -a` takes the whole note edit: nothing of it is left behind as an untracked file
+    b.git("commit", "-q", "-am", "B: note on total")
     b.git("push", "-q", "origin", "main")
     a.git("pull", "-q", "--no-rebase")
     assert (a.note("read"), a.note("total")) == ("utf-8 please", "net, not gross")
