@@ -116,8 +116,9 @@ def flagged(path: str) -> Exp:
 
 def in_conflict(path: str, *holding: str) -> Exp:
     """The tagged code is inside git's conflict markers: flagged, or placed on a span that holds
-    each of `holding` (the code's first and last lines, say), never elsewhere."""
-    return Exp(path, None, ALL_STATUSES, holding)
+    each of `holding` (the code's first and last lines, say) and marked as not the same text
+    (`changed`/`needs_review`), never elsewhere."""
+    return Exp(path, None, frozenset({"changed", "needs_review", "orphaned"}), holding)
 
 
 def gone(path: str) -> Exp:
@@ -304,6 +305,8 @@ class Clone:
             missing = [piece for piece in exp.holding if piece not in span]
             if row.get("path") != exp.path or missing:
                 return [f"{where}: placed on {span!r}, which lacks {missing} (its code is in conflict)"]
+            if status not in exp.statuses:
+                return [f"{where}: {status} on code in conflict (expected {sorted(exp.statuses)})"]
             return []
         if exp.text is None:  # gone or ambiguous: must be flagged, whatever its span
             if status not in exp.statuses:
