@@ -339,6 +339,10 @@ def test_feature_branch_checkouts_and_bisect(team: Team) -> None:
         a.git("checkout", "-q", "main", expect=on_main)
         a.git("checkout", "-q", "feature", expect=on_feature)
     a.git("push", "-q", "origin", "feature")
+    fresh = team.fresh_clone("A-feature", "-b", "feature")
+    fresh.expected = dict(on_feature)
+    fresh.check_tags("[A-feature] fresh clone of the feature branch (renamed file, stale pins)")
+    same_placements(a, fresh, "fresh clone of feature vs its author")
 
     # bisect run over 30 commits: each moves the tagged code down; commit 17 adds a bug
     a.git("checkout", "-q", "-b", "calc", "main", expect=on_main)
