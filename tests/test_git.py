@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from magicmarkup import git as gitlib
+from magicmarkup.documents import text_hash
 from magicmarkup import tags as tagapi
 from magicmarkup.model import Status, Tag
 from magicmarkup.store import Store
@@ -263,7 +264,7 @@ def test_merge_with_conflict_resolved_by_hand(repo: Path) -> None:
     assert "magicmarkup pre-commit" in done.stderr, done.stderr
     for tag in tags.values():
         now, text = current(store, tag)
-        assert text == tag.anchor.text and now.anchor.snapshot == gitlib.text_hash(resolved)
+        assert text == tag.anchor.text and now.anchor.snapshot == text_hash(resolved)
 
 
 def test_install_chains_user_hook_respects_hookspath_and_uninstall_restores(
