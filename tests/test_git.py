@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from magicmarkup import git as gitlib
-from magicmarkup.documents import text_hash
 from magicmarkup import tags as tagapi
+from magicmarkup.documents import text_hash
 from magicmarkup.model import Status, Tag
 from magicmarkup.store import Store
 from tests.conftest import GIT_ENV, CliRunner, git
