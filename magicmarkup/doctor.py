@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from magicmarkup.documents import text_hash
 from magicmarkup.errors import MagicMarkupError
 from magicmarkup.model import SCHEMA_VERSION, RetagEvent, Status, Tag, TagFile, new_id, utcnow
+from magicmarkup.positions import Positions, where
 from magicmarkup.store import (
     Store,
     atomic_write,
@@ -454,8 +455,9 @@ class _Doctor:
             p = self.problem(
                 SPAN_OUT_OF_RANGE,
                 f.path,
-                f"tag {tag.id} ({tag.status.value}) spans {tag.span.start}:{tag.span.end} "
-                f"but {f.rel} has {len(text)} characters",
+                f"tag {tag.id} ({tag.status.value}) starts at "
+                f"{where(f.rel, Positions(text).point(min(tag.span.start, len(text))))} and ends past "
+                f"the end of the file",
                 tag.id,
                 fixable=True,
             )
@@ -469,8 +471,9 @@ class _Doctor:
             p = self.problem(
                 SPAN_TEXT_MISMATCH,
                 f.path,
-                f"tag {tag.id} ({tag.status.value}) is anchored in this exact text but its span holds "
-                f"{current[:30]!r}, not {tag.anchor.text[:30]!r}",
+                f"tag {tag.id} ({tag.status.value}) is anchored in this exact text but "
+                f"{Positions(text).where(f.rel, tag.span.start, tag.span.end)} holds {current[:30]!r}, "
+                f"not {tag.anchor.text[:30]!r}",
                 tag.id,
                 fixable=True,
             )
