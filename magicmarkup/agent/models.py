@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
+from filelock import FileLock
 
 from magicmarkup.errors import MagicMarkupError
 
@@ -149,11 +150,22 @@ def pull(
     """
     spec = spec_for(name)
     target = models_dir(cache_dir) / spec.filename
+    if target.is_file() and not verify_existing:
+        return target, False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # Two pulls at once: the second waits for the first, then finds the model in place (it used
+    # to crash on the first one's `.part` file).
+    with FileLock(str(target.with_name(target.name + ".lock"))):
+        return _pull_locked(spec, target, progress, verify_existing)
+
+
+def _pull_locked(
+    spec: ModelSpec, target: Path, progress: Progress | None, verify_existing: bool
+) -> tuple[Path, bool]:
     if target.is_file():
         if not verify_existing or sha256_file(target) == spec.sha256:
             return target, False
         target.unlink()
-    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
     digest = hashlib.sha256()
     done = 0

@@ -8,14 +8,6 @@ from typing import Any
 
 import click
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
 
 from magicmarkup.agent import chat_endpoint, plan_endpoint
@@ -30,7 +22,7 @@ from magicmarkup.agent.models import (
     resolve_model,
 )
 from magicmarkup.agent.server import LocalServer, ServerConfig, ServerError
-from magicmarkup.cli.app import State, console, err_console, pass_state, print_json
+from magicmarkup.cli.app import State, console, err_console, pass_state, print_json, progress
 from magicmarkup.config import (
     REPO_SETTINGS,
     Settings,
@@ -81,22 +73,10 @@ def pull_cmd(state: State, name: str | None, verify: bool, as_json: bool) -> Non
     if name not in MODELS:
         raise ModelError(f"unknown model {name!r}: known models are {', '.join(MODELS)}")
     began = time.perf_counter()
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-        disable=as_json,
-    ) as bar:
-        task = bar.add_task(f"pull {name}", total=MODELS[name].size)
-
-        def progress(done: int, total: int, what: str) -> None:
-            bar.update(task, completed=done, total=total, description=f"pull {name}: {what}")
-
-        path, fetched = pull(name, settings.cache_dir, progress, verify_existing=verify)
+    with progress(f"pull {name}", disable=as_json) as report:
+        path, fetched = pull(
+            name, settings.cache_dir, lambda done, total, _what: report(done, total), verify_existing=verify
+        )
     seconds = time.perf_counter() - began
     size = path.stat().st_size
     if as_json:
