@@ -24,6 +24,7 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,39 +89,53 @@ def atomic_write(path: Path, data: bytes, tmp_dir: Path | None = None) -> None:
 
 
 def write_batch(items: list[tuple[Path, bytes]], tmp_dir: Path | None = None) -> None:
-    """`atomic_write` for many files with one flush to disk instead of one per file: every temp
-    file is written, then one `os.sync()` makes them all durable, then each replaces its target
-    (atomically, in order), then the folders are synced. A crash at any point leaves each target
-    either old or new. (5,000 pins re-pinned by a commit: 2.2 s of fsyncs -> one sync.)"""
+    """`atomic_write` for many files: every temp file is written and flushed to disk by a pool of
+    threads (the fsyncs overlap: 5,000 re-pinned pins of one commit), and only then does each
+    replace its target, in order; the folders are synced last. A crash at any point leaves each
+    target either old or new. (Not `os.sync()`: that waits for every other program's writes.)"""
     if len(items) < 8:
         for path, data in items:
             atomic_write(path, data, tmp_dir)
         return
-    staged: list[tuple[str, Path]] = []
-    try:
-        for path, data in items:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            folder = tmp_dir if tmp_dir is not None else path.parent
-            folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-            staged.append((tmp, path))
+
+    def stage(item: tuple[Path, bytes]) -> str:
+        path, data = item
+        path.parent.mkdir(parents=True, exist_ok=True)
+        folder = tmp_dir if tmp_dir is not None else path.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        try:
             os.fchmod(fd, 0o666 & ~_UMASK)
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-        os.sync()
-        for i, (tmp, path) in enumerate(staged):
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException:
+            with _suppress_oserror():
+                os.unlink(tmp)
+            raise
+        return tmp
+
+    staged: list[str] = []
+    try:
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            futures = [pool.submit(stage, item) for item in items]
+            for future in futures:
+                staged.append(future.result())
+        for i, (tmp, (path, data)) in enumerate(zip(staged, items, strict=True)):
             try:
                 os.replace(tmp, path)
             except OSError as exc:
                 if exc.errno != errno.EXDEV:
                     raise
                 os.unlink(tmp)
-                atomic_write(path, items[i][1])
-        staged = []
+                atomic_write(path, data)
+            staged[i] = ""
     finally:
-        for tmp, _ in staged:
-            with _suppress_oserror():
-                os.unlink(tmp)
+        for tmp in staged:
+            if tmp:
+                with _suppress_oserror():
+                    os.unlink(tmp)
     for folder in {path.parent for path, _ in items}:
         _fsync_dir(folder)
 
