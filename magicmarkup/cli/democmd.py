@@ -109,10 +109,29 @@ def demo_cmd(state: State, no_llm: bool, keep: Path | None, as_json: bool) -> No
                 " → ".join(j["method"] for j in r["journey"]) or r["method"],
                 " → ".join(f"{j['confidence']:.2f}" for j in r["journey"]) or f"{r['confidence']:.2f}",
             )
-        app.console.print(table)
+        if app.console.is_terminal:
+            app.console.print(table)
+        else:  # piped: one block per tag (a table squeezed to 80 columns is one word per line)
+            for r in rows:
+                where = r["path"] if r["path"] == r["path_before"] else f"{r['path_before']} -> {r['path']}"
+                journey = " -> ".join(
+                    f"{j['status']} ({j['method']} {j['confidence']:.2f})" for j in r["journey"]
+                )
+                app.console.print(
+                    f"{escape(where)}: {escape(r['note'])}\n"
+                    f"  before: {escape(_one_line(r['before']))}\n"
+                    f"  after:  {escape(_one_line(r['after'] or '(gone)'))}\n"
+                    f"  status: {escape(journey or r['status'])}",
+                    soft_wrap=True,
+                    highlight=False,
+                )
         model = "with the model" if resolver is not None else "without a model (cheap stages only)"
         app.console.print(
             f"[dim]{len(rows)} tags through {len(report.steps)} commits {model} in {seconds:.1f} s[/]"
         )
         if keep:
             app.console.print(f"demo repository kept in {escape(str(store.root))}")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
