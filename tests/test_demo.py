@@ -33,8 +33,9 @@ def test_demo_follows_tags_through_commits(tmp_path: Path, cli: CliRunner) -> No
 
 
 def test_demo_table(cli: CliRunner) -> None:
-    out = cli("demo", "--no-llm")
+    out = cli("demo", "--no-llm")  # not a terminal: one block per tag, never a squeezed table
     assert out.code == 0, out.err
-    assert "where each tag went" in out.out
-    assert "warehouse" in out.out and "4 commits" in out.out
-    assert "orphaned" in out.out and "without a model" in out.out
+    assert "inventory/stock.py -> inventory/warehouse.py: Should be a domain error." in out.out
+    assert "  after:  (gone)" in out.out and "-> orphaned" in out.out
+    assert "4 commits" in out.out and "without a model" in out.out
+    assert "│" not in out.out  # no table borders when piped
