@@ -11,6 +11,7 @@ with strong cheap evidence, leaves the tag for review rather than moving it conf
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -59,6 +60,18 @@ class Calibration:
     # for nearly every orphan (the code was deleted) and never reliably rescues one.
     ask_orphans: bool = False
     locate_min_sim: float = 0.35  # copied text this similar to the old span becomes a review guess
+    # -- the verdict (prompts.verdict_messages): one-letter answers read from token probabilities,
+    # asked in two orders and averaged. Only tags the cascade flags needs_review are asked: a
+    # confident placement could only be broken by the model. The thresholds below are calibrated on
+    # the three committed suites (see `benchmark_gen.llm_effect`) so that no right answer breaks.
+    verdict: bool = True  # False: the older JSON choice/locate prompts
+    verdict_candidates: int = 3
+    verdict_top_k: int = 10
+    confirm_min: float = 0.9  # debiased p of the cheap guess to place it (changed/moved)
+    confirm_conf: float = 0.8  # ... at this confidence (measured precision above confirm_min)
+    switch_min: float = 0.9  # debiased p of another candidate to make it the (review) guess
+    switch_place_min: float = 1.01  # ... and to place it confidently (off: never measured safe)
+    none_min: float = 1.01  # debiased p of "none" to orphan the tag (off unless measured safe)
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,12 +184,26 @@ class LLMResolver:
             backoff=self.backoff,
         )
         chat.schema_ok = self._schema_ok
+        verdict_chat = ChatClient(
+            client,
+            self.endpoint.model,
+            self.endpoint.identity or self.endpoint.model,
+            prompts.VERDICT_VERSION,
+            temperature=0.0,
+            retries=self.settings.retries,
+            timeout=self.settings.timeout,
+            cache=self.cache,
+            counters=self.counters,
+            backoff=self.backoff,
+        )
         limit = asyncio.Semaphore(self.settings.concurrency)
         diffs: dict[tuple[int, int], diffmap.DiffMap] = {}
 
         async def one(q: LLMQuery) -> LLMAnswer:
             async with limit:
                 try:
+                    if self.calibration.verdict:
+                        return await self._verdict(verdict_chat, q)
                     return await self._answer(chat, q, diffs)
                 except Exception as exc:  # a bug here must not stop the run either
                     return LLMAnswer(key=q.key, error=f"agent error: {type(exc).__name__}: {exc}")
@@ -285,6 +312,64 @@ class LLMResolver:
         self._record(q, "locate", found, verdict, [])
         return _with_costs(verdict, res)
 
+    async def _verdict(self, chat: ChatClient, q: LLMQuery) -> LLMAnswer:
+        """Ask the one-letter question in two orders, average the options' probabilities, and let
+        `decide_verdict` turn that into a placement (or leave the tag for review)."""
+        cal = self.calibration
+        keep = _keep(q)
+        if q.best.status is not Status.NEEDS_REVIEW or q.best.start is None:
+            # A confident placement could only be broken; an orphan only confirmed (measured).
+            self.skipped += 1
+            return keep
+        old_piece = q.old_text[q.old_start : q.old_end]
+        shown = _verdict_shown(shown_candidates(q, old_piece), cal.verdict_candidates)
+        if not any(c.is_best for c in shown):
+            self.skipped += 1
+            return keep
+        n = len(shown)
+        spans = [prompts.Shown(c.start, c.end) for c in shown]
+
+        def valid(content: str) -> str | None:
+            try:
+                out = prompts.letter_probs(json.loads(content), n + 1)
+            except ValueError:
+                return "not JSON"
+            return out if isinstance(out, str) else None
+
+        per_order: list[dict[int, float]] = []
+        total = ChatResult()
+        for order in prompts.verdict_orders(n):
+            messages = prompts.verdict_messages(q.old_text, q.old_start, q.old_end, q.new_text, spans, order)
+            res = await chat.complete_logprobs(messages, cal.verdict_top_k, valid)
+            total.calls += res.calls
+            total.tokens += res.tokens
+            total.cached = total.cached or res.cached
+            if res.content is None:
+                return _with_costs(LLMAnswer(key=q.key, error=res.error or "no answer"), total)
+            probs = prompts.letter_probs(json.loads(res.content), n + 1)
+            if isinstance(probs, str):
+                chat.counters.invalid += 1
+                return _with_costs(LLMAnswer(key=q.key, error=f"invalid answer: {probs}"), total)
+            # position in this order -> option (candidate index, or NONE_OPTION)
+            per_order.append({order[pos]: p for pos, p in probs.items()})
+        options = [*range(n), prompts.NONE_OPTION]
+        avg = {o: sum(po.get(o, 0.0) for po in per_order) / len(per_order) for o in options}
+        picks = [max(options, key=lambda o, po=po: po.get(o, 0.0)) for po in per_order]  # type: ignore[misc]
+        verdict = decide_verdict(q, shown, avg, len(set(picks)) == 1, cal)
+        self.trace.append(
+            {
+                "key": q.key,
+                "prompt": "verdict",
+                "shown": [(c.start, c.end, round(c.sim, 3), c.is_best) for c in shown],
+                "orders": [{str(k): round(v, 4) for k, v in po.items()} for po in per_order],
+                "avg": {str(k): round(v, 4) for k, v in avg.items()},
+                "agree": len(set(picks)) == 1,
+                "cheap": [q.best.start, q.best.end, q.best.status.value, q.best.confidence],
+                "verdict": [verdict.start, verdict.end, verdict.orphaned, round(verdict.confidence, 4)],
+            }
+        )
+        return _with_costs(verdict, total)
+
     def _record(self, q: LLMQuery, kind: str, said: object, verdict: LLMAnswer, shown: list[object]) -> None:
         self.trace.append(
             {
@@ -296,6 +381,55 @@ class LLMResolver:
                 "verdict": [verdict.start, verdict.end, verdict.orphaned, round(verdict.confidence, 4)],
             }
         )
+
+
+def _keep(q: LLMQuery) -> LLMAnswer:
+    """The cascade's own answer, unchanged (no call)."""
+    best = q.best
+    if best.status is Status.ORPHANED or best.start is None:
+        return LLMAnswer(key=q.key, orphaned=True, confidence=best.confidence)
+    return LLMAnswer(key=q.key, start=best.start, end=best.end, confidence=best.confidence)
+
+
+def _verdict_shown(shown: list[_Shown], limit: int) -> list[_Shown]:
+    """At most `limit` candidates, the cheap guess always among them, in document order."""
+    if len(shown) <= limit:
+        return shown
+    best = [c for c in shown if c.is_best]
+    rest = sorted((c for c in shown if not c.is_best), key=lambda c: (-c.score, -c.sim))
+    return sorted([*best, *rest[: limit - len(best)]], key=lambda c: (c.start, c.end))
+
+
+def decide_verdict(
+    q: LLMQuery, shown: list[_Shown], avg: dict[int, float], agree: bool, cal: Calibration
+) -> LLMAnswer:
+    """The debiased verdict as a placement. Only a pick both orders agree on, with a debiased
+    probability over the calibrated threshold, changes anything; otherwise the tag stays
+    needs_review with the cheap guess."""
+    best = q.best
+    review_keep = LLMAnswer(
+        key=q.key, start=best.start, end=best.end, confidence=min(best.confidence, cal.review - 0.01)
+    )
+    pick = max(avg, key=lambda o: avg[o])
+    p = avg[pick]
+    if not agree:
+        return review_keep
+    if pick == prompts.NONE_OPTION:
+        if p >= cal.none_min:
+            return LLMAnswer(key=q.key, orphaned=True, confidence=best.confidence)
+        return review_keep
+    c = shown[pick]
+    if c.is_best:
+        if p >= cal.confirm_min:
+            return LLMAnswer(
+                key=q.key, start=c.start, end=c.end, confidence=max(cal.confirm_conf, best.confidence)
+            )
+        return review_keep
+    if p >= cal.switch_place_min:
+        return LLMAnswer(key=q.key, start=c.start, end=c.end, confidence=cal.confirm_conf)
+    if p >= cal.switch_min:
+        return LLMAnswer(key=q.key, start=c.start, end=c.end, confidence=cal.review - 0.02)
+    return review_keep
 
 
 def _with_costs(answer: LLMAnswer, res: ChatResult) -> LLMAnswer:
