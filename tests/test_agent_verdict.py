@@ -232,3 +232,34 @@ def test_the_cache_replays_probabilities(tmp_path: Path) -> None:
         assert (first.start, first.end, first.status) == (second.start, second.end, second.status)
     for f in store.rglob("*.json"):
         assert isinstance(json.loads(json.loads(f.read_text())["content"]), list)
+
+
+CHECK = Calibration(verdict=True, verdict_question="check", confirm_min=0.9, none_min=0.95)
+
+
+@pytest.mark.parametrize("answer", ["the same code", "different code"])
+def test_the_check_question_confirms_or_orphans_the_guess(answer: str) -> None:
+    case = CASES[0]
+    with (
+        LogprobServer(logprobs="good", check_answer=answer, p=0.98) as srv,
+        verdict_resolver(srv, cal=CHECK) as r,
+    ):
+        (before,), (after,) = run(r, [case])
+        assert after.llm_calls == 2 and after.llm_error is None
+        if answer == "the same code":
+            assert (after.start, after.end) == (before.start, before.end)
+            assert after.status is not Status.NEEDS_REVIEW and after.confidence >= Thresholds().review
+        else:
+            assert after.status is Status.ORPHANED
+        prompts_seen = [b["messages"][-1]["content"] for b in srv.requests]
+        assert "A: the same code" in prompts_seen[0] and "A: different code" in prompts_seen[1]
+
+
+def test_the_check_question_ignores_position_bias() -> None:
+    with LogprobServer(logprobs="position", p=0.99) as srv, verdict_resolver(srv, cal=CHECK) as r:
+        cheap, with_llm = run(r)
+        for before, after in zip(cheap, with_llm, strict=True):
+            assert after.status is Status.NEEDS_REVIEW and (after.start, after.end) == (
+                before.start,
+                before.end,
+            )

@@ -391,3 +391,55 @@ def letter_probs(top: object, n_options: int) -> dict[int, float] | str:
     if letters < MIN_LETTER_MASS:
         return f"the answer is not an option letter (letters carry {letters:.2f})"
     return {k: v / letters for k, v in mass.items()}
+
+
+# -- the check: is the cascade's guess the tagged code, or other code (the tagged code deleted)? ----
+# Two options, asked in both orders; the worked examples (one of each answer) are shown in the
+# question's own order, so that prefix is identical across all questions of an order.
+
+CHECK_VERSION = "mm-check-1"
+SAME, OTHER = 0, 1
+CHECK_OPTIONS = (
+    "the same code as the tagged code (possibly edited, renamed or moved)",
+    "different code (the tagged code was deleted or replaced)",
+)
+_CHECK_OLD = "def area(r):\n    ⟦return 3.14 * r * r⟧\n"
+_CHECK_EXAMPLES = (
+    ("import math\ndef area(r):\n    ⟦return math.pi * r ** 2⟧\n", SAME),
+    ("def area(r):\n    ⟦log.debug('area')⟧\n    return AREA_TABLE[r]\n", OTHER),
+)
+
+
+def _check_question(before: str, after: str, order: list[int]) -> str:
+    lines = [
+        "BEFORE the edit (tagged code between ⟦ and ⟧):",
+        fence(before.rstrip("\n")),
+        "",
+        "AFTER the edit (the candidate between ⟦ and ⟧):",
+        fence(after.rstrip("\n")),
+        "",
+        "Is the candidate",
+    ]
+    for letter, opt in zip(LETTERS, order, strict=False):
+        lines.append(f"{letter}: {CHECK_OPTIONS[opt]}")
+    lines.append("Answer with one letter.")
+    return "\n".join(lines)
+
+
+def check_messages(
+    old_text: str, old_start: int, old_end: int, new_text: str, cand: Shown, order: list[int]
+) -> list[dict[str, str]]:
+    """Whether `cand` is the tagged code, options in `order` (SAME/OTHER)."""
+    msgs = [{"role": "system", "content": VERDICT_SYSTEM}]
+    for after, answer in _CHECK_EXAMPLES:
+        msgs.append({"role": "user", "content": _check_question(_CHECK_OLD, after, order)})
+        msgs.append({"role": "assistant", "content": LETTERS[order.index(answer)]})
+    question = _check_question(
+        excerpt(old_text, old_start, old_end), excerpt(new_text, cand.start, cand.end), order
+    )
+    msgs.append({"role": "user", "content": question})
+    return msgs
+
+
+def check_orders() -> list[list[int]]:
+    return [[SAME, OTHER], [OTHER, SAME]]

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import os
+import statistics
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -65,6 +67,7 @@ class Calibration:
     # confident placement could only be broken by the model. The thresholds below are calibrated on
     # the three committed suites (see `benchmark_gen.llm_effect`) so that no right answer breaks.
     verdict: bool = True  # False: the older JSON choice/locate prompts
+    verdict_question: str = "choice"  # "choice": among the candidates and "none"; "check": the guess only
     verdict_candidates: int = 3
     verdict_top_k: int = 10
     confirm_min: float = 0.9  # debiased p of the cheap guess to place it (changed/moved)
@@ -72,6 +75,19 @@ class Calibration:
     switch_min: float = 0.9  # debiased p of another candidate to make it the (review) guess
     switch_place_min: float = 1.01  # ... and to place it confidently (off: never measured safe)
     none_min: float = 1.01  # debiased p of "none" to orphan the tag (off unless measured safe)
+
+
+VERDICT_ENV = "MAGICMARKUP_LLM_VERDICT"
+
+
+def verdict_from_env() -> dict[str, Any]:
+    """The verdict switch for experiments (`off`, `choice`, `check`; unset: Calibration's default)."""
+    value = os.environ.get(VERDICT_ENV, "").strip().lower()
+    if value in ("off", "0", "false", "no"):
+        return {"verdict": False}
+    if value in ("choice", "check"):
+        return {"verdict": True, "verdict_question": value}
+    return {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +118,7 @@ class LLMResolver:
         self._open_error: str | None = None
         self._lock = threading.Lock()
         self.settings = settings
-        self.calibration = calibration or Calibration(review=settings.review_threshold)
+        self.calibration = calibration or Calibration(review=settings.review_threshold, **verdict_from_env())
         self.cache = ResponseCache.for_store(store_dir, settings.llm_cache, settings.cache_dir)
         self.counters = Counters()
         self.backoff = backoff
@@ -111,6 +127,7 @@ class LLMResolver:
         self.wall_seconds = 0.0
         self.skipped = 0  # orphans not asked about (the model could only confirm them)
         self.trace: list[dict[str, object]] = []  # per query: what was asked, answered, decided
+        self.call_seconds: list[float] = []  # each answered verdict request's wait (cache hits excluded)
         self._schema_ok = True
 
     @property
@@ -163,6 +180,9 @@ class LLMResolver:
             "skipped": self.skipped,
             "unhelpful": self.unhelpful,
             "wall_seconds": round(self.wall_seconds, 3),
+            "p50_seconds_per_call": round(statistics.median(self.call_seconds), 3)
+            if self.call_seconds
+            else None,
             **self.counters.to_json(),
         }
 
@@ -326,32 +346,51 @@ class LLMResolver:
         if not any(c.is_best for c in shown):
             self.skipped += 1
             return keep
+        if cal.verdict_question == "check":
+            shown = [c for c in shown if c.is_best]
         n = len(shown)
         spans = [prompts.Shown(c.start, c.end) for c in shown]
+        check = cal.verdict_question == "check"
+        n_options = 2 if check else n + 1
 
         def valid(content: str) -> str | None:
             try:
-                out = prompts.letter_probs(json.loads(content), n + 1)
+                out = prompts.letter_probs(json.loads(content), n_options)
             except ValueError:
                 return "not JSON"
             return out if isinstance(out, str) else None
 
         per_order: list[dict[int, float]] = []
         total = ChatResult()
-        for order in prompts.verdict_orders(n):
-            messages = prompts.verdict_messages(q.old_text, q.old_start, q.old_end, q.new_text, spans, order)
+        orders = prompts.check_orders() if check else prompts.verdict_orders(n)
+        for order in orders:
+            if check:
+                messages = prompts.check_messages(
+                    q.old_text, q.old_start, q.old_end, q.new_text, spans[0], order
+                )
+            else:
+                messages = prompts.verdict_messages(
+                    q.old_text, q.old_start, q.old_end, q.new_text, spans, order
+                )
             res = await chat.complete_logprobs(messages, cal.verdict_top_k, valid)
             total.calls += res.calls
             total.tokens += res.tokens
             total.cached = total.cached or res.cached
+            if res.calls and not res.cached:
+                self.call_seconds.append(res.seconds)
             if res.content is None:
                 return _with_costs(LLMAnswer(key=q.key, error=res.error or "no answer"), total)
-            probs = prompts.letter_probs(json.loads(res.content), n + 1)
+            probs = prompts.letter_probs(json.loads(res.content), n_options)
             if isinstance(probs, str):
                 chat.counters.invalid += 1
                 return _with_costs(LLMAnswer(key=q.key, error=f"invalid answer: {probs}"), total)
             # position in this order -> option (candidate index, or NONE_OPTION)
             per_order.append({order[pos]: p for pos, p in probs.items()})
+        if check:  # SAME is the guess (candidate 0), OTHER is "none"
+            per_order = [
+                {0 if o == prompts.SAME else prompts.NONE_OPTION: p for o, p in po.items()}
+                for po in per_order
+            ]
         options = [*range(n), prompts.NONE_OPTION]
         avg = {o: sum(po.get(o, 0.0) for po in per_order) / len(per_order) for o in options}
         picks = [max(options, key=lambda o, po=po: po.get(o, 0.0)) for po in per_order]  # type: ignore[misc]
@@ -360,6 +399,7 @@ class LLMResolver:
             {
                 "key": q.key,
                 "prompt": "verdict",
+                "question": cal.verdict_question,
                 "shown": [(c.start, c.end, round(c.sim, 3), c.is_best) for c in shown],
                 "orders": [{str(k): round(v, 4) for k, v in po.items()} for po in per_order],
                 "avg": {str(k): round(v, 4) for k, v in avg.items()},

@@ -9,6 +9,9 @@ the verdict (`prompts.verdict_messages`): a request with `logprobs` gets one let
   nonletter  probabilities on tokens that are no option letter ("Sure", "{")
   position   whatever stands at A gets `p` (the measured position bias, with no content signal)
 
+The check question ("Is the candidate A: the same code / B: different code") is answered with
+`check_answer` ("the same code" or "different code").
+
 Every other mode of FaultServer (429, 500, slow, badbody, empty, ...) applies unchanged.
 """
 
@@ -23,6 +26,7 @@ from tests.llm_fault_server import FaultServer, _envelope, _last_user
 
 LP_MODES = ("good", "missing", "garbage", "nonletter", "position")
 _OPTION = re.compile(r"^([A-H]):(?: (none of these.*))?$", re.MULTILINE)
+_CHECK_OPTION = re.compile(r"^([A-H]): (the same code|different code)", re.MULTILINE)
 
 
 def options(prompt: str) -> list[tuple[str, str]]:
@@ -46,6 +50,7 @@ class LogprobServer(FaultServer):
         pick_text: str | None = None,
         p: float = 0.97,
         fallback: str = "none",
+        check_answer: str = "the same code",
         delay: float = 5.0,
     ) -> None:
         if logprobs not in LP_MODES:
@@ -55,6 +60,7 @@ class LogprobServer(FaultServer):
         self.pick_text = pick_text
         self.p = p
         self.fallback = fallback
+        self.check_answer = check_answer
 
     def _reply(self, h: Any, mode: str, body: dict[str, Any]) -> None:
         if not body.get("logprobs") or mode not in ("ok", "slow"):
@@ -67,8 +73,15 @@ class LogprobServer(FaultServer):
         prompt = _last_user(body)
         opts = options(prompt)
         letters = [letter for letter, _ in opts] or ["A"]
+        checks = {
+            m.group(2): m.group(1) for m in _CHECK_OPTION.finditer(prompt.split("Is the candidate")[-1])
+        }
+        if checks:  # the check question: is the guess the tagged code?
+            letters = sorted(checks.values())
         if self.logprobs == "position":
             chosen = letters[0]
+        elif checks:
+            chosen = checks[self.check_answer]
         else:
             chosen = next((lt for lt, text in opts if text and self.pick_text and self.pick_text in text), "")
             if not chosen:
