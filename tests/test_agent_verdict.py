@@ -24,7 +24,14 @@ from tests.agent.cases import CASES, AgentCase, hostile_case
 from tests.agent.logprob_server import LogprobServer
 from tests.llm_fault_server import FaultServer
 
-ON = Calibration(verdict=True, confirm_min=0.9, switch_min=0.9, switch_place_min=0.95, none_min=0.95)
+ON = Calibration(
+    verdict=True,
+    verdict_question="choice",
+    confirm_min=0.9,
+    switch_min=0.9,
+    switch_place_min=0.95,
+    none_min=0.95,
+)
 
 
 @contextmanager
@@ -263,3 +270,25 @@ def test_the_check_question_ignores_position_bias() -> None:
                 before.start,
                 before.end,
             )
+
+
+def test_the_verdict_is_off_by_default_and_switched_on_by_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Measured with Qwen2.5-Coder-1.5B, the verdict does not separate right from wrong guesses:
+    off unless asked for, and even then its calibrated thresholds change nothing."""
+    cal = Calibration()
+    assert cal.verdict is False
+    assert min(cal.confirm_min, cal.switch_min, cal.switch_place_min, cal.none_min) > 1.0
+    monkeypatch.setenv("MAGICMARKUP_LLM_VERDICT", "check")
+    with LogprobServer(logprobs="good", check_answer="the same code", p=0.99) as srv:
+        settings = Settings.model_validate({"base_url": srv.base_url, "llm_cache": False, "retries": 0})
+        with chat_endpoint(settings) as endpoint:
+            assert endpoint is not None
+            r = LLMResolver(endpoint, settings, backoff=0.01)
+            assert r.calibration.verdict and r.calibration.verdict_question == "check"
+            cheap, with_llm = run(r)
+        for before, after in zip(cheap, with_llm, strict=True):  # asked, but nothing acts
+            assert after.llm_calls == 2 and after.status is Status.NEEDS_REVIEW
+            assert (after.start, after.end) == (before.start, before.end)
+        assert r.stats()["p50_seconds_per_call"] is not None

@@ -1,11 +1,23 @@
 """The LLM stage as the cascade sees it (`Resolver`): uncertain tags in, one verdict each out.
 
-Requests run concurrently (asyncio, bounded by `settings.concurrency`). The model only *chooses*:
-among the cheap stages' candidates (first prompt), or, when none is plausible, by copying text
-that must then be found in the new document (second prompt). How far its choice is trusted is
-decided here (`Calibration`), because a small model is weak evidence: it may confirm or break a tie
-between candidates the cheap stages found close, but a pick of a weak candidate, or a disagreement
-with strong cheap evidence, leaves the tag for review rather than moving it confidently.
+Requests run concurrently (asyncio, bounded by `settings.concurrency`). The model only *chooses*
+among spans that exist. Two designs live here:
+
+- the verdict (`Calibration.verdict`): ONE-token multiple-choice questions whose answer is read
+  from `top_logprobs`, each asked in two mirrored orders and averaged, so that the measured
+  position bias of a small model cancels; only tags the cascade flags needs_review are asked.
+  `verdict_question` "choice" asks which of the candidates (or none) is the tagged code; "check"
+  asks whether the cascade's guess is the tagged code or other code. A pick that both orders agree
+  on, over a threshold calibrated on the committed suites, may place, switch or orphan the tag;
+  anything else leaves it needs_review. Measured with Qwen2.5-Coder-1.5B the probabilities do not
+  separate right guesses from wrong ones (see `benchmark_gen.llm_effect --sweep`), so the
+  calibrated thresholds are off and the verdict is off by default (MAGICMARKUP_LLM_VERDICT=choice
+  or check turns it on for measurement).
+- the JSON prompts (first: choose among candidates; second, when none is plausible: copy the
+  text, which must then be found in the new document), trusted only as far as `Calibration`
+  allows: a small model is weak evidence, so it may confirm or break a tie between candidates the
+  cheap stages found close, but a pick of a weak candidate, or a disagreement with strong cheap
+  evidence, leaves the tag for review rather than moving it confidently.
 """
 
 from __future__ import annotations
@@ -62,19 +74,24 @@ class Calibration:
     # for nearly every orphan (the code was deleted) and never reliably rescues one.
     ask_orphans: bool = False
     locate_min_sim: float = 0.35  # copied text this similar to the old span becomes a review guess
-    # -- the verdict (prompts.verdict_messages): one-letter answers read from token probabilities,
-    # asked in two orders and averaged. Only tags the cascade flags needs_review are asked: a
-    # confident placement could only be broken by the model. The thresholds below are calibrated on
-    # the three committed suites (see `benchmark_gen.llm_effect`) so that no right answer breaks.
-    verdict: bool = True  # False: the older JSON choice/locate prompts
-    verdict_question: str = "choice"  # "choice": among the candidates and "none"; "check": the guess only
+    # -- the verdict (prompts.verdict_messages / check_messages): one-letter answers read from
+    # token probabilities, asked in two mirrored orders and averaged. Only tags the cascade flags
+    # needs_review are asked: a confident placement could only be broken by the model.
+    # Calibrated on the three committed suites (86 needs_review tags: `python -m
+    # benchmark_gen.llm_effect SUITE --question check|choice --rows R`, then `--sweep R...`) with
+    # Qwen2.5-Coder-1.5B: the debiased probabilities do not separate right guesses from wrong
+    # ones (the highest "same code" probability, 0.786, went to deleted code; "none"/"different"
+    # never won both orders), so every threshold that would act is off (1.01) and the verdict is
+    # off by default. A better model: rerun the sweep and lower them.
+    verdict: bool = False  # True: the verdict; False: the JSON choice/locate prompts below
+    verdict_question: str = "check"  # "check": is the guess the tagged code; "choice": which option
     verdict_candidates: int = 3
     verdict_top_k: int = 10
-    confirm_min: float = 0.9  # debiased p of the cheap guess to place it (changed/moved)
-    confirm_conf: float = 0.8  # ... at this confidence (measured precision above confirm_min)
-    switch_min: float = 0.9  # debiased p of another candidate to make it the (review) guess
-    switch_place_min: float = 1.01  # ... and to place it confidently (off: never measured safe)
-    none_min: float = 1.01  # debiased p of "none" to orphan the tag (off unless measured safe)
+    confirm_min: float = 1.01  # debiased p of the cheap guess to place it (changed/moved)
+    confirm_conf: float = 0.8  # ... at this confidence (to be set to the measured precision)
+    switch_min: float = 1.01  # debiased p of another candidate to make it the (review) guess
+    switch_place_min: float = 1.01  # ... and to place it confidently
+    none_min: float = 1.01  # debiased p of "none"/"different" to orphan the tag
 
 
 VERDICT_ENV = "MAGICMARKUP_LLM_VERDICT"
