@@ -7,6 +7,11 @@ the model breaks none), and runs that sample through the real resolver.
 
     python -m benchmark_gen.llm_effect data/bench/mechanical.jsonl.gz --wrong 30 --right 20 --json
 
+The verdict (one-token answers read from token probabilities, `magicmarkup.agent.resolver`) is
+calibrated from the rows: run with `--question check` (or `choice`) and `--rows R`, then replay
+every threshold without a model, `python -m benchmark_gen.llm_effect - --sweep R1 R2 ...` (misses
+fixed, right answers broken, wrong answers made confident, right ones confirmed).
+
 Correctness is the scorer's (`benchmark_gen.scorer.judge`): a needs_review guess counts as the
 prediction; a deleted case is right iff orphaned.
 """
