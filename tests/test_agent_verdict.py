@@ -292,3 +292,51 @@ def test_the_verdict_is_off_by_default_and_switched_on_by_environment(
             assert after.llm_calls == 2 and after.status is Status.NEEDS_REVIEW
             assert (after.start, after.end) == (before.start, before.end)
         assert r.stats()["p50_seconds_per_call"] is not None
+
+
+# -- the calibration, replayed from recorded probabilities (no model) --------------------------------
+# tests/agent/verdict_calibration.jsonl: every needs_review tag of the three committed suites asked
+# to Qwen2.5-Coder-1.5B (Q4_K_M, llama.cpp) with both questions, as `benchmark_gen.llm_effect
+# --question Q --rows` recorded them (spans dropped): the two orders' probabilities, their average,
+# whether the orders agree, and which options were right.
+CALIBRATION = Path(__file__).parent / "agent" / "verdict_calibration.jsonl"
+
+
+def _calibration_rows(question: str) -> list[dict[str, Any]]:
+    rows = [json.loads(line) for line in CALIBRATION.read_text(encoding="utf-8").splitlines() if line]
+    return [r for r in rows if r["question"] == question]
+
+
+@pytest.mark.parametrize("question", ["choice", "check"])
+def test_the_default_thresholds_break_nothing_on_the_suites(question: str) -> None:
+    from benchmark_gen.llm_effect import verdict_effect
+
+    cal = Calibration()
+    rows = _calibration_rows(question)
+    assert len(rows) == 86
+    for r in rows:
+        after, confident = verdict_effect(
+            r, cal.confirm_min, cal.switch_min, cal.switch_place_min, cal.none_min
+        )
+        assert after == r["without"]["correct"] and not confident
+
+
+@pytest.mark.parametrize("question", ["choice", "check"])
+def test_the_recorded_probabilities_do_not_separate_right_from_wrong_guesses(question: str) -> None:
+    """Why the verdict is off: the debiased probability of the cascade's guess is no higher for
+    right guesses than for wrong ones (AUC below 0.5), and no threshold confirms more than two
+    of the 54 right guesses without confirming a wrong one (a silent misplacement); the best such
+    threshold ("check": 0.797) clears the highest wrong guess (0.786, deleted code) by 0.011."""
+    rows = _calibration_rows(question)
+    scores = []
+    for r in rows:
+        best = next(i for i, c in enumerate(r["trace"]["shown"]) if c[3])
+        scores.append((r["trace"]["avg"][str(best)], bool(r["without"]["correct"])))
+    right = [p for p, ok in scores if ok]
+    wrong = [p for p, ok in scores if not ok]
+    auc = sum((a > b) + 0.5 * (a == b) for a in right for b in wrong) / (len(right) * len(wrong))
+    assert auc < 0.5
+    for th in sorted({p for p, _ in scores}):
+        confirmed_right = sum(p >= th for p in right)
+        confirmed_wrong = sum(p >= th for p in wrong)
+        assert confirmed_right <= 2 or confirmed_wrong >= 1
