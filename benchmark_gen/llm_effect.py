@@ -7,6 +7,11 @@ the model breaks none), and runs that sample through the real resolver.
 
     python -m benchmark_gen.llm_effect data/bench/mechanical.jsonl.gz --wrong 30 --right 20 --json
 
+The verdict (one-token answers read from token probabilities, `magicmarkup.agent.resolver`) is
+calibrated from the rows: run with `--question check` (or `choice`) and `--rows R`, then replay
+every threshold without a model, `python -m benchmark_gen.llm_effect - --sweep R1 R2 ...` (misses
+fixed, right answers broken, wrong answers made confident, right ones confirmed).
+
 Correctness is the scorer's (`benchmark_gen.scorer.judge`): a needs_review guess counts as the
 prediction; a deleted case is right iff orphaned.
 """
@@ -14,6 +19,7 @@ prediction; a deleted case is right iff orphaned.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import sys
@@ -67,7 +73,15 @@ def select(
     return [c for c, _ in picked], [p for _, p in picked], dict(counts)
 
 
-def run(path: Path, wrong: int, right: int, seed: int, limit: int | None, out: Path | None) -> dict[str, Any]:
+def run(
+    path: Path,
+    wrong: int,
+    right: int,
+    seed: int,
+    limit: int | None,
+    out: Path | None,
+    question: str | None = None,
+) -> dict[str, Any]:
     settings = load_settings(None)
     th = thresholds(settings)
     cases = list(iter_cases(path))
@@ -85,6 +99,10 @@ def run(path: Path, wrong: int, right: int, seed: int, limit: int | None, out: P
         print(note, file=sys.stderr)
         if resolver is None:
             raise SystemExit(f"no LLM: {note}")
+        if question is not None and isinstance(resolver, LLMResolver):
+            resolver.calibration = dataclasses.replace(
+                resolver.calibration, verdict=True, verdict_question=question
+            )
         t0 = time.perf_counter()
         with_llm = [r[0] for r in reanchor_many([_job(c) for c in sample], resolver, th)]
         wall = time.perf_counter() - t0
@@ -131,6 +149,7 @@ def run(path: Path, wrong: int, right: int, seed: int, limit: int | None, out: P
                 },
                 "expected": [case.expected_start, case.expected_end],
                 "trace": trace.get(i),
+                "options_correct": _options_correct(case, trace.get(i)),
             }
         )
     calls = int(stats.get("calls", 0) or 0)  # type: ignore[call-overload]
@@ -150,6 +169,62 @@ def run(path: Path, wrong: int, right: int, seed: int, limit: int | None, out: P
     if out is not None:
         out.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
     return result
+
+
+def _options_correct(case: Case, trace: dict[str, Any] | None) -> dict[str, bool] | None:
+    """For a verdict: which of the options shown was right ("-1" is "none": right iff deleted)."""
+    if not trace or trace.get("prompt") != "verdict":
+        return None
+    out = {str(i): judge(case, s, e, False)[0] for i, (s, e, _sim, _best) in enumerate(trace["shown"])}
+    out["-1"] = judge(case, None, None, True)[0]
+    return out
+
+
+def verdict_effect(
+    row: dict[str, Any], confirm: float, switch: float, place: float, none: float
+) -> tuple[bool, bool]:
+    """(correct, confident) of a verdict row under these thresholds (`resolver.decide_verdict`'s
+    rule, replayed from the recorded probabilities: no model call)."""
+    t, ok = row["trace"], row["options_correct"]
+    keep = (bool(row["without"]["correct"]), False)
+    avg = {int(k): float(v) for k, v in t["avg"].items()}
+    pick = max(avg, key=lambda o: avg[o])
+    p = avg[pick]
+    if not t["agree"]:
+        return keep
+    if pick == -1:
+        return (ok["-1"], True) if p >= none else keep
+    is_best = bool(t["shown"][pick][3])
+    if is_best:
+        return (ok[str(pick)], True) if p >= confirm else keep
+    if p >= place:
+        return ok[str(pick)], True
+    if p >= switch:
+        return ok[str(pick)], False
+    return keep
+
+
+GRID = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.01)
+
+
+def sweep(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each threshold alone (the others off): misses fixed, right answers broken, and wrong
+    answers made confident (silent misplacements) or right ones made confident (review saved)."""
+    vrows = [r for r in rows if r.get("options_correct")]
+    out = []
+    for kind in ("confirm", "switch", "place", "none"):
+        for th in GRID:
+            kw = {"confirm": 1.01, "switch": 1.01, "place": 1.01, "none": 1.01, kind: th}
+            c: Counter[str] = Counter()
+            for r in vrows:
+                before = bool(r["without"]["correct"])
+                after, confident = verdict_effect(r, **kw)
+                c["fixed"] += after and not before
+                c["broken"] += before and not after
+                c["silent"] += confident and not after
+                c["confirmed_right"] += confident and after
+            out.append({"kind": kind, "threshold": th, "asked": len(vrows), **c})
+    return out
 
 
 def print_table(result: dict[str, Any]) -> None:
@@ -182,8 +257,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="only the first N cases of the suite")
     parser.add_argument("--rows", type=Path, default=None, help="write per-case rows (JSONL) here")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--question", choices=("choice", "check"), default=None, help="the verdict's question"
+    )
+    parser.add_argument(
+        "--sweep",
+        type=Path,
+        nargs="*",
+        default=None,
+        help="no model: replay the verdict thresholds over these --rows files (the suite argument is ignored)",
+    )
     ns = parser.parse_args(argv)
-    result = run(ns.suite, ns.wrong, ns.right, ns.seed, ns.limit, ns.rows)
+    if ns.sweep is not None:
+        rows = [
+            json.loads(line) for f in ns.sweep for line in f.read_text(encoding="utf-8").splitlines() if line
+        ]
+        for item in sweep(rows):
+            print(json.dumps(item))
+        return 0
+    result = run(ns.suite, ns.wrong, ns.right, ns.seed, ns.limit, ns.rows, ns.question)
     if ns.json:
         print(json.dumps(result, indent=2))
     else:

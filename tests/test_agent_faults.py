@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from magicmarkup.agent import Endpoint, chat_endpoint
-from magicmarkup.agent.resolver import LLMResolver
+from magicmarkup.agent.resolver import Calibration, LLMResolver
 from magicmarkup.anchoring import Placement, Thresholds, reanchor_many
 from magicmarkup.anchoring.types import LLMQuery
 from magicmarkup.config import Settings
@@ -37,11 +37,16 @@ def settings_for(srv: FaultServer, **kw: object) -> Settings:
 
 
 @contextmanager
-def resolver_for(srv: FaultServer, store_dir: Path | None = None, **kw: object) -> Iterator[LLMResolver]:
+def resolver_for(
+    srv: FaultServer, store_dir: Path | None = None, verdict: bool = False, **kw: object
+) -> Iterator[LLMResolver]:
+    """A resolver on the JSON choice/locate prompts (`verdict=False`: what most tests here check)
+    or on the one-token logprob verdict (`verdict=True`; see also tests/test_agent_verdict.py)."""
     settings = settings_for(srv, **kw)
     with chat_endpoint(settings, store_dir) as endpoint:
         assert isinstance(endpoint, Endpoint)
-        yield LLMResolver(endpoint, settings, store_dir, backoff=0.01)
+        cal = Calibration(review=settings.review_threshold, verdict=verdict)
+        yield LLMResolver(endpoint, settings, store_dir, calibration=cal, backoff=0.01)
 
 
 def cheap_and_llm(resolver: LLMResolver) -> tuple[list[Placement], list[Placement]]:
@@ -93,6 +98,24 @@ def test_fault_falls_back_to_the_cheap_answer_for_review(mode: str) -> None:
             retry = srv.requests[-1]["messages"]
             assert retry[-1]["role"] == "user"
             assert "not valid" in retry[-1]["content"] or "no candidate" in retry[-1]["content"]
+
+
+@pytest.mark.parametrize(
+    "mode", ["ok", "429", "500", "503", "garbage", "badbody", "outside", "empty", "refuse_schema", "obedient"]
+)
+def test_fault_on_the_logprob_path_falls_back_to_the_cheap_answer(mode: str) -> None:
+    """The verdict reads `top_logprobs`; this server never sends any (its "ok" is a JSON text
+    answer): every tag keeps the cascade's guess as needs_review, with the failure counted."""
+    with FaultServer(default=mode) as srv, resolver_for(srv, verdict=True) as resolver:
+        cheap, with_llm = cheap_and_llm(resolver)
+        for before, after in zip(cheap, with_llm, strict=True):
+            assert after.llm_error is not None
+            assert (after.start, after.end) == (before.start, before.end)
+            assert after.status is Status.NEEDS_REVIEW and after.confidence < Thresholds().review
+        assert resolver.unhelpful == len(CASES)
+        for body in srv.requests:
+            assert body["max_tokens"] == 1 and body["logprobs"] is True
+            assert "response_format" not in body
 
 
 def test_timeout_is_retried_then_given_up() -> None:

@@ -239,3 +239,23 @@ def test_llm_serve_runs_until_interrupted(repo: Path, smol_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_the_verdict_reads_real_token_probabilities(smol_server: LocalServer) -> None:
+    """llama.cpp answers `max_tokens: 1` with `top_logprobs` through the openai client; the
+    verdict either reads them (SmolLM's answers are noise: only their shape is checked) or, when
+    the model puts its mass on no option letter, degrades to the cascade's guess for review."""
+    from magicmarkup.agent.resolver import Calibration
+
+    r, _ = resolver(smol_server)
+    r.calibration = Calibration(verdict=True, verdict_question="check")
+    cheap = [p[0] for p in reanchor_many([c.job() for c in CASES])]
+    with_llm = [p[0] for p in reanchor_many([c.job() for c in CASES], r)]
+    assert r.counters.calls >= len(CASES)
+    for before, after in zip(cheap, with_llm, strict=True):
+        assert after.llm_error is None or "no token probabilities" not in after.llm_error
+        assert (after.start, after.end) == (before.start, before.end)  # the thresholds are off
+        assert after.status is Status.NEEDS_REVIEW
+    for t in r.trace:
+        for order in t["orders"]:  # type: ignore[attr-defined]
+            assert abs(sum(order.values()) - 1.0) < 1e-6

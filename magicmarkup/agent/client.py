@@ -197,8 +197,36 @@ class ChatClient:
             self.cache.put(key, result.content, result.tokens)
         return result
 
+    async def complete_logprobs(
+        self, messages: list[dict[str, str]], top_k: int, validate: Callable[[str], str | None]
+    ) -> ChatResult:
+        """Ask for ONE token and return, as `content`, the JSON list of [token, logprob] pairs of
+        its `top_logprobs` (the answer's probabilities, not its text). An answer without them is an
+        error (`content` None); `validate` judges the list, and only valid lists are cached."""
+        payload = {
+            "messages": messages,
+            "temperature": self.temperature,
+            "max_tokens": 1,
+            "top_logprobs": top_k,
+        }
+        key = request_key(self.identity, self.prompt_version, payload)
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None and validate(hit["content"]) is None:
+                self.counters.cache_hits += 1
+                return ChatResult(hit["content"], 0, 0, cached=True)
+        result = await self._ask(messages, {}, "", 1, top_logprobs=top_k)
+        if result.content is not None and self.cache is not None and validate(result.content) is None:
+            self.cache.put(key, result.content, result.tokens)
+        return result
+
     async def _ask(
-        self, messages: list[dict[str, str]], schema: dict[str, Any], name: str, max_tokens: int
+        self,
+        messages: list[dict[str, str]],
+        schema: dict[str, Any],
+        name: str,
+        max_tokens: int,
+        top_logprobs: int | None = None,
     ) -> ChatResult:
         import asyncio
 
@@ -217,17 +245,24 @@ class ChatClient:
                 else {"type": "json_object"}
             )
             delay: float | None = None
+            extra: dict[str, Any] = (
+                {"response_format": fmt}
+                if top_logprobs is None
+                else {"logprobs": True, "top_logprobs": top_logprobs}
+            )
             try:
-                resp = await self.client.chat.completions.create(  # type: ignore[call-overload]
+                resp = await self.client.chat.completions.create(
                     model=self.model,
-                    messages=messages,
+                    messages=messages,  # type: ignore[arg-type]
                     temperature=self.temperature,
                     max_tokens=max_tokens,
-                    response_format=fmt,
                     timeout=self.timeout,
+                    **extra,
                 )
             except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
-                if use_schema:  # the server refuses json_schema: json_object from now on
+                if (
+                    use_schema and top_logprobs is None
+                ):  # the server refuses json_schema: json_object from now on
                     self.schema_ok = False
                     self.counters.schema_fallbacks += 1
                     continue
@@ -262,6 +297,14 @@ class ChatClient:
                     self.counters.prompt_tokens += int(getattr(usage, "prompt_tokens", 0) or 0)
                     self.counters.completion_tokens += int(getattr(usage, "completion_tokens", 0) or 0)
                 choices = getattr(resp, "choices", None) or []
+                if top_logprobs is not None:
+                    content = _top_logprobs(choices)
+                    if content is None:
+                        self.counters.failures += 1
+                        return ChatResult(
+                            None, tokens, calls, error="no token probabilities", seconds=seconds
+                        )
+                    return ChatResult(content, tokens, calls, seconds=seconds)
                 content = choices[0].message.content if choices and choices[0].message else None
                 if not isinstance(content, str) or not content.strip():
                     self.counters.failures += 1
@@ -276,6 +319,17 @@ class ChatClient:
             await asyncio.sleep(wait * (0.75 + 0.5 * random.random()))
         self.counters.failures += 1
         return ChatResult(None, 0, calls, error=last)
+
+
+def _top_logprobs(choices: list[Any]) -> str | None:
+    """The first answer token's `top_logprobs` as a JSON list of [token, logprob] pairs, or None
+    when the server sent none (a server without logprob support answers with text only)."""
+    try:
+        first = choices[0].logprobs.content[0]
+        top = [[str(t.token), float(t.logprob)] for t in (first.top_logprobs or [])]
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return None
+    return json.dumps(top) if top else None
 
 
 def _short(exc: BaseException) -> str:

@@ -1,22 +1,37 @@
 """The LLM stage as the cascade sees it (`Resolver`): uncertain tags in, one verdict each out.
 
-Requests run concurrently (asyncio, bounded by `settings.concurrency`). The model only *chooses*:
-among the cheap stages' candidates (first prompt), or, when none is plausible, by copying text
-that must then be found in the new document (second prompt). How far its choice is trusted is
-decided here (`Calibration`), because a small model is weak evidence: it may confirm or break a tie
-between candidates the cheap stages found close, but a pick of a weak candidate, or a disagreement
-with strong cheap evidence, leaves the tag for review rather than moving it confidently.
+Requests run concurrently (asyncio, bounded by `settings.concurrency`). The model only *chooses*
+among spans that exist. Two designs live here:
+
+- the verdict (`Calibration.verdict`): ONE-token multiple-choice questions whose answer is read
+  from `top_logprobs`, each asked in two mirrored orders and averaged, so that the measured
+  position bias of a small model cancels; only tags the cascade flags needs_review are asked.
+  `verdict_question` "choice" asks which of the candidates (or none) is the tagged code; "check"
+  asks whether the cascade's guess is the tagged code or other code. A pick that both orders agree
+  on, over a threshold calibrated on the committed suites, may place, switch or orphan the tag;
+  anything else leaves it needs_review. Measured with Qwen2.5-Coder-1.5B the probabilities do not
+  separate right guesses from wrong ones (see `benchmark_gen.llm_effect --sweep`), so the
+  calibrated thresholds are off and the verdict is off by default (MAGICMARKUP_LLM_VERDICT=choice
+  or check turns it on for measurement).
+- the JSON prompts (first: choose among candidates; second, when none is plausible: copy the
+  text, which must then be found in the new document), trusted only as far as `Calibration`
+  allows: a small model is weak evidence, so it may confirm or break a tie between candidates the
+  cheap stages found close, but a pick of a weak candidate, or a disagreement with strong cheap
+  evidence, leaves the tag for review rather than moving it confidently.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import json
+import os
+import statistics
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -59,6 +74,37 @@ class Calibration:
     # for nearly every orphan (the code was deleted) and never reliably rescues one.
     ask_orphans: bool = False
     locate_min_sim: float = 0.35  # copied text this similar to the old span becomes a review guess
+    # -- the verdict (prompts.verdict_messages / check_messages): one-letter answers read from
+    # token probabilities, asked in two mirrored orders and averaged. Only tags the cascade flags
+    # needs_review are asked: a confident placement could only be broken by the model.
+    # Calibrated on the three committed suites (86 needs_review tags: `python -m
+    # benchmark_gen.llm_effect SUITE --question check|choice --rows R`, then `--sweep R...`) with
+    # Qwen2.5-Coder-1.5B: the debiased probabilities do not separate right guesses from wrong
+    # ones (the highest "same code" probability, 0.786, went to deleted code; "none"/"different"
+    # never won both orders), so every threshold that would act is off (1.01) and the verdict is
+    # off by default. A better model: rerun the sweep and lower them.
+    verdict: bool = False  # True: the verdict; False: the JSON choice/locate prompts below
+    verdict_question: str = "check"  # "check": is the guess the tagged code; "choice": which option
+    verdict_candidates: int = 3
+    verdict_top_k: int = 10
+    confirm_min: float = 1.01  # debiased p of the cheap guess to place it (changed/moved)
+    confirm_conf: float = 0.8  # ... at this confidence (to be set to the measured precision)
+    switch_min: float = 1.01  # debiased p of another candidate to make it the (review) guess
+    switch_place_min: float = 1.01  # ... and to place it confidently
+    none_min: float = 1.01  # debiased p of "none"/"different" to orphan the tag
+
+
+VERDICT_ENV = "MAGICMARKUP_LLM_VERDICT"
+
+
+def verdict_from_env() -> dict[str, Any]:
+    """The verdict switch for experiments (`off`, `choice`, `check`; unset: Calibration's default)."""
+    value = os.environ.get(VERDICT_ENV, "").strip().lower()
+    if value in ("off", "0", "false", "no"):
+        return {"verdict": False}
+    if value in ("choice", "check"):
+        return {"verdict": True, "verdict_question": value}
+    return {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +135,7 @@ class LLMResolver:
         self._open_error: str | None = None
         self._lock = threading.Lock()
         self.settings = settings
-        self.calibration = calibration or Calibration(review=settings.review_threshold)
+        self.calibration = calibration or Calibration(review=settings.review_threshold, **verdict_from_env())
         self.cache = ResponseCache.for_store(store_dir, settings.llm_cache, settings.cache_dir)
         self.counters = Counters()
         self.backoff = backoff
@@ -98,6 +144,7 @@ class LLMResolver:
         self.wall_seconds = 0.0
         self.skipped = 0  # orphans not asked about (the model could only confirm them)
         self.trace: list[dict[str, object]] = []  # per query: what was asked, answered, decided
+        self.call_seconds: list[float] = []  # each answered verdict request's wait (cache hits excluded)
         self._schema_ok = True
 
     @property
@@ -150,6 +197,9 @@ class LLMResolver:
             "skipped": self.skipped,
             "unhelpful": self.unhelpful,
             "wall_seconds": round(self.wall_seconds, 3),
+            "p50_seconds_per_call": round(statistics.median(self.call_seconds), 3)
+            if self.call_seconds
+            else None,
             **self.counters.to_json(),
         }
 
@@ -171,12 +221,26 @@ class LLMResolver:
             backoff=self.backoff,
         )
         chat.schema_ok = self._schema_ok
+        verdict_chat = ChatClient(
+            client,
+            self.endpoint.model,
+            self.endpoint.identity or self.endpoint.model,
+            prompts.VERDICT_VERSION,
+            temperature=0.0,
+            retries=self.settings.retries,
+            timeout=self.settings.timeout,
+            cache=self.cache,
+            counters=self.counters,
+            backoff=self.backoff,
+        )
         limit = asyncio.Semaphore(self.settings.concurrency)
         diffs: dict[tuple[int, int], diffmap.DiffMap] = {}
 
         async def one(q: LLMQuery) -> LLMAnswer:
             async with limit:
                 try:
+                    if self.calibration.verdict:
+                        return await self._verdict(verdict_chat, q)
                     return await self._answer(chat, q, diffs)
                 except Exception as exc:  # a bug here must not stop the run either
                     return LLMAnswer(key=q.key, error=f"agent error: {type(exc).__name__}: {exc}")
@@ -285,6 +349,84 @@ class LLMResolver:
         self._record(q, "locate", found, verdict, [])
         return _with_costs(verdict, res)
 
+    async def _verdict(self, chat: ChatClient, q: LLMQuery) -> LLMAnswer:
+        """Ask the one-letter question in two orders, average the options' probabilities, and let
+        `decide_verdict` turn that into a placement (or leave the tag for review)."""
+        cal = self.calibration
+        keep = _keep(q)
+        if q.best.status is not Status.NEEDS_REVIEW or q.best.start is None:
+            # A confident placement could only be broken; an orphan only confirmed (measured).
+            self.skipped += 1
+            return keep
+        old_piece = q.old_text[q.old_start : q.old_end]
+        shown = _verdict_shown(shown_candidates(q, old_piece), cal.verdict_candidates)
+        if not any(c.is_best for c in shown):
+            self.skipped += 1
+            return keep
+        if cal.verdict_question == "check":
+            shown = [c for c in shown if c.is_best]
+        n = len(shown)
+        spans = [prompts.Shown(c.start, c.end) for c in shown]
+        check = cal.verdict_question == "check"
+        n_options = 2 if check else n + 1
+
+        def valid(content: str) -> str | None:
+            try:
+                out = prompts.letter_probs(json.loads(content), n_options)
+            except ValueError:
+                return "not JSON"
+            return out if isinstance(out, str) else None
+
+        per_order: list[dict[int, float]] = []
+        total = ChatResult()
+        orders = prompts.check_orders() if check else prompts.verdict_orders(n)
+        for order in orders:
+            if check:
+                messages = prompts.check_messages(
+                    q.old_text, q.old_start, q.old_end, q.new_text, spans[0], order
+                )
+            else:
+                messages = prompts.verdict_messages(
+                    q.old_text, q.old_start, q.old_end, q.new_text, spans, order
+                )
+            res = await chat.complete_logprobs(messages, cal.verdict_top_k, valid)
+            total.calls += res.calls
+            total.tokens += res.tokens
+            total.cached = total.cached or res.cached
+            if res.calls and not res.cached:
+                self.call_seconds.append(res.seconds)
+            if res.content is None:
+                return _with_costs(LLMAnswer(key=q.key, error=res.error or "no answer"), total)
+            probs = prompts.letter_probs(json.loads(res.content), n_options)
+            if isinstance(probs, str):
+                chat.counters.invalid += 1
+                return _with_costs(LLMAnswer(key=q.key, error=f"invalid answer: {probs}"), total)
+            # position in this order -> option (candidate index, or NONE_OPTION)
+            per_order.append({order[pos]: p for pos, p in probs.items()})
+        if check:  # SAME is the guess (candidate 0), OTHER is "none"
+            per_order = [
+                {0 if o == prompts.SAME else prompts.NONE_OPTION: p for o, p in po.items()}
+                for po in per_order
+            ]
+        options = [*range(n), prompts.NONE_OPTION]
+        avg = {o: sum(po.get(o, 0.0) for po in per_order) / len(per_order) for o in options}
+        picks = [max(options, key=lambda o, po=po: po.get(o, 0.0)) for po in per_order]  # type: ignore[misc]
+        verdict = decide_verdict(q, shown, avg, len(set(picks)) == 1, cal)
+        self.trace.append(
+            {
+                "key": q.key,
+                "prompt": "verdict",
+                "question": cal.verdict_question,
+                "shown": [(c.start, c.end, round(c.sim, 3), c.is_best) for c in shown],
+                "orders": [{str(k): round(v, 4) for k, v in po.items()} for po in per_order],
+                "avg": {str(k): round(v, 4) for k, v in avg.items()},
+                "agree": len(set(picks)) == 1,
+                "cheap": [q.best.start, q.best.end, q.best.status.value, q.best.confidence],
+                "verdict": [verdict.start, verdict.end, verdict.orphaned, round(verdict.confidence, 4)],
+            }
+        )
+        return _with_costs(verdict, total)
+
     def _record(self, q: LLMQuery, kind: str, said: object, verdict: LLMAnswer, shown: list[object]) -> None:
         self.trace.append(
             {
@@ -296,6 +438,55 @@ class LLMResolver:
                 "verdict": [verdict.start, verdict.end, verdict.orphaned, round(verdict.confidence, 4)],
             }
         )
+
+
+def _keep(q: LLMQuery) -> LLMAnswer:
+    """The cascade's own answer, unchanged (no call)."""
+    best = q.best
+    if best.status is Status.ORPHANED or best.start is None:
+        return LLMAnswer(key=q.key, orphaned=True, confidence=best.confidence)
+    return LLMAnswer(key=q.key, start=best.start, end=best.end, confidence=best.confidence)
+
+
+def _verdict_shown(shown: list[_Shown], limit: int) -> list[_Shown]:
+    """At most `limit` candidates, the cheap guess always among them, in document order."""
+    if len(shown) <= limit:
+        return shown
+    best = [c for c in shown if c.is_best]
+    rest = sorted((c for c in shown if not c.is_best), key=lambda c: (-c.score, -c.sim))
+    return sorted([*best, *rest[: limit - len(best)]], key=lambda c: (c.start, c.end))
+
+
+def decide_verdict(
+    q: LLMQuery, shown: list[_Shown], avg: dict[int, float], agree: bool, cal: Calibration
+) -> LLMAnswer:
+    """The debiased verdict as a placement. Only a pick both orders agree on, with a debiased
+    probability over the calibrated threshold, changes anything; otherwise the tag stays
+    needs_review with the cheap guess."""
+    best = q.best
+    review_keep = LLMAnswer(
+        key=q.key, start=best.start, end=best.end, confidence=min(best.confidence, cal.review - 0.01)
+    )
+    pick = max(avg, key=lambda o: avg[o])
+    p = avg[pick]
+    if not agree:
+        return review_keep
+    if pick == prompts.NONE_OPTION:
+        if p >= cal.none_min:
+            return LLMAnswer(key=q.key, orphaned=True, confidence=best.confidence)
+        return review_keep
+    c = shown[pick]
+    if c.is_best:
+        if p >= cal.confirm_min:
+            return LLMAnswer(
+                key=q.key, start=c.start, end=c.end, confidence=max(cal.confirm_conf, best.confidence)
+            )
+        return review_keep
+    if p >= cal.switch_place_min:
+        return LLMAnswer(key=q.key, start=c.start, end=c.end, confidence=cal.confirm_conf)
+    if p >= cal.switch_min:
+        return LLMAnswer(key=q.key, start=c.start, end=c.end, confidence=cal.review - 0.02)
+    return review_keep
 
 
 def _with_costs(answer: LLMAnswer, res: ChatResult) -> LLMAnswer:
