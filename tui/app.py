@@ -653,18 +653,17 @@ class MagicMarkupApp(App[None]):
     @work(thread=True, exclusive=True, group="retag", exit_on_error=False)
     def _retag_worker(self) -> None:
         """Runs off the UI thread: the cascade (and maybe the LLM) can take a while."""
-        from magicmarkup.config import load_settings
-        from magicmarkup.session import resolver_session, thresholds
+        from magicmarkup.session import Session
 
         began = time.perf_counter()
         try:
-            settings = load_settings(self.store.dir)
-            with resolver_session(settings, self.store.dir, not self.use_llm) as (resolver, note):
+            session = Session.open(self.store.dir, no_llm=not self.use_llm)
+            with session.resolver() as (resolver, note):
                 report = retag_worktree(
                     self.store,
                     None,
                     resolver,
-                    thresholds(settings),
+                    session.thresholds,
                     progress=lambda done, total: self.call_from_thread(self._retag_progress, done, total),
                 )
         except MagicMarkupError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
@@ -13,18 +13,22 @@ from rich.markup import escape
 from magicmarkup.cli.app import console, err_console, print_json, progress
 from magicmarkup.errors import MagicMarkupError
 
+if TYPE_CHECKING:
+    from magicmarkup.session import Session
+
 CASE_SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson")
 
 
-def _settings() -> Any:
-    from magicmarkup.config import load_settings
+def _session(no_llm: bool = False) -> Session:
+    """The settings of the repository here (if any), with the user's and the environment's."""
+    from magicmarkup.session import Session
     from magicmarkup.store import Store
 
     try:
         store_dir: Path | None = Store.discover().dir
     except MagicMarkupError:
         store_dir = None
-    return load_settings(store_dir), store_dir
+    return Session.open(store_dir, no_llm)
 
 
 @click.group("bench")
@@ -66,7 +70,6 @@ def score_cmd(
     from benchmark_gen.report import plot as make_plot
     from benchmark_gen.report import print_summary, summarize
     from benchmark_gen.scorer import score_suite
-    from magicmarkup.session import resolver_session, thresholds
 
     logging.getLogger("benchmark_gen.cases").setLevel(logging.ERROR)  # reported below instead
     bad: list[BadLine] = []
@@ -87,12 +90,14 @@ def score_cmd(
         cases, suites = cases[:limit], suites[:limit]
     if not cases:
         raise MagicMarkupError(f"{', '.join(map(str, files))}: no cases to score")
-    settings, store_dir = _settings()
+    session = _session(no_llm)
     with (
-        resolver_session(settings, store_dir, no_llm) as (resolver, note),
+        session.resolver() as (resolver, note),
         progress("score", disable=as_json) as report,
     ):
-        run = score_suite(cases, resolver, thresholds(settings), report, llm_concurrency=settings.concurrency)
+        run = score_suite(
+            cases, resolver, session.thresholds, report, llm_concurrency=session.settings.concurrency
+        )
     summary = summarize(cases, run.predictions, suites)
     if predictions is not None:
         predictions.parent.mkdir(parents=True, exist_ok=True)
@@ -260,7 +265,7 @@ def generate_llm_cmd(
     unknown = set(types) - set(PAPER_SNIPPET_TYPES)
     if unknown:
         raise MagicMarkupError(f"unknown snippet type(s): {', '.join(sorted(unknown))}")
-    settings, _store_dir = _settings()
+    settings = _session().settings
     with chat_endpoint(settings) as endpoint:
         if endpoint is None:
             raise MagicMarkupError(

@@ -15,9 +15,8 @@ from rich.table import Table
 from magicmarkup import demo
 from magicmarkup.cli import app
 from magicmarkup.cli.app import STATUS_STYLE, State, pass_state, print_json
-from magicmarkup.config import load_settings
 from magicmarkup.model import Status
-from magicmarkup.session import resolver_session, thresholds
+from magicmarkup.session import Session
 
 
 @click.command("demo")
@@ -31,12 +30,12 @@ def demo_cmd(state: State, no_llm: bool, keep: Path | None, as_json: bool) -> No
     """Tag a copy of the demo project in a git repository, change it over a few commits
     (insertions above, a rename, a refactored call, a deleted function), retag through the
     commits, and show where each tag went and which stage placed it."""
-    settings = load_settings(None)
+    session = Session.open(None, no_llm)
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="magicmarkup-demo-") as tmp:
         workdir = keep or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        with resolver_session(settings, None, no_llm) as (resolver, note):
+        with session.resolver() as (resolver, note):
             if not as_json:
                 app.console.print(f"[dim]{escape(note)}[/]")
                 app.console.print(f"tagging {len(demo.DEMO_TAGS)} spans, then committing:")
@@ -44,7 +43,7 @@ def demo_cmd(state: State, no_llm: bool, keep: Path | None, as_json: bool) -> No
                     app.console.print(f"  commit {i}: [bold]{escape(commit.message)}[/]")
                     for edit in commit.edits:
                         app.console.print(f"    - {escape(edit.description)}")
-            store, before, report = demo.run(workdir, resolver, thresholds(settings))
+            store, before, report = demo.run(workdir, resolver, session.thresholds)
         after = {t.id: t for t in store.all_tags(history=True)}
         rows: list[dict[str, Any]] = []
         for tag in before:

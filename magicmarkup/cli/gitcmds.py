@@ -11,24 +11,21 @@ from rich.markup import escape
 
 from magicmarkup import git as gitlib
 from magicmarkup.cli.app import State, console, pass_state, print_json, progress
-from magicmarkup.config import Settings, load_settings
 from magicmarkup.errors import MagicMarkupError
 from magicmarkup.report import RetagReport
-from magicmarkup.session import resolver_session, thresholds
+from magicmarkup.session import Session
 from magicmarkup.store import Store
 
 
-def retag_range(
-    state: State, store: Store, settings: Settings, rev_range: str, no_llm: bool, as_json: bool
-) -> None:
+def retag_range(store: Store, session: Session, rev_range: str, as_json: bool) -> None:
     """Follow the commits of a range (called by `magicmarkup retag REV_RANGE`)."""
     from magicmarkup.cli.retagcmd import print_report
 
     with (
-        resolver_session(settings, store.dir, no_llm) as (resolver, note),
+        session.resolver() as (resolver, note),
         progress("retag commits", disable=as_json) as report_progress,
     ):
-        result = gitlib.retag_range(store, rev_range, resolver, thresholds(settings), report_progress)
+        result = gitlib.retag_range(store, rev_range, resolver, session.thresholds, report_progress)
     if as_json:
         data = result.to_json()
         data["llm"]["note"] = note
@@ -164,9 +161,9 @@ def _run_hook(state: State, hook: str, args: list[str], no_llm: bool) -> None:
     except MagicMarkupError:
         return  # no store in this repository (e.g. a shared core.hooksPath): nothing to do
     stdin = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
-    settings = load_settings(store.dir)
-    with resolver_session(settings, store.dir, no_llm) as (resolver, _note):
-        report = gitlib.run_hook(store, hook, args, stdin, resolver, thresholds(settings))
+    session = Session.open(store.dir, no_llm)
+    with session.resolver() as (resolver, _note):
+        report = gitlib.run_hook(store, hook, args, stdin, resolver, session.thresholds)
     if report is not None:
         line = hook_summary(hook, report)
         if line:

@@ -9,10 +9,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from magicmarkup.cli.app import State, console, err_console, pass_state, print_json, progress
-from magicmarkup.config import Settings, load_settings
 from magicmarkup.errors import MagicMarkupError
 from magicmarkup.retag import RetagReport, retag_worktree
-from magicmarkup.session import resolver_session, thresholds
+from magicmarkup.session import Session
 from magicmarkup.store import Store
 
 
@@ -77,16 +76,16 @@ def retag_cmd(
     magicmarkup retag HEAD~3..HEAD          follow the commits of a range (git)
     """
     store = state.store()
-    settings = load_settings(store.dir)
+    session = Session.open(store.dir, no_llm)
     if rev_range is not None:
         from magicmarkup.cli.gitcmds import retag_range
 
-        retag_range(state, store, settings, rev_range, no_llm, as_json)
+        retag_range(store, session, rev_range, as_json)
         return
     if not worktree:
         raise MagicMarkupError("say what to retag: --worktree, or a revision range such as HEAD~1..HEAD")
     rels = [store.relpath(p, state.repo) for p in paths] or None
-    report, note = run_worktree(store, settings, rels, no_llm, show_progress=not as_json)
+    report, note = run_worktree(store, session, rels, show_progress=not as_json)
     if as_json:
         data = report.to_json()
         data["llm"]["note"] = note
@@ -98,11 +97,11 @@ def retag_cmd(
 
 
 def run_worktree(
-    store: Store, settings: Settings, rels: list[str] | None, no_llm: bool, show_progress: bool
+    store: Store, session: Session, rels: list[str] | None, show_progress: bool
 ) -> tuple[RetagReport, str]:
     with (
-        resolver_session(settings, store.dir, no_llm) as (resolver, note),
+        session.resolver() as (resolver, note),
         progress("retag", disable=not show_progress) as report_progress,
     ):
-        report = retag_worktree(store, rels, resolver, thresholds(settings), report_progress)
+        report = retag_worktree(store, rels, resolver, session.thresholds, report_progress)
     return report, note

@@ -10,8 +10,7 @@ import click
 from rich.markup import escape
 
 from magicmarkup.cli.app import State, console, err_console, pass_state
-from magicmarkup.config import load_settings
-from magicmarkup.session import resolver_session, thresholds
+from magicmarkup.session import Session
 from magicmarkup.view import current
 from magicmarkup.watch import Watcher, WatchEvent
 
@@ -38,7 +37,7 @@ def watch_cmd(state: State, paths: tuple[Path, ...], no_llm: bool, as_json: bool
     tags of deleted files; prints one line per change. Ctrl-C stops it.
     """
     store = state.store()
-    settings = load_settings(store.dir)
+    session = Session.open(store.dir, no_llm)
     scope = [store.relpath(p, state.repo) for p in paths] if paths else None
 
     def emit(event: WatchEvent) -> None:
@@ -49,11 +48,11 @@ def watch_cmd(state: State, paths: tuple[Path, ...], no_llm: bool, as_json: bool
         target = err_console if event.kind == "error" else console
         target.print(f"[{style}]{escape(event.line())}[/]", highlight=False)
 
-    with resolver_session(settings, store.dir, no_llm) as (resolver, note):
-        watcher = Watcher(store, resolver, thresholds(settings), scope, emit, debounce_ms=debounce)
+    with session.resolver() as (resolver, note):
+        watcher = Watcher(store, resolver, session.thresholds, scope, emit, debounce_ms=debounce)
         # Catch up with edits made while nobody was watching, then watch.
         in_scope = [p for p in store.paths() if watcher.in_scope(p)] if scope else None
-        report = current(store, in_scope, resolver=resolver, thresholds=thresholds(settings)).report
+        report = current(store, in_scope, resolver=resolver, thresholds=session.thresholds).report
         if as_json:
             click.echo(
                 json.dumps(

@@ -197,11 +197,10 @@ class MarkupServer(LanguageServer):
 
     def thresholds_for(self, store: Store) -> Thresholds:
         if store.root not in self.thresholds:
-            from magicmarkup.config import load_settings
-            from magicmarkup.session import thresholds
+            from magicmarkup.session import Session
 
             try:
-                self.thresholds[store.root] = thresholds(load_settings(store.dir))
+                self.thresholds[store.root] = Session.open(store.dir).thresholds
             except MagicMarkupError as exc:
                 self.log(f"{store.dir}: {exc}; default thresholds", lsp.MessageType.Warning)
                 self.thresholds[store.root] = Thresholds()
