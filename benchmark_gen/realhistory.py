@@ -52,6 +52,7 @@ from rapidfuzz import fuzz, process
 from tree_sitter import Node, Parser
 
 from benchmark_gen.cases import BenchError, Case
+from magicmarkup.documents import EXTENSION_LANGUAGES
 
 log = logging.getLogger(__name__)
 
@@ -187,24 +188,13 @@ PROJECTS: dict[str, Project] = {
     )
 }
 
-# The cascade's languages, by extension (`.h` full of C++ counts as C++, see `_language`).
+# The cascade's languages, by extension (`.h` full of C++ counts as C++, see `_language`): the
+# project's own map, less the extensions the suite was first grown without (stub, module and JSX
+# variants, the Lisps), so that regrowing it from the same downloads gives the same cases.
 EXTENSIONS = {
-    ".py": "python",
-    ".js": "javascript",
-    ".mjs": "javascript",
-    ".cjs": "javascript",
-    ".ts": "typescript",
-    ".tsx": "tsx",
-    ".c": "c",
-    ".h": "c",
-    ".cc": "cpp",
-    ".cpp": "cpp",
-    ".cxx": "cpp",
-    ".hpp": "cpp",
-    ".hh": "cpp",
-    ".java": "java",
-    ".go": "go",
-    ".rs": "rust",
+    ext: lang
+    for ext, lang in EXTENSION_LANGUAGES.items()
+    if ext not in (".pyi", ".mts", ".jsx", ".rkt", ".scm", ".ss")
 }
 SKIP_DIRS = ("node_modules/", "dist/", "build/", "__pycache__/", "target/", ".git/")
 MAX_FILE_CHARS = 60_000  # a case holds two whole files: larger files are skipped

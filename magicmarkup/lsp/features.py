@@ -193,44 +193,39 @@ def create_server() -> MarkupServer:
             )
         return out
 
-    @server.feature(lsp.TEXT_DOCUMENT_CODE_LENS, lsp.CodeLensOptions(resolve_provider=False))
-    def code_lens(ls: MarkupServer, params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
-        doc = doc_of(params.text_document.uri)
+    def placed_ranges(ls: MarkupServer, uri: str) -> list[tuple[Tag, lsp.Range]]:
+        """The placed (not orphaned) tags of an open document, with their ranges in the buffer."""
+        doc = doc_of(uri)
         if doc is None or doc.store is None:
             return []
-        out = []
-        for tag in ls.shown(doc):
-            if tag.status is Status.ORPHANED:
-                continue
-            rng = ls.lsp_range(doc, tag.span.start, tag.span.end)
-            out.append(
-                lsp.CodeLens(
-                    range=rng,
-                    command=lsp.Command(title=render.hint_label(tag), command=CMD_SHOW, arguments=[tag.id]),
-                )
+        return [
+            (tag, ls.lsp_range(doc, tag.span.start, tag.span.end))
+            for tag in ls.shown(doc)
+            if tag.status is not Status.ORPHANED
+        ]
+
+    @server.feature(lsp.TEXT_DOCUMENT_CODE_LENS, lsp.CodeLensOptions(resolve_provider=False))
+    def code_lens(ls: MarkupServer, params: lsp.CodeLensParams) -> list[lsp.CodeLens]:
+        return [
+            lsp.CodeLens(
+                range=rng,
+                command=lsp.Command(title=render.hint_label(tag), command=CMD_SHOW, arguments=[tag.id]),
             )
-        return out
+            for tag, rng in placed_ranges(ls, params.text_document.uri)
+        ]
 
     @server.feature(lsp.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
     def document_symbols(ls: MarkupServer, params: lsp.DocumentSymbolParams) -> list[lsp.DocumentSymbol]:
-        doc = doc_of(params.text_document.uri)
-        if doc is None or doc.store is None:
-            return []
-        out = []
-        for tag in ls.shown(doc):
-            if tag.status is Status.ORPHANED:
-                continue
-            rng = ls.lsp_range(doc, tag.span.start, tag.span.end)
-            out.append(
-                lsp.DocumentSymbol(
-                    name=render.note_line(tag, 80),
-                    detail=tag.status.value,
-                    kind=lsp.SymbolKind.String,
-                    range=rng,
-                    selection_range=rng,
-                )
+        return [
+            lsp.DocumentSymbol(
+                name=render.note_line(tag, 80),
+                detail=tag.status.value,
+                kind=lsp.SymbolKind.String,
+                range=rng,
+                selection_range=rng,
             )
-        return out
+            for tag, rng in placed_ranges(ls, params.text_document.uri)
+        ]
 
     @server.feature(lsp.WORKSPACE_SYMBOL)
     def workspace_symbols(ls: MarkupServer, params: lsp.WorkspaceSymbolParams) -> list[lsp.WorkspaceSymbol]:
