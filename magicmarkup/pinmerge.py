@@ -16,7 +16,7 @@ from pydantic import JsonValue
 
 from magicmarkup.errors import StoreError
 from magicmarkup.model import Tag
-from magicmarkup.store import atomic_write, dump_pin, parse_pin
+from magicmarkup.store import atomic_write, dump_pin, parse_pin, read_store_file
 
 PIN_FIELDS = ("path", "span", "anchor", "status", "confidence", "method", "candidates", "confirmed_text")
 BY_HAND = ("manual", "accepted")  # methods of a person's own placement
@@ -67,7 +67,8 @@ _MISSING = object()
 
 
 def _read(path: Path) -> Tag | None:
-    data = path.read_bytes() if path.is_file() else b""
+    """One side of the merge (git's temp copy of a pin from the repository: untrusted, bounded)."""
+    data = read_store_file(path, str(path)) if path.is_file() else b""
     if not data.strip():
         return None
     return parse_pin(data, str(path))
