@@ -122,6 +122,34 @@ def kept_lines(old_text: str, new_text: str) -> float:
     return sum(line in new for line in old) / len(old) if old else 1.0
 
 
+def _line_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """The whole lines around text[start:end]."""
+    head = text.rfind("\n", 0, start) + 1
+    tail = text.find("\n", end)
+    return head, len(text) if tail == -1 else tail
+
+
+def marks_moved_off(old_text: str, old_start: int, old_end: int, new_text: str, new_start: int, new_end: int) -> bool:
+    """Whether the new markers left the tagged code although it is still there, unchanged: the
+    old span's whole lines occur exactly once in the new program (whitespace ignored at the line
+    edges), and not where the model put the markers. Seen: a constant in an unchanged line, the
+    markers moved onto a loop the update added below it. The answer key would then be wrong."""
+    head, tail = _line_span(old_text, old_start, old_end)
+    want = [line.strip() for line in old_text[head:tail].split("\n")]
+    if not "".join(want):
+        return False
+    lines = new_text.split("\n")
+    stripped = [line.strip() for line in lines]
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line) + 1)
+    hits = [i for i in range(len(lines) - len(want) + 1) if stripped[i : i + len(want)] == want]
+    if len(hits) != 1:
+        return False
+    at, to = offsets[hits[0]], offsets[hits[0] + len(want)] - 1
+    return not (at < new_end and new_start < to)
+
+
 def validate(
     case_id: str, language: str, snippet_type: str, partial: bool, steps: dict[str, str], seed: int = 0
 ) -> Case:
@@ -139,6 +167,11 @@ def validate(
         raise Invalid(
             f"step 5: the updated program keeps {kept:.0%} of the original's lines "
             f"(a different program, not an update; at least {MIN_KEPT_LINES:.0%} expected)"
+        )
+    if marks_moved_off(old_text, old_start, old_end, new_text, new_start, new_end):
+        raise Invalid(
+            "step 5: the tagged code is still there unchanged, but the new markers are elsewhere "
+            "(the answer key would be wrong)"
         )
     return Case(
         id=case_id,

@@ -88,6 +88,24 @@ def test_validate_rejects_a_different_program() -> None:
     assert validate("id", "python", "variable_assignment", False, {"old_marked": old, "updated": kept})
 
 
+def test_validate_rejects_markers_moved_off_unchanged_code() -> None:
+    """The tagged constant's line is untouched, but the rewrite marks a loop added below it
+    (seen with the 1.5B model): such an answer key would reward a wrong placement."""
+    D = DELIMITER
+    old = f'prices = {{\n    "apple": {D}0.5{D},\n    "pear": 0.3,\n}}\ntotal = sum(prices.values())\n'
+    moved = (
+        'prices = {\n    "apple": 0.5,\n    "pear": 0.3,\n}\ntotal = sum(prices.values())\n'
+        f"{D}for name in extra:\n    total += extra[name]{D}\n"
+    )
+    with pytest.raises(Invalid, match="still there unchanged"):
+        validate("id", "python", "constant", False, {"old_marked": old, "updated": moved})
+    edited = old.replace(f"{D}0.5{D}", f"{D}0.55{D}") + "print(total)\n"
+    assert validate("id", "python", "constant", False, {"old_marked": old, "updated": edited})
+    # the old line kept, markers on it (the snippet unchanged): a valid case
+    kept = old + "print(total)\n"
+    assert validate("id", "python", "constant", False, {"old_marked": old, "updated": kept})
+
+
 def test_validator_on_recorded_valid_outputs() -> None:
     """Each recorded valid case is rebuilt exactly from the model's recorded replies."""
     cases = read_cases(sorted(FIXTURES.glob("*_valid.jsonl")))
