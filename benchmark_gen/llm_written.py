@@ -129,7 +129,9 @@ def _line_span(text: str, start: int, end: int) -> tuple[int, int]:
     return head, len(text) if tail == -1 else tail
 
 
-def marks_moved_off(old_text: str, old_start: int, old_end: int, new_text: str, new_start: int, new_end: int) -> bool:
+def marks_moved_off(
+    old_text: str, old_start: int, old_end: int, new_text: str, new_start: int, new_end: int
+) -> bool:
     """Whether the new markers left the tagged code although it is still there, unchanged: the
     old span's whole lines occur exactly once in the new program (whitespace ignored at the line
     edges), and not where the model put the markers. Seen: a constant in an unchanged line, the
