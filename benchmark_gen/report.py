@@ -115,6 +115,34 @@ def chain_summary(preds: Sequence[Prediction]) -> dict[str, Any] | None:
     }
 
 
+def llm_effect(keys: Sequence[str], preds: Sequence[Prediction]) -> dict[str, Any] | None:
+    """What the model changed against the cheap stages alone, case by case in the same run
+    (None when no model was used): misses fixed, right answers broken, silent misplacements
+    with and without it; overall and per category (categories the model touched)."""
+    if not any(p.cheap_correct is not None for p in preds):
+        return None
+
+    def count(g: Sequence[Prediction]) -> dict[str, int]:
+        return {
+            "asked": sum(p.llm_asked for p in g),
+            "fixed": sum(bool(p.correct and p.cheap_correct is False) for p in g),
+            "broken": sum(bool(p.cheap_correct and not p.correct) for p in g),
+            "silent_without": sum(bool(p.cheap_silent) for p in g),
+            "silent_with": sum(p.silent for p in g),
+        }
+
+    groups: dict[str, list[Prediction]] = defaultdict(list)
+    for key, p in zip(keys, preds, strict=True):
+        groups[key].append(p)
+    by_category = {k: count(g) for k, g in sorted(groups.items())}
+    return {
+        **count(preds),
+        "by_category": {
+            k: v for k, v in by_category.items() if v["asked"] or v["silent_without"] != v["silent_with"]
+        },
+    }
+
+
 def _honesty(preds: Sequence[Prediction]) -> dict[str, Any]:
     n = len(preds)
     silent = sum(p.silent for p in preds)
@@ -163,6 +191,9 @@ def summarize(
     chains = chain_summary(preds)
     if chains is not None:
         out["chains"] = chains
+    effect = llm_effect([c.category for c in cases], preds)
+    if effect is not None:
+        out["llm_effect"] = effect
     if suites is not None:
         groups: dict[str, list[int]] = defaultdict(list)
         for i, name in enumerate(suites):
@@ -179,6 +210,9 @@ def summarize(
             sub = chain_summary(g)
             if sub is not None:
                 out["by_suite"][name]["chains"] = sub
+            sub_effect = llm_effect([cases[i].category for i in idx], g)
+            if sub_effect is not None:
+                out["by_suite"][name]["llm_effect"] = sub_effect
     return out
 
 
@@ -312,6 +346,29 @@ def print_summary(summary: dict[str, Any], console: Console, seconds: float, max
             "… the same with the engine's per-step status", str(chains["engine_changed_but_anchored"])
         )
         table.add_row("statuses", ", ".join(f"{k} {v}" for k, v in chains["statuses"].items()))
+        console.print(table)
+
+    effect = summary.get("llm_effect")
+    if effect:
+        table = Table(
+            title="the LLM's effect (against the cheap stages alone, same cases, same run)",
+            header_style="bold",
+        )
+        for col in ("where", "asked", "fixed", "broken", "silent without", "silent with"):
+            table.add_column(col, justify="right" if col != "where" else "left")
+        rows = [("all", effect)]
+        rows += [(f"  {name}", row.get("llm_effect")) for name, row in (suites or {}).items()]
+        rows += [(f"  {cat}", row) for cat, row in effect["by_category"].items()]
+        for name, row in rows:
+            if row:
+                table.add_row(
+                    name,
+                    str(row["asked"]),
+                    str(row["fixed"]),
+                    f"[{'red' if row['broken'] else 'green'}]{row['broken']}[/]",
+                    str(row["silent_without"]),
+                    str(row["silent_with"]),
+                )
         console.print(table)
 
     failures = summary["failures"]

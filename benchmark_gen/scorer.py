@@ -56,6 +56,14 @@ class Prediction:
     chain: str | None = None
     step: int | None = None
     text_changed: bool | None = None  # chains: the placed text differs from the originally tagged text
+    # With a model: what the cheap stages alone would have answered for the same job (None when
+    # no model was used), so the LLM's effect is measured case by case, in the same run.
+    cheap_correct: bool | None = None
+    cheap_silent: bool | None = None
+
+    @property
+    def llm_asked(self) -> bool:
+        return self.llm_calls > 0 or self.llm_error is not None
 
     @property
     def placed(self) -> bool:
@@ -86,6 +94,7 @@ class Prediction:
             "ms": round(self.ms, 3),
             "correct": self.correct,
             "silent": self.silent,
+            **({} if self.cheap_correct is None else {"cheap_correct": self.cheap_correct}),
             **extra,
         }
 
@@ -165,6 +174,7 @@ class _JobsRun:
     ms: list[float]
     llm_seconds: float
     llm_queries: int
+    cheap: list[Placement] | None = None  # the cheap stages' placements, when a model was used
 
 
 def _run_jobs(
@@ -188,6 +198,7 @@ def _run_jobs(
             progress(1)
     llm_seconds = 0.0
     llm_queries = 0
+    cheap = list(placements) if resolver is not None else None
     if resolver is not None:
         # A superset of what the cascade will ask about: it asks only below the LLM threshold.
         unsure = [i for i, p in enumerate(placements) if p.confidence < th.llm]
@@ -200,7 +211,7 @@ def _run_jobs(
                 placements[i] = result[0]
                 if result[0].llm_calls > 0 or result[0].llm_error is not None:
                     times[i] += share
-    return _JobsRun(placements, times, llm_seconds, llm_queries)
+    return _JobsRun(placements, times, llm_seconds, llm_queries, cheap)
 
 
 def _counter(progress: Progress | None, total: int, every: int = 16) -> Callable[[int], None]:
@@ -215,6 +226,17 @@ def _counter(progress: Progress | None, total: int, every: int = 16) -> Callable
     return tick
 
 
+def _with_cheap(pred: Prediction, case: Case, cheap: Placement, status: str | None = None) -> Prediction:
+    """Record on `pred` how the cheap stages alone would have fared (`status`: the status a
+    person would be shown for it, when that is not the engine's own)."""
+    orphaned = cheap.status is Status.ORPHANED or cheap.start is None
+    pred.cheap_correct = judge(
+        case, None if orphaned else cheap.start, None if orphaned else cheap.end, orphaned
+    )[0]
+    pred.cheap_silent = not pred.cheap_correct and (status or str(cheap.status)) in CONFIDENT
+    return pred
+
+
 def score_cases(
     cases: Sequence[Case],
     resolver: Resolver | None = None,
@@ -227,6 +249,8 @@ def score_cases(
     t_start = time.perf_counter()
     run = _run_jobs([_job(c) for c in cases], resolver, th, _counter(progress, len(cases)), llm_concurrency)
     predictions = [_predict(c, p, ms) for c, p, ms in zip(cases, run.placements, run.ms, strict=True)]
+    if run.cheap is not None:
+        predictions = [_with_cheap(p, c, q) for p, c, q in zip(predictions, cases, run.cheap, strict=True)]
     return ScoreRun(predictions, time.perf_counter() - t_start, run.llm_seconds, run.llm_queries)
 
 
@@ -310,10 +334,12 @@ def score_chains(
         run = _run_jobs(jobs, resolver, th, tick, llm_concurrency)
         llm_seconds += run.llm_seconds
         llm_queries += run.llm_queries
-        for (chain, i), placement, ms in zip(level, run.placements, run.ms, strict=True):
+        for j, ((chain, i), placement, ms) in enumerate(zip(level, run.placements, run.ms, strict=True)):
             pin, case = pins[chain], cases[i]
             placed = decide(pin, placement, case.new_text)
             pred = _predict(case, placement, ms)
+            if run.cheap is not None:
+                _with_cheap(pred, case, run.cheap[j], decide(pin, run.cheap[j], case.new_text).status.value)
             pred.engine_status = pred.status
             pred.status, pred.confidence = placed.status.value, placed.confidence
             pred.chain, pred.step = chain, k
@@ -343,6 +369,9 @@ def score_suite(
     preds: dict[int, Prediction] = {
         i: _predict(cases[i], p, ms) for i, p, ms in zip(singles, run.placements, run.ms, strict=True)
     }
+    if run.cheap is not None:
+        for i, q in zip(singles, run.cheap, strict=True):
+            _with_cheap(preds[i], cases[i], q)
     chained, c_seconds, c_queries = score_chains(cases, chains, resolver, th, tick, llm_concurrency)
     preds.update(chained)
     return ScoreRun(

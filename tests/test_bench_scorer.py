@@ -167,3 +167,52 @@ def test_percentile() -> None:
     assert percentile([], 50) == 0.0
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == pytest.approx(2.5)
     assert percentile([5.0], 95) == 5.0
+
+
+def _uncertain_and_sure(n_each: int) -> list[Case]:
+    """Real-history cases the cheap stages are unsure about (they reach a model), and sure ones."""
+    from benchmark_gen.cases import iter_cases
+    from magicmarkup.anchoring import Job, Thresholds
+    from magicmarkup.anchoring.cascade import cheap_placements
+
+    unsure: list[Case] = []
+    sure: list[Case] = []
+    for case in iter_cases("data/bench/real_history.jsonl.gz"):
+        if case.meta.get("chain") is not None:
+            continue
+        job = Job(case.old_text, case.new_text, [(case.old_start, case.old_end)], case.language)
+        _placements, pending = cheap_placements(job, Thresholds())
+        (unsure if pending else sure).append(case)
+        if len(unsure) >= n_each and len(sure) >= n_each:
+            break
+    return unsure[:n_each] + sure[:n_each]
+
+
+@pytest.mark.parametrize("choice", [0, 1])
+def test_llm_effect_is_measured_against_a_cheap_only_run(choice: int) -> None:
+    """With a model, each prediction carries what the cheap stages alone would have answered, and
+    the summary's fixed/broken/silent figures equal the difference from a separate --no-llm run
+    (a real local HTTP server stands in for the model, answering every question the same way)."""
+    from magicmarkup.agent import Endpoint, chat_endpoint
+    from magicmarkup.agent.resolver import LLMResolver
+    from magicmarkup.config import Settings
+    from tests.llm_fault_server import FaultServer
+
+    cases = _uncertain_and_sure(6)
+    alone = score_cases(cases).predictions
+    with FaultServer(choice=choice) as srv:
+        settings = Settings.model_validate(
+            {"base_url": srv.base_url, "model": "fault-model", "retries": 0, "llm_cache": False}
+        )
+        with chat_endpoint(settings) as endpoint:
+            assert isinstance(endpoint, Endpoint)
+            resolver = LLMResolver(endpoint, settings, None, backoff=0.01)
+            with_llm = score_cases(cases, resolver).predictions
+    assert [p.cheap_correct for p in with_llm] == [p.correct for p in alone]
+    effect = summarize(cases, with_llm)["llm_effect"]
+    assert effect["asked"] == sum(p.llm_calls > 0 or p.llm_error is not None for p in with_llm) > 0
+    assert effect["fixed"] == sum(b.correct and not a.correct for a, b in zip(alone, with_llm, strict=True))
+    assert effect["broken"] == sum(a.correct and not b.correct for a, b in zip(alone, with_llm, strict=True))
+    assert effect["silent_without"] == sum(p.silent for p in alone)
+    assert effect["silent_with"] == sum(p.silent for p in with_llm)
+    assert "llm_effect" not in summarize(cases, alone)
