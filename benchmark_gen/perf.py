@@ -222,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
             runs = [perf_git.retag_commit() for _ in range(max(1, args.runs // 2))]
             runs.sort(key=lambda r: float(r.get("wall_s", 0.0)))
             results["retag_200_files_5000_tags"] = {"runs": len(runs), **runs[len(runs) // 2]}
+            results["worktree_llm_overhead"] = perf_git.worktree_llm_overhead(runs=max(3, args.runs))
         if args.what in ("watch", "all"):
             results["watch_latency"] = perf_git.watch_latency(runs=max(5, args.runs))
     if args.json:

@@ -3,6 +3,10 @@
 * `retag_commit`: `magicmarkup retag HEAD~1..HEAD --no-llm` (the real CLI, a fresh process)
   over one commit touching 200 files that hold 5,000 tags: wall time and the process's peak
   RSS. Target: under 5 s.
+* `worktree_llm_overhead`: `magicmarkup retag --worktree` with the default model settings (a
+  pulled local model) against `--no-llm`, on a repository where no tag is uncertain, alternating
+  the two, each run from an empty view cache: the model's server must not start when no query
+  exists. Target: the ratio of medians at most 1.5.
 * `watch_latency`: from a file save to the store updated for that file, with a running
   `Watcher` (real inotify): median of several saves. Target: under 300 ms.
 
@@ -136,6 +140,54 @@ def retag_commit(files: int = 200, tags: int = 5000) -> dict[str, Any]:
     }
 
 
+def _drop_view(root: Path) -> None:
+    import shutil
+
+    shutil.rmtree(root / ".git" / "magicmarkup" / "view", ignore_errors=True)
+
+
+def worktree_llm_overhead(files: int = 50, tags: int = 1000, runs: int = 5) -> dict[str, Any]:
+    """`retag --worktree --json` with the model settings as the user has them, against `--no-llm`,
+    fresh processes, each run recomputing the whole view (its cache dropped first)."""
+    with tempfile.TemporaryDirectory(prefix="mm-perf-llm-") as tmp:
+        root = Path(tmp) / "repo"
+        build_repo(root, files, tags)
+        env = {k: v for k, v in os.environ.items() if k != "MAGICMARKUP_LLM"}
+        samples: dict[str, list[float]] = {"model": [], "no_llm": []}
+        llm: dict[str, Any] = {}
+        for _ in range(runs):
+            for mode in ("model", "no_llm"):
+                _drop_view(root)
+                cmd = [sys.executable, "-m", "magicmarkup", "retag", "--worktree", "--json"]
+                t0 = time.perf_counter()
+                proc = subprocess.run(
+                    cmd + (["--no-llm"] if mode == "no_llm" else []),
+                    cwd=root,
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                )
+                samples[mode].append(time.perf_counter() - t0)
+                if proc.returncode != 0:
+                    raise RuntimeError(f"retag --worktree failed: {proc.stderr.strip()}")
+                if mode == "model":
+                    llm = json.loads(proc.stdout)["llm"]
+    model_s = statistics.median(samples["model"])
+    plain_s = statistics.median(samples["no_llm"])
+    return {
+        "benchmark": "retag --worktree with the model configured vs --no-llm (no uncertain tag)",
+        "files": files,
+        "tags": tags,
+        "runs": runs,
+        "llm": llm,  # used: a model was configured; calls: questions asked (0 = nothing uncertain)
+        "model_median_s": round(model_s, 3),
+        "no_llm_median_s": round(plain_s, 3),
+        "ratio": round(model_s / plain_s, 2),
+        "target_ratio": 1.5,
+        "ok": model_s / plain_s <= 1.5,
+    }
+
+
 def watch_latency(runs: int = 9, tags: int = 25) -> dict[str, Any]:
     """Save -> the watcher has refreshed the local view of that file (its event is out), for one
     annotated file, with a live watcher thread."""
@@ -203,7 +255,7 @@ def watch_latency(runs: int = 9, tags: int = 25) -> dict[str, Any]:
 
 
 def main() -> None:
-    for result in (retag_commit(), watch_latency()):
+    for result in (retag_commit(), worktree_llm_overhead(), watch_latency()):
         print(json.dumps(result))
 
 
