@@ -337,7 +337,11 @@ def test_cli_doctor_exit_codes_and_json(repo: Path, mm: CliRunner) -> None:
     assert data["ok"] is False and data["problems"][0]["kind"] == "span_out_of_range"
     assert data["problems"][0]["tag_id"] == added
     human = mm("doctor")
-    assert human.code == 1 and "span_out_of_range" not in human.out and "ends past the end of the file" in human.out
+    assert (
+        human.code == 1
+        and "span_out_of_range" not in human.out
+        and "ends past the end of the file" in human.out
+    )
     fixed = mm("doctor", "--fix")
     assert fixed.code == 0 and "[fixed]" in fixed.out and "backups of rewritten files" in fixed.out
     assert mm("doctor").code == 0
