@@ -232,6 +232,24 @@ def test_unknown_project_is_an_error() -> None:
         list(generate(["no-such-project"]))
 
 
+def test_holdout_projects_are_disjoint_and_wired(cli: CliRunner, tmp_path: Path) -> None:
+    from benchmark_gen.realhistory import HOLDOUT_PROJECTS, PROJECTS
+
+    assert not set(HOLDOUT_PROJECTS) & set(PROJECTS)
+    assert all(name == p.name and len(p.versions) >= 6 for name, p in HOLDOUT_PROJECTS.items())
+    # A tuning project is not a holdout one: the table is chosen before any download.
+    with pytest.raises(BenchError, match=r"unknown project.*known: .*ws"):
+        list(generate(["click"], tmp_path, projects=HOLDOUT_PROJECTS))
+    r = cli(
+        "bench", "generate-real", "--holdout", "--projects", "click", "--cache-dir", str(tmp_path), "-o", "x"
+    )
+    assert r.code == 1 and "unknown project(s): click" in r.err
+    assert all(name in r.err for name in HOLDOUT_PROJECTS) and "commander" not in r.err
+    r = cli("bench", "generate-real", "--projects", "ws", "--cache-dir", str(tmp_path), "-o", "x")
+    assert r.code == 1 and "unknown project(s): ws" in r.err and "commander" in r.err
+    assert not (tmp_path / "dl").exists()
+
+
 # --- the scorer's honesty -------------------------------------------------------------------
 
 

@@ -40,6 +40,7 @@ def bench_group() -> None:
     magicmarkup bench generate --corpus DIR --n 500 --seed 1 -o cases.jsonl.gz
     magicmarkup bench generate-llm --n 10 -o llm.jsonl
     magicmarkup bench generate-real --projects click,rxjs -o real.jsonl.gz
+    magicmarkup bench generate-real --holdout -o holdout.jsonl.gz
     """
 
 
@@ -167,7 +168,13 @@ def generate_cmd(
 @bench_group.command("generate-real")
 @click.option(
     "--projects",
-    help="Comma-separated project names (default: all of benchmark_gen.realhistory.PROJECTS).",
+    help="Comma-separated project names (default: all of benchmark_gen.realhistory.PROJECTS, "
+    "or of HOLDOUT_PROJECTS with --holdout).",
+)
+@click.option(
+    "--holdout",
+    is_flag=True,
+    help="Use the holdout projects (HOLDOUT_PROJECTS: never used to tune the engine) instead.",
 )
 @click.option(
     "--cache-dir",
@@ -183,7 +190,12 @@ def generate_cmd(
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print a summary as JSON.")
 def generate_real_cmd(
-    projects: str | None, cache_dir: Path | None, chains: int | None, output: Path, as_json: bool
+    projects: str | None,
+    holdout: bool,
+    cache_dir: Path | None,
+    chains: int | None,
+    output: Path,
+    as_json: bool,
 ) -> None:
     """Make cases from consecutive released versions of real projects (PyPI sdists, npm tarballs).
 
@@ -192,9 +204,16 @@ def generate_real_cmd(
     from collections import Counter
 
     from benchmark_gen.cases import write_cases
-    from benchmark_gen.realhistory import DEFAULT_CHAINS, PROJECTS, default_cache_dir, generate
+    from benchmark_gen.realhistory import (
+        DEFAULT_CHAINS,
+        HOLDOUT_PROJECTS,
+        PROJECTS,
+        default_cache_dir,
+        generate,
+    )
 
-    names = [x.strip() for x in projects.split(",") if x.strip()] if projects else list(PROJECTS)
+    table = HOLDOUT_PROJECTS if holdout else PROJECTS
+    names = [x.strip() for x in projects.split(",") if x.strip()] if projects else list(table)
     cache = cache_dir or default_cache_dir()
     with progress("generate-real", disable=as_json) as report:
         cases = list(
@@ -203,6 +222,7 @@ def generate_real_cmd(
                 cache,
                 chains=DEFAULT_CHAINS if chains is None else chains,
                 progress=lambda _label, done, total: report(done, total),
+                projects=table,
             )
         )
     written = write_cases(output, cases)
