@@ -454,8 +454,8 @@ _WRAPPERS = frozenset({"decorated_definition"})  # a definition with its decorat
 
 def _whole_definition(doc: _Doc, s: int, e: int, start: int, end: int) -> tuple[int, int] | None:
     """A tag on a whole definition stays on the whole definition: when the chosen place starts
-    at the header of the same-named definition but no longer covers all of it (it gained a
-    decorator, or lines at its end), the whole new definition."""
+    at the header of the same-named definition but no longer covers all of it (lines added at
+    its end), the whole new definition (with its decorators if the tag had them)."""
     old_tree = doc.old_tree
     name = _definition_name_of(old_tree, doc.old, s, e) if old_tree is not None else None
     tree = doc.new_tree if name is not None else None
@@ -475,10 +475,11 @@ def _whole_definition(doc: _Doc, s: int, e: int, start: int, end: int) -> tuple[
     name_node = node.child_by_field_name("name") or node.child_by_field_name("declarator")
     if name_node is not None and tree.to_char(name_node.end_byte) <= a:
         return None  # the place is inside the definition's body, not the definition
-    # Decorators the definition gained are part of it now; ones the tag left out stay out.
+    # Decorators belong to the tag only if the person tagged them: ones added later are new code
+    # above it, like an inserted line (and the tag stays `moved`, exactly the tagged text).
     old_node = old_tree.smallest_covering(*syntax.trim(doc.old, s, e))
-    left_out = old_node is not None and old_node.parent is not None and old_node.parent.type in _WRAPPERS
-    while not left_out and node.parent is not None and node.parent.type in _WRAPPERS:
+    with_decorators = old_node is not None and old_node.type in _WRAPPERS
+    while with_decorators and node.parent is not None and node.parent.type in _WRAPPERS:
         node = node.parent
     span = tree.node_span(node)
     if (span.start, span.end) == (a, b) or not (span.start <= a and b <= span.end):
