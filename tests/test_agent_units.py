@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -102,6 +103,9 @@ def _query(best: Placement, cands: list[Candidate], old_piece: str = "x = a + 1"
     return LLMQuery(0, old, DOC, s, s + len(old_piece), tuple(cands), "python", best)
 
 
+FULL = Calibration(may_move=True, may_flag=True)  # MAGICMARKUP_LLM_POLICY=full
+
+
 def test_calibration_agreement_places_only_a_guess_the_text_singles_out() -> None:
     s = DOC.index("x = a + 1")
     t = DOC.index("return b * 2")
@@ -128,9 +132,13 @@ def test_calibration_a_weak_pick_stays_for_review_on_the_cheap_guess() -> None:
     q = _query(best, [good, weak])
     shown = shown_candidates(q, "x = a + 1")
     weak_index = next(i for i, c in enumerate(shown, 1) if c.start == t)
-    answer = decide_choice(q, shown, weak_index, Calibration())
+    answer = decide_choice(q, shown, weak_index, FULL)
     assert (answer.start, answer.end) == (s, s + 9)
     assert answer.confidence < 0.75  # flagged, not moved
+    # by default (policy "confirm") a disagreement changes nothing: measured, the local model's
+    # disagreements flagged only right placements
+    kept = decide_choice(q, shown, weak_index, Calibration())
+    assert (kept.start, kept.end, kept.confidence) == (s, s + 9, 0.8)
 
 
 def test_calibration_none_confirms_an_orphan_and_keeps_a_guess() -> None:
@@ -141,10 +149,12 @@ def test_calibration_none_confirms_an_orphan_and_keeps_a_guess() -> None:
         _query(orphan, [cand]), shown_candidates(_query(orphan, [cand]), "x"), 0, Calibration()
     ).orphaned
     review = Placement(s, s + 9, Status.NEEDS_REVIEW, 0.6, "fuzzy", [cand])
-    gone = decide_choice(
+    gone = decide_choice(_query(review, [cand]), shown_candidates(_query(review, [cand]), "x"), 0, FULL)
+    assert gone.orphaned  # policy "full": an unconfirmed guess the model says is gone
+    stays = decide_choice(
         _query(review, [cand]), shown_candidates(_query(review, [cand]), "x"), 0, Calibration()
     )
-    assert gone.orphaned  # an unconfirmed guess the model says is gone
+    assert (stays.start, stays.orphaned, stays.confidence) == (s, False, 0.6)  # default: kept for review
     placed = Placement(s, s + 9, Status.CHANGED, 0.8, "fuzzy", [cand])
     kept = decide_choice(
         _query(placed, [cand]), shown_candidates(_query(placed, [cand]), "x"), 0, Calibration()
@@ -190,3 +200,41 @@ def test_cache_key_covers_model_and_prompt_version(tmp_path: Path) -> None:
     cache.put(k, '{"choice": 1}', 12)
     assert cache.get(k) == {"content": '{"choice": 1}', "tokens": 12, "time": cache.get(k)["time"]}  # type: ignore[index]
     assert ResponseCache(tmp_path, enabled=False).get(k) is None
+
+
+def test_tags_an_answer_could_only_confirm_are_not_asked_and_start_nothing() -> None:
+    """Policy "confirm" (the default): placed tags and orphans are never put to the model, nor a
+    guess whose candidates are so unlike the tagged text that only a copied text could help
+    (which could only move it); when nothing is left to ask no endpoint is opened."""
+    from magicmarkup.agent.resolver import LLMResolver
+
+    opened: list[int] = []
+
+    def endpoint() -> NoReturn:
+        opened.append(1)
+        raise AssertionError("no endpoint may be opened")
+
+    resolver = LLMResolver(endpoint, Settings.model_validate({"llm_cache": False}))
+    s = DOC.index("x = a + 1")
+    t = DOC.index("return b * 2")
+    near = Candidate(s, s + 9, 0.8, "fuzzy")
+    unlike = Candidate(t, t + 12, 0.4, "fuzzy")
+    placed = _query(Placement(s, s + 9, Status.CHANGED, 0.8, "fuzzy", [near]), [near])
+    orphan = _query(Placement(None, None, Status.ORPHANED, 0.3, "fuzzy", [near]), [near])
+    hopeless = _query(Placement(t, t + 12, Status.NEEDS_REVIEW, 0.5, "fuzzy", [unlike]), [unlike])
+    review = _query(Placement(s, s + 9, Status.NEEDS_REVIEW, 0.7, "fuzzy", [near]), [near])
+    assert [resolver.worth_asking(q) for q in (placed, orphan, hopeless, review)] == [
+        False,
+        False,
+        False,
+        True,
+    ]
+    answers = resolver.resolve([placed, orphan, hopeless])
+    assert opened == [] and not resolver.started and resolver.skipped == 3
+    assert [(a.start, a.end, a.orphaned, a.confidence, a.calls) for a in answers] == [
+        (s, s + 9, False, 0.8, 0),
+        (None, None, True, 0.3, 0),
+        (t, t + 12, False, 0.5, 0),
+    ]
+    full = LLMResolver(endpoint, Settings.model_validate({"llm_cache": False}), calibration=FULL)
+    assert [full.worth_asking(q) for q in (placed, orphan, hopeless, review)] == [True, False, True, True]

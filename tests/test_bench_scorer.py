@@ -169,11 +169,13 @@ def test_percentile() -> None:
     assert percentile([5.0], 95) == 5.0
 
 
-def _uncertain_and_sure(n_each: int) -> list[Case]:
-    """Real-history cases the cheap stages are unsure about (they reach a model), and sure ones."""
+def _uncertain_and_sure(n_each: int, review_only: bool = False) -> list[Case]:
+    """Real-history cases the cheap stages are unsure about (they reach a model; `review_only`:
+    ones they leave needs_review), and sure ones."""
     from benchmark_gen.cases import iter_cases
     from magicmarkup.anchoring import Job, Thresholds
     from magicmarkup.anchoring.cascade import cheap_placements
+    from magicmarkup.model import Status
 
     unsure: list[Case] = []
     sure: list[Case] = []
@@ -181,7 +183,9 @@ def _uncertain_and_sure(n_each: int) -> list[Case]:
         if case.meta.get("chain") is not None:
             continue
         job = Job(case.old_text, case.new_text, [(case.old_start, case.old_end)], case.language)
-        _placements, pending = cheap_placements(job, Thresholds())
+        placements, pending = cheap_placements(job, Thresholds())
+        if review_only and pending and placements[0].status is not Status.NEEDS_REVIEW:
+            continue
         (unsure if pending else sure).append(case)
         if len(unsure) >= n_each and len(sure) >= n_each:
             break
@@ -194,7 +198,7 @@ def test_llm_effect_is_measured_against_a_cheap_only_run(choice: int) -> None:
     the summary's fixed/broken/silent figures equal the difference from a separate --no-llm run
     (a real local HTTP server stands in for the model, answering every question the same way)."""
     from magicmarkup.agent import Endpoint, chat_endpoint
-    from magicmarkup.agent.resolver import LLMResolver
+    from magicmarkup.agent.resolver import Calibration, LLMResolver
     from magicmarkup.config import Settings
     from tests.llm_fault_server import FaultServer
 
@@ -206,7 +210,10 @@ def test_llm_effect_is_measured_against_a_cheap_only_run(choice: int) -> None:
         )
         with chat_endpoint(settings) as endpoint:
             assert isinstance(endpoint, Endpoint)
-            resolver = LLMResolver(endpoint, settings, None, backoff=0.01)
+            # policy "full": the model's answer may move, orphan and flag tags, so that both
+            # fixed and broken answers can occur and their accounting is checked
+            full = Calibration(review=settings.review_threshold, may_move=True, may_flag=True)
+            resolver = LLMResolver(endpoint, settings, None, calibration=full, backoff=0.01)
             with_llm = score_cases(cases, resolver).predictions
     assert [p.cheap_correct for p in with_llm] == [p.correct for p in alone]
     effect = summarize(cases, with_llm)["llm_effect"]
@@ -216,3 +223,30 @@ def test_llm_effect_is_measured_against_a_cheap_only_run(choice: int) -> None:
     assert effect["silent_without"] == sum(p.silent for p in alone)
     assert effect["silent_with"] == sum(p.silent for p in with_llm)
     assert "llm_effect" not in summarize(cases, alone)
+
+
+@pytest.mark.parametrize("choice", [0, 1, 2])
+def test_by_default_no_answer_of_the_model_moves_or_orphans_a_tag(choice: int) -> None:
+    """Policy "confirm" (the default): whatever the model answers ("none", the first or the second
+    candidate, from a real local HTTP server), every tag stays where the cheap stages put it,
+    so the model breaks no right answer; at most a review guess it confirms becomes placed."""
+    from magicmarkup.agent import Endpoint, chat_endpoint
+    from magicmarkup.agent.resolver import LLMResolver
+    from magicmarkup.config import Settings
+    from tests.llm_fault_server import FaultServer
+
+    cases = _uncertain_and_sure(6, review_only=True)
+    alone = score_cases(cases).predictions
+    with FaultServer(choice=choice) as srv:
+        settings = Settings.model_validate(
+            {"base_url": srv.base_url, "model": "fault-model", "retries": 0, "llm_cache": False}
+        )
+        with chat_endpoint(settings) as endpoint:
+            assert isinstance(endpoint, Endpoint)
+            resolver = LLMResolver(endpoint, settings, None, backoff=0.01)
+            with_llm = score_cases(cases, resolver).predictions
+    assert resolver.queries > 0 and resolver.counters.calls > 0  # review guesses were put to it
+    assert [(p.start, p.end) for p in with_llm] == [(p.start, p.end) for p in alone]
+    assert summarize(cases, with_llm)["llm_effect"]["broken"] == 0
+    for a, b in zip(alone, with_llm, strict=True):
+        assert b.status == a.status or (a.status == "needs_review" and b.status in ("changed", "moved"))

@@ -203,7 +203,11 @@ def apply_answer(job: Job, query: LLMQuery, answer: LLMAnswer, th: Thresholds) -
             return make(best.start, best.end, Status.ORPHANED, best.confidence, best.method, answer.error)
         return make(best.start, best.end, Status.NEEDS_REVIEW, review_conf, best.method, answer.error)
     if answer.orphaned:
+        if best.status is Status.ORPHANED:
+            return make(best.start, best.end, Status.ORPHANED, best.confidence, best.method)
         return make(best.start, best.end, Status.ORPHANED, answer.confidence, "llm")
+    if (answer.start, answer.end, answer.confidence) == (best.start, best.end, best.confidence):
+        return make(best.start, best.end, best.status, best.confidence, best.method)  # kept as it was
     s, e = answer.start, answer.end
     if s is None or e is None or not (0 <= s < e <= len(job.new_text)):
         error = "answer outside the document"

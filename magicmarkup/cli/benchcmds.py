@@ -71,6 +71,7 @@ def score_cmd(
     from benchmark_gen.report import plot as make_plot
     from benchmark_gen.report import print_summary, summarize
     from benchmark_gen.scorer import score_suite
+    from magicmarkup.agent.resolver import LLMResolver
 
     logging.getLogger("benchmark_gen.cases").setLevel(logging.ERROR)  # reported below instead
     bad: list[BadLine] = []
@@ -99,6 +100,7 @@ def score_cmd(
         run = score_suite(
             cases, resolver, session.thresholds, report, llm_concurrency=session.settings.concurrency
         )
+        stats = resolver.stats() if isinstance(resolver, LLMResolver) else {}
     summary = summarize(cases, run.predictions, suites)
     if predictions is not None:
         predictions.parent.mkdir(parents=True, exist_ok=True)
@@ -112,13 +114,26 @@ def score_cmd(
             {
                 **summary,
                 "seconds": round(run.seconds, 3),
-                "llm": {"note": note, "seconds": round(run.llm_seconds, 3), "queries": run.llm_queries},
+                "llm": {
+                    "note": note,
+                    "seconds": round(run.llm_seconds, 3),
+                    "queries": run.llm_queries,  # uncertain tags handed to the LLM stage
+                    **stats,  # of which skipped (an answer could not change them), p50 per call, ...
+                },
                 "malformed": [str(b) for b in bad],
             }
         )
         return
     print_summary(summary, console, run.seconds)
     console.print(f"[dim]{escape(note)}[/]")
+    if stats.get("queries"):
+        p50 = stats.get("p50_seconds_per_call")
+        console.print(
+            f"[dim]LLM stage: {run.llm_queries} uncertain tags, {stats.get('skipped', 0)} not asked "
+            f"(an answer could not change them), {stats.get('calls', 0)} requests"
+            + (f", p50 {p50} s per request" if p50 is not None else "")
+            + "[/]"
+        )
     if predictions is not None:
         console.print(f"predictions: {escape(str(predictions))}")
     if plot is not None:
