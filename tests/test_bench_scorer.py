@@ -7,6 +7,7 @@ import pytest
 from benchmark_gen.cases import Case
 from benchmark_gen.report import percentile, summarize
 from benchmark_gen.scorer import Prediction, judge, score_cases
+from magicmarkup.agent.resolver import LLMResolver
 
 OLD = """def price(qty, unit):
     total = qty * unit
@@ -192,29 +193,35 @@ def _uncertain_and_sure(n_each: int, review_only: bool = False) -> list[Case]:
     return unsure[:n_each] + sure[:n_each]
 
 
-@pytest.mark.parametrize("choice", [0, 1])
-def test_llm_effect_is_measured_against_a_cheap_only_run(choice: int) -> None:
-    """With a model, each prediction carries what the cheap stages alone would have answered, and
-    the summary's fixed/broken/silent figures equal the difference from a separate --no-llm run
-    (a real local HTTP server stands in for the model, answering every question the same way)."""
+def _score_with_fault_server(
+    cases: list[Case], choice: int, policy_full: bool
+) -> tuple[list[Prediction], LLMResolver]:
+    """Score `cases` with a real local HTTP server standing in for the model, answering every
+    question with `choice`; `policy_full`: the answer may move, orphan and flag tags."""
     from magicmarkup.agent import Endpoint, chat_endpoint
     from magicmarkup.agent.resolver import Calibration, LLMResolver
     from magicmarkup.config import Settings
     from tests.llm_fault_server import FaultServer
 
-    cases = _uncertain_and_sure(6)
-    alone = score_cases(cases).predictions
     with FaultServer(choice=choice) as srv:
         settings = Settings.model_validate(
             {"base_url": srv.base_url, "model": "fault-model", "retries": 0, "llm_cache": False}
         )
         with chat_endpoint(settings) as endpoint:
             assert isinstance(endpoint, Endpoint)
-            # policy "full": the model's answer may move, orphan and flag tags, so that both
-            # fixed and broken answers can occur and their accounting is checked
-            full = Calibration(review=settings.review_threshold, may_move=True, may_flag=True)
-            resolver = LLMResolver(endpoint, settings, None, calibration=full, backoff=0.01)
-            with_llm = score_cases(cases, resolver).predictions
+            cal = Calibration(review=settings.review_threshold, may_move=policy_full, may_flag=policy_full)
+            resolver = LLMResolver(endpoint, settings, None, calibration=cal, backoff=0.01)
+            return score_cases(cases, resolver).predictions, resolver
+
+
+@pytest.mark.parametrize("choice", [0, 1])
+def test_llm_effect_is_measured_against_a_cheap_only_run(choice: int) -> None:
+    """With a model, each prediction carries what the cheap stages alone would have answered, and
+    the summary's fixed/broken/silent figures equal the difference from a separate --no-llm run.
+    Policy "full", so that both fixed and broken answers can occur and their accounting is checked."""
+    cases = _uncertain_and_sure(6)
+    alone = score_cases(cases).predictions
+    with_llm, _resolver = _score_with_fault_server(cases, choice, policy_full=True)
     assert [p.cheap_correct for p in with_llm] == [p.correct for p in alone]
     effect = summarize(cases, with_llm)["llm_effect"]
     assert effect["asked"] == sum(p.llm_calls > 0 or p.llm_error is not None for p in with_llm) > 0
@@ -228,23 +235,11 @@ def test_llm_effect_is_measured_against_a_cheap_only_run(choice: int) -> None:
 @pytest.mark.parametrize("choice", [0, 1, 2])
 def test_by_default_no_answer_of_the_model_moves_or_orphans_a_tag(choice: int) -> None:
     """Policy "confirm" (the default): whatever the model answers ("none", the first or the second
-    candidate, from a real local HTTP server), every tag stays where the cheap stages put it,
-    so the model breaks no right answer; at most a review guess it confirms becomes placed."""
-    from magicmarkup.agent import Endpoint, chat_endpoint
-    from magicmarkup.agent.resolver import LLMResolver
-    from magicmarkup.config import Settings
-    from tests.llm_fault_server import FaultServer
-
+    candidate), every tag stays where the cheap stages put it, so the model breaks no right
+    answer; at most a review guess it confirms becomes placed."""
     cases = _uncertain_and_sure(6, review_only=True)
     alone = score_cases(cases).predictions
-    with FaultServer(choice=choice) as srv:
-        settings = Settings.model_validate(
-            {"base_url": srv.base_url, "model": "fault-model", "retries": 0, "llm_cache": False}
-        )
-        with chat_endpoint(settings) as endpoint:
-            assert isinstance(endpoint, Endpoint)
-            resolver = LLMResolver(endpoint, settings, None, backoff=0.01)
-            with_llm = score_cases(cases, resolver).predictions
+    with_llm, resolver = _score_with_fault_server(cases, choice, policy_full=False)
     assert resolver.queries > 0 and resolver.counters.calls > 0  # review guesses were put to it
     assert [(p.start, p.end) for p in with_llm] == [(p.start, p.end) for p in alone]
     assert summarize(cases, with_llm)["llm_effect"]["broken"] == 0
