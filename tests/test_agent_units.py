@@ -204,9 +204,9 @@ def test_cache_key_covers_model_and_prompt_version(tmp_path: Path) -> None:
 
 def test_tags_an_answer_could_only_confirm_are_not_asked_and_start_nothing() -> None:
     """Policy "confirm" (the default): placed tags and orphans are never put to the model, nor a
-    guess whose candidates are so unlike the tagged text that only a copied text could help
-    (which could only move it); when nothing is left to ask no endpoint is opened."""
-    from magicmarkup.agent.resolver import LLMResolver
+    review guess the answer could not confirm (a lone candidate, or text that does not single it
+    out); when nothing is left to ask no endpoint is opened."""
+    from magicmarkup.agent.resolver import LLMResolver, worth_asking
 
     opened: list[int] = []
 
@@ -222,19 +222,28 @@ def test_tags_an_answer_could_only_confirm_are_not_asked_and_start_nothing() -> 
     placed = _query(Placement(s, s + 9, Status.CHANGED, 0.8, "fuzzy", [near]), [near])
     orphan = _query(Placement(None, None, Status.ORPHANED, 0.3, "fuzzy", [near]), [near])
     hopeless = _query(Placement(t, t + 12, Status.NEEDS_REVIEW, 0.5, "fuzzy", [unlike]), [unlike])
-    review = _query(Placement(s, s + 9, Status.NEEDS_REVIEW, 0.7, "fuzzy", [near]), [near])
-    assert [resolver.worth_asking(q) for q in (placed, orphan, hopeless, review)] == [
+    lone = _query(Placement(s, s + 9, Status.NEEDS_REVIEW, 0.7, "fuzzy", [near]), [near])
+    review = _query(Placement(s, s + 9, Status.NEEDS_REVIEW, 0.7, "fuzzy", [near, unlike]), [near, unlike])
+    # only the review guess whose text beats every rival could be confirmed by an answer
+    assert [worth_asking(q, resolver.calibration) for q in (placed, orphan, hopeless, lone, review)] == [
+        False,
         False,
         False,
         False,
         True,
     ]
-    answers = resolver.resolve([placed, orphan, hopeless])
-    assert opened == [] and not resolver.started and resolver.skipped == 3
+    answers = resolver.resolve([placed, orphan, hopeless, lone])
+    assert opened == [] and not resolver.started and resolver.skipped == 4
     assert [(a.start, a.end, a.orphaned, a.confidence, a.calls) for a in answers] == [
         (s, s + 9, False, 0.8, 0),
         (None, None, True, 0.3, 0),
         (t, t + 12, False, 0.5, 0),
+        (s, s + 9, False, 0.7, 0),
     ]
-    full = LLMResolver(endpoint, Settings.model_validate({"llm_cache": False}), calibration=FULL)
-    assert [full.worth_asking(q) for q in (placed, orphan, hopeless, review)] == [True, False, True, True]
+    assert [worth_asking(q, FULL) for q in (placed, orphan, hopeless, lone, review)] == [
+        True,
+        False,
+        True,
+        True,
+        True,
+    ]

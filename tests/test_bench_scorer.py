@@ -170,23 +170,40 @@ def test_percentile() -> None:
     assert percentile([5.0], 95) == 5.0
 
 
-def _uncertain_and_sure(n_each: int, review_only: bool = False) -> list[Case]:
-    """Real-history cases the cheap stages are unsure about (they reach a model; `review_only`:
-    ones they leave needs_review), and sure ones."""
+def _uncertain_and_sure(n_each: int, askable: bool = False) -> list[Case]:
+    """Cases the cheap stages are unsure about (they reach a model), and sure ones: from the
+    real-history suite, or (`askable`) review guesses the default policy would put to the model
+    (few: the first two are early in the mechanical suite)."""
     from benchmark_gen.cases import iter_cases
+    from magicmarkup.agent.resolver import Calibration, worth_asking
     from magicmarkup.anchoring import Job, Thresholds
     from magicmarkup.anchoring.cascade import cheap_placements
-    from magicmarkup.model import Status
+    from magicmarkup.anchoring.types import LLMQuery
 
     unsure: list[Case] = []
     sure: list[Case] = []
-    for case in iter_cases("data/bench/real_history.jsonl.gz"):
+    suite = "data/bench/mechanical.jsonl.gz" if askable else "data/bench/real_history.jsonl.gz"
+    for case in iter_cases(suite):
         if case.meta.get("chain") is not None:
             continue
         job = Job(case.old_text, case.new_text, [(case.old_start, case.old_end)], case.language)
         placements, pending = cheap_placements(job, Thresholds())
-        if review_only and pending and placements[0].status is not Status.NEEDS_REVIEW:
-            continue
+        if askable and pending:
+            queries = [
+                LLMQuery(
+                    0,
+                    case.old_text,
+                    case.new_text,
+                    case.old_start,
+                    case.old_end,
+                    tuple(c),
+                    None,
+                    placements[k],
+                )
+                for k, c, _ in pending
+            ]
+            if not any(worth_asking(q, Calibration()) for q in queries):
+                continue
         (unsure if pending else sure).append(case)
         if len(unsure) >= n_each and len(sure) >= n_each:
             break
@@ -237,7 +254,7 @@ def test_by_default_no_answer_of_the_model_moves_or_orphans_a_tag(choice: int) -
     """Policy "confirm" (the default): whatever the model answers ("none", the first or the second
     candidate), every tag stays where the cheap stages put it, so the model breaks no right
     answer; at most a review guess it confirms becomes placed."""
-    cases = _uncertain_and_sure(6, review_only=True)
+    cases = _uncertain_and_sure(2, askable=True)
     alone = score_cases(cases).predictions
     with_llm, resolver = _score_with_fault_server(cases, choice, policy_full=False)
     assert resolver.queries > 0 and resolver.counters.calls > 0  # review guesses were put to it

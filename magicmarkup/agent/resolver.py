@@ -189,30 +189,11 @@ class LLMResolver:
                     raise ServerError(self._open_error) from None
             return self._endpoint
 
-    def worth_asking(self, q: LLMQuery) -> bool:
-        """Whether an answer could change this tag under the calibration (else no call is made,
-        and no server is started for it)."""
-        cal = self.calibration
-        best = q.best
-        if cal.verdict:  # a confident placement could only be broken; an orphan only confirmed
-            if best.status is not Status.NEEDS_REVIEW or best.start is None:
-                return False
-            shown = shown_candidates(q, q.old_text[q.old_start : q.old_end])
-            return any(c.is_best for c in _verdict_shown(shown, cal.verdict_candidates))
-        if best.status is Status.ORPHANED and not cal.ask_orphans:
-            return False  # measured: the model "picks" something for nearly every deleted span
-        if not (cal.may_move or cal.may_flag) and best.status is not Status.NEEDS_REVIEW:
-            return False  # a placement the answer could only confirm
-        if not cal.may_move:  # a copied text (the locate prompt) could only move the guess
-            shown = shown_candidates(q, q.old_text[q.old_start : q.old_end])
-            return bool(shown) and max(c.sim for c in shown) >= cal.locate_below
-        return True
-
     # -- the protocol ---------------------------------------------------------------------------
     def resolve(self, queries: list[LLMQuery]) -> list[LLMAnswer]:
         if not queries:
             return []
-        asked = [q for q in queries if self.worth_asking(q)]
+        asked = [q for q in queries if worth_asking(q, self.calibration)]
         self.skipped += len(queries) - len(asked)
         if len(asked) < len(queries):
             by_key = {a.key: a for a in self.resolve(asked)} if asked else {}
@@ -478,6 +459,25 @@ class LLMResolver:
         )
 
 
+def worth_asking(q: LLMQuery, cal: Calibration) -> bool:
+    """Whether an answer could change this tag under `cal` (else no call is made, and no server
+    is started for it)."""
+    best = q.best
+    if cal.verdict:  # a confident placement could only be broken; an orphan only confirmed
+        if best.status is not Status.NEEDS_REVIEW or best.start is None:
+            return False
+        shown = shown_candidates(q, q.old_text[q.old_start : q.old_end])
+        return any(c.is_best for c in _verdict_shown(shown, cal.verdict_candidates))
+    if best.status is Status.ORPHANED and not cal.ask_orphans:
+        return False  # measured: the model "picks" something for nearly every deleted span
+    if cal.may_move or cal.may_flag:
+        return True
+    # Policy "confirm": an answer can only confirm a review guess the text singles out.
+    if best.status is not Status.NEEDS_REVIEW:
+        return False
+    return _confirmable(q, shown_candidates(q, q.old_text[q.old_start : q.old_end]), cal)
+
+
 def _keep(q: LLMQuery) -> LLMAnswer:
     """The cascade's own answer, unchanged (no call)."""
     best = q.best
@@ -574,6 +574,21 @@ def shown_candidates(q: LLMQuery, old_piece: str) -> list[_Shown]:
     return sorted(out, key=lambda c: (c.start, c.end))
 
 
+def _confirmable(q: LLMQuery, shown: list[_Shown], cal: Calibration) -> bool:
+    """Whether the model's agreement may place the cheap guess: only when the text evidence does
+    not point elsewhere (a model, or an instruction in a comment, agreeing with a weak guess must
+    not seal it)."""
+    best = next((c for c in shown if c.is_best), None)
+    if best is None or len(shown) < 2:
+        return False  # a lone candidate: "yes, that one" is no evidence
+    rival_sim = max(c.sim for c in shown if c is not best)
+    return (
+        q.best.confidence >= cal.agree_min_conf
+        and best.sim >= cal.agree_min_sim
+        and best.sim >= rival_sim + cal.agree_rival_margin
+    )
+
+
 def decide_choice(q: LLMQuery, shown: list[_Shown], choice: int, cal: Calibration) -> LLMAnswer:
     """Turn the model's pick into a verdict the cascade can apply, trusting it only as far as the
     cheap evidence allows."""
@@ -600,16 +615,8 @@ def decide_choice(q: LLMQuery, shown: list[_Shown], choice: int, cal: Calibratio
     best_shown = next((c for c in shown if c.is_best), None)
     if orphaned:
         return keep  # a pick never rescues an orphan (measured: nearly always deleted code)
-    rival_sim = max((c.sim for c in shown if c is not pick), default=0.0)
     if pick.is_best:
-        # Agreement is worth something only when the text evidence does not point elsewhere:
-        # a model (or an instruction in a comment) agreeing with a weak guess must not seal it.
-        if (
-            len(shown) >= 2
-            and best.confidence >= cal.agree_min_conf
-            and pick.sim >= cal.agree_min_sim
-            and pick.sim >= rival_sim + cal.agree_rival_margin
-        ):
+        if _confirmable(q, shown, cal):
             conf = min(cal.agree_cap, max(best.confidence, cal.review + cal.agree_bonus))
             return LLMAnswer(key=q.key, start=pick.start, end=pick.end, confidence=conf)
         return keep
