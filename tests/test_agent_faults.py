@@ -23,6 +23,15 @@ from tests.conftest import CliRunner
 from tests.llm_fault_server import FaultServer
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _policy_full() -> Iterator[None]:
+    """These tests exercise the client path on every kind of prompt, so the model's answers may
+    act (policy "full"); the default policy asks only guesses an answer could confirm."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MAGICMARKUP_LLM_POLICY", "full")
+        yield
+
+
 def settings_for(srv: FaultServer, **kw: object) -> Settings:
     values: dict[str, object] = {
         "base_url": srv.base_url,
@@ -45,7 +54,7 @@ def resolver_for(
     settings = settings_for(srv, **kw)
     with chat_endpoint(settings, store_dir) as endpoint:
         assert isinstance(endpoint, Endpoint)
-        cal = Calibration(review=settings.review_threshold, verdict=verdict)
+        cal = Calibration(review=settings.review_threshold, verdict=verdict, may_move=True, may_flag=True)
         yield LLMResolver(endpoint, settings, store_dir, calibration=cal, backoff=0.01)
 
 

@@ -37,6 +37,15 @@ TEST_CACHE = Path(
 MODEL = "smollm2-135m"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _policy_full() -> Iterator[None]:
+    """These tests exercise the client path on every kind of prompt, so the model's answers may
+    act (policy "full"); the default policy asks only guesses an answer could confirm."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MAGICMARKUP_LLM_POLICY", "full")
+        yield
+
+
 @pytest.fixture(scope="session")
 def smol_path() -> Path:
     try:
