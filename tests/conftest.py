@@ -41,14 +41,23 @@ GIT_ENV = {
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """No test sees the developer's git identity, LLM endpoint or debug settings."""
+def _isolated_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> None:
+    """No test sees the developer's git identity, LLM endpoint, LLM switches or debug settings.
+    Tests marked `llm_policy_full` (the client-path tests, which need every kind of prompt to
+    reach a server) get MAGICMARKUP_LLM_POLICY=full; the default asks only guesses an answer
+    could confirm."""
     for key, value in GIT_ENV.items():
         monkeypatch.setenv(key, value)
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
-    for var in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "MAGICMARKUP_DEBUG"):
+    for var in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "MAGICMARKUP_DEBUG", "MAGICMARKUP_LLM_VERDICT"):
         monkeypatch.delenv(var, raising=False)
+    if request.node.get_closest_marker("llm_policy_full") is not None:
+        monkeypatch.setenv("MAGICMARKUP_LLM_POLICY", "full")
+    else:
+        monkeypatch.delenv("MAGICMARKUP_LLM_POLICY", raising=False)
 
 
 def git(cwd: Path, *args: str) -> str:

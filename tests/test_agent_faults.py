@@ -22,14 +22,7 @@ from tests.agent.cases import CASES, DELETED, hostile_case, uncertain
 from tests.conftest import CliRunner
 from tests.llm_fault_server import FaultServer
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _policy_full() -> Iterator[None]:
-    """These tests exercise the client path on every kind of prompt, so the model's answers may
-    act (policy "full"); the default policy asks only guesses an answer could confirm."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MAGICMARKUP_LLM_POLICY", "full")
-        yield
+pytestmark = pytest.mark.llm_policy_full
 
 
 def settings_for(srv: FaultServer, **kw: object) -> Settings:

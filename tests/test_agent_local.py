@@ -16,7 +16,7 @@ import pytest
 
 from magicmarkup.agent import Endpoint, chat_endpoint, llm_session
 from magicmarkup.agent.models import is_pulled, pull, sha256_file, spec_for
-from magicmarkup.agent.resolver import LLMResolver
+from magicmarkup.agent.resolver import Calibration, LLMResolver
 from magicmarkup.agent.server import LocalServer, ServerConfig, xllamacpp_available
 from magicmarkup.anchoring import Placement, reanchor_many
 from magicmarkup.config import Settings
@@ -27,6 +27,7 @@ from tests.conftest import CliRunner
 
 pytestmark = [
     pytest.mark.llm,
+    pytest.mark.llm_policy_full,
     pytest.mark.skipif(not xllamacpp_available(), reason="xllamacpp (the `local` extra) is not installed"),
 ]
 
@@ -35,15 +36,6 @@ TEST_CACHE = Path(
     os.environ.get("MAGICMARKUP_TEST_CACHE", Path.home() / ".cache" / "magicmarkup-test-models")
 )
 MODEL = "smollm2-135m"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _policy_full() -> Iterator[None]:
-    """These tests exercise the client path on every kind of prompt, so the model's answers may
-    act (policy "full"); the default policy asks only guesses an answer could confirm."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MAGICMARKUP_LLM_POLICY", "full")
-        yield
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +73,10 @@ def resolver(
     ctx = chat_endpoint(settings, store_dir)
     endpoint = ctx.__enter__()
     assert endpoint is not None
-    return LLMResolver(endpoint, settings, store_dir), endpoint
+    # policy "full": every kind of prompt reaches the server (module fixtures are built before
+    # the per-test environment that the llm_policy_full mark sets)
+    full = Calibration(review=settings.review_threshold, may_move=True, may_flag=True)
+    return LLMResolver(endpoint, settings, store_dir, calibration=full), endpoint
 
 
 def test_pull_is_idempotent_and_verified(smol_path: Path) -> None:
