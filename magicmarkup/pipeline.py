@@ -20,12 +20,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from magicmarkup.anchoring import Job, OldSpan, Placement, Resolver, Thresholds, reanchor_many
+from magicmarkup.anchoring.syntax import describe_span
 from magicmarkup.documents import language_for, text_hash
 from magicmarkup.errors import MagicMarkupError
-from magicmarkup.model import Candidate, RetagEvent, Span, Status, Tag
+from magicmarkup.model import Anchor, Candidate, RetagEvent, Span, Status, Tag
 from magicmarkup.store import Store
 
 Progress = Callable[[int, int], None]
+CONTEXT_CHARS = 80
 CANDIDATE_TEXT_CHARS = 2000
 EXACT = "unchanged"  # the method of a placement in the pin's own text
 REJECTED = "rejected"  # a person said the guess was wrong: orphaned until re-attached
@@ -44,12 +46,27 @@ class Placed:
     llm_calls: int = 0
     llm_tokens: int = 0
     llm_error: str | None = None
+    path: str | None = None  # the file it is in, when its code left its document (history)
 
     @property
     def span(self) -> Span | None:
         return (
             Span(start=self.start, end=self.end) if self.start is not None and self.end is not None else None
         )
+
+
+def make_anchor(text: str, start: int, end: int, language: str | None, snapshot: str | None) -> Anchor:
+    """Everything we need to find [start, end) again after `text` changes."""
+    node_type, path = describe_span(text, start, end, language)
+    return Anchor(
+        text=text[start:end],
+        start=start,
+        prefix=text[max(0, start - CONTEXT_CHARS) : start],
+        suffix=text[end : end + CONTEXT_CHARS],
+        node_type=node_type,
+        syntax_path=path,
+        snapshot=snapshot,
+    )
 
 
 def confirmed_text(pin: Tag) -> str:
@@ -164,14 +181,16 @@ def place(
     thresholds: Thresholds | None = None,
     progress: Progress | None = None,
     problems: list[str] | None = None,
+    texts: dict[str, str] | None = None,
 ) -> list[dict[str, Placed]]:
     """Place every request's pins in its text: exact where the text is the pin's own snapshot,
     else one cascade job per (document, snapshot), all run together (the LLM stage, if any,
-    asks about the unsure ones of every document concurrently)."""
+    asks about the unsure ones of every document concurrently). `texts`: snapshot texts known
+    without the store (a document's text at HEAD, for pins carried there by its history)."""
     jobs: list[Job] = []
     owners: list[tuple[int, list[Tag]]] = []
     results: list[dict[str, Placed]] = [{} for _ in requests]
-    snapshots: dict[str, str | None] = {}
+    snapshots: dict[str, str | None] = dict(texts or {})
     for index, req in enumerate(requests):
         sha = text_hash(req.text)
         groups: dict[str | None, list[Tag]] = {}
@@ -245,8 +264,6 @@ def repin(pin: Tag, placed: Placed, text: str, path: str, snapshot: str, reason:
     """Move `pin` onto `text` (whose snapshot is stored) as `placed` says; True if it changed.
     A confident placement re-anchors it there; a guess keeps the last confident anchor (the
     evidence for later) and records the guess and candidates; an orphan keeps everything."""
-    from magicmarkup.tags import make_anchor
-
     before = (
         pin.path,
         pin.span,

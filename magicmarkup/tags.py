@@ -10,12 +10,10 @@ from typing import Any
 
 from pydantic import JsonValue, ValidationError
 
-from magicmarkup.anchoring.syntax import describe_span
 from magicmarkup.documents import language_for
 from magicmarkup.errors import DocumentError, SpanError, StoreError, TagNotFound
 from magicmarkup.model import (
     SCHEMA_VERSION,
-    Anchor,
     LineIndex,
     RetagEvent,
     Span,
@@ -24,24 +22,10 @@ from magicmarkup.model import (
     utcnow,
     validate_metadata,
 )
+from magicmarkup.pipeline import CONTEXT_CHARS as CONTEXT_CHARS  # (the anchor is made by the pipeline)
+from magicmarkup.pipeline import make_anchor as make_anchor
 from magicmarkup.store import Store, git_dir_of
 from magicmarkup.view import current
-
-CONTEXT_CHARS = 80
-
-
-def make_anchor(text: str, start: int, end: int, language: str | None, snapshot: str | None) -> Anchor:
-    """Everything we need to find [start, end) again after `text` changes."""
-    node_type, path = describe_span(text, start, end, language)
-    return Anchor(
-        text=text[start:end],
-        start=start,
-        prefix=text[max(0, start - CONTEXT_CHARS) : start],
-        suffix=text[end : end + CONTEXT_CHARS],
-        node_type=node_type,
-        syntax_path=path,
-        snapshot=snapshot,
-    )
 
 
 def resolve_span(

@@ -13,18 +13,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from magicmarkup.anchoring import Resolver, Thresholds
-from magicmarkup.documents import text_hash
+from magicmarkup.advance import Advanced, advance
+from magicmarkup.anchoring import Placement, Resolver, Thresholds
+from magicmarkup.documents import language_for, text_hash
 from magicmarkup.errors import MagicMarkupError
-from magicmarkup.model import Candidate, Status, Tag
-from magicmarkup.pipeline import Placed, Progress, Request, place
+from magicmarkup.model import Candidate, Span, Status, Tag
+from magicmarkup.pipeline import EXACT, Placed, Progress, Request, decide, make_anchor, place
 from magicmarkup.report import RetagReport, TagChange
 from magicmarkup.store import Store, atomic_write
 
@@ -89,9 +90,24 @@ def current(
         moved.update({k: v for k, v in follow_renames(store, [m for m in missing if m not in moved]).items()})
     cache = _Cache(store)
     out: list[Tag] = []
-    requests: list[Request] = []
-    pending: list[tuple[str, str, list[Tag], dict[str, Placed]]] = []  # (rel, path, todo pins, cached)
+    todos: dict[str, list[Tag]] = {}
+    pending: list[tuple[str, str, list[Tag], dict[str, Placed]]] = []  # (rel, path, pins, cached)
     texts_out: dict[str, str] = {}
+    others: dict[str, str | None] = {}  # texts of other files tags' code moved to
+
+    def other_text(path: str) -> str | None:
+        if path not in others:
+            if texts is not None and path in texts:
+                others[path] = texts[path]
+            elif path in texts_out:
+                others[path] = texts_out[path]
+            else:
+                try:
+                    others[path] = store.read_document(path) if _is_file(store, path) else None
+                except MagicMarkupError:
+                    others[path] = None
+        return others[path]
+
     for rel, pins in pins_by_doc.items():
         report.documents += 1
         path = moved.get(rel, rel) if rel in missing else rel
@@ -118,7 +134,12 @@ def current(
         for pin in pins:
             entry = cached.get(pin.id)
             if entry is not None and entry[0] == pin_key(pin):
-                placed, asked = entry[1], entry[2]
+                placed, asked, at = entry[1], entry[2], entry[3]
+                if placed.path is not None:
+                    elsewhere = other_text(placed.path)
+                    if elsewhere is None or text_hash(elsewhere) != at:
+                        todo.append(pin)
+                        continue
                 unsure = placed.status is Status.NEEDS_REVIEW or (
                     thresholds is not None and placed.confidence < thresholds.llm and placed.status.placed
                 )
@@ -127,29 +148,146 @@ def current(
                     continue
             todo.append(pin)
         if todo:
-            requests.append(Request(path, text, todo))
+            todos[rel] = todo
         pending.append((rel, path, pins, hits))
-    computed = place(store, requests, resolver, thresholds, progress, report.errors) if requests else []
-    by_path = {req.path: result for req, result in zip(requests, computed, strict=True)}
+    computed = (
+        _compute(store, pending, todos, texts_out, other_text, resolver, thresholds, progress, report.errors)
+        if todos
+        else {}
+    )
     for rel, path, pins, hits in pending:
-        fresh = by_path.get(path, {})
+        fresh = computed.get(rel, {})
         text = texts_out[path]
         placements = {**hits, **fresh}
         buffer = texts is not None and path in texts  # an editor's unsaved text: not the file's view
         if not buffer and (fresh or len(hits) != len(cache.get(rel, path, text_hash(text)))):
+            moved_to = {
+                k: text_hash(t)
+                for k, p in placements.items()
+                if p.path is not None and (t := other_text(p.path)) is not None
+            }
             cache.put(
-                rel, path, text_hash(text), pins, placements, asked=resolver is not None, fresh=set(fresh)
+                rel,
+                path,
+                text_hash(text),
+                pins,
+                placements,
+                asked=resolver is not None,
+                fresh=set(fresh),
+                at=moved_to,
             )
         for pin in pins:
             placed = placements[pin.id]
             report.llm_calls += placed.llm_calls
             report.llm_tokens += placed.llm_tokens
             report.llm_failed += placed.llm_error is not None
-            out.append(placed_copy(pin, path, placed))
-            _count(report, pin, path, placed, text)
+            where = placed.path or path
+            out.append(placed_copy(pin, where, placed))
+            _count(report, pin, where, placed, text if where == path else other_text(where))
     out.sort(key=lambda t: (t.path, t.span.start, t.id))
     report.seconds = time.perf_counter() - began
     return Current(out, report, texts_out, problems)
+
+
+def _compute(
+    store: Store,
+    pending: list[tuple[str, str, list[Tag], dict[str, Placed]]],
+    todos: dict[str, list[Tag]],
+    texts: dict[str, str],
+    other_text: Callable[[str], str | None],
+    resolver: Resolver | None,
+    thresholds: Thresholds | None,
+    progress: Progress | None,
+    errors: list[str],
+) -> dict[str, dict[str, Placed]]:
+    """Placements of the pins not in the cache: committed pins whose document changed since
+    are first carried to HEAD through its history (advance.py), then placed in the text on
+    disk from there; the rest (and those with no history) are placed from their snapshot."""
+    advanced = advance(store, [pin for pins in todos.values() for pin in pins], thresholds)
+    requests: list[Request] = []
+    owners: list[str] = []
+    extra: dict[str, str] = {}
+    carried: dict[str, tuple[Tag, Advanced, str, str]] = {}  # pin id -> (pin, advanced, where, text)
+    for rel, path, _pins, _hits in pending:
+        plain: list[Tag] = []
+        by_file: dict[str, list[Tag]] = {}
+        for pin in todos.get(rel, []):
+            adv = advanced.get(pin.id)
+            where = path if adv is None or adv.path in (pin.path, path) else adv.path
+            text = texts[path] if where == path else other_text(where)
+            if adv is None or adv.text is None or text is None:
+                plain.append(pin)
+                continue
+            assert adv.placement.start is not None and adv.placement.end is not None
+            sha = text_hash(adv.text)
+            extra[sha] = adv.text
+            virtual = pin.model_copy()
+            virtual.path = where
+            virtual.anchor = make_anchor(
+                adv.text, adv.placement.start, adv.placement.end, language_for(where), sha
+            )
+            virtual.span = Span(start=adv.placement.start, end=adv.placement.end)
+            virtual.status, virtual.confidence, virtual.confirmed_text = Status.ANCHORED, 1.0, None
+            by_file.setdefault(where, []).append(virtual)
+            carried[pin.id] = (pin, adv, where, text)
+        if plain:
+            requests.append(Request(path, texts[path], plain))
+            owners.append(rel)
+        for where, virtuals in by_file.items():
+            requests.append(
+                Request(where, texts[path] if where == path else other_text(where) or "", virtuals)
+            )
+            owners.append(rel)
+    results = place(store, requests, resolver, thresholds, progress, errors, texts=extra)
+    computed: dict[str, dict[str, Placed]] = {}
+    doc_paths = {rel: path for rel, path, _p, _h in pending}
+    for rel, result in zip(owners, results, strict=True):
+        for pin_id, placed in result.items():
+            if pin_id in carried:
+                pin, adv, where, text = carried[pin_id]
+                placed = _combine(pin, adv, placed, text, where, doc_paths[rel])
+            elif pin_id in advanced:  # the history lost it; a confident jump is only a guess
+                placed = _lost(advanced[pin_id], placed)
+            computed.setdefault(rel, {})[pin_id] = placed
+    return computed
+
+
+def _combine(pin: Tag, adv: Advanced, placed: Placed, text: str, where: str, doc_path: str) -> Placed:
+    """A pin carried to HEAD (`adv`) and from there into the text on disk (`placed`), judged
+    against what the person tagged."""
+    if placed.start is None or placed.end is None or placed.status is Status.ORPHANED:
+        return Placed(None, None, Status.ORPHANED, 0.0, placed.method, placed.candidates)
+    unsure = adv.placement.status is Status.NEEDS_REVIEW or placed.status is Status.NEEDS_REVIEW
+    method = (
+        adv.placement.method
+        if placed.method in (EXACT, pin.method)
+        else f"{adv.placement.method}; {placed.method}"
+    )
+    p = Placement(
+        placed.start,
+        placed.end,
+        Status.NEEDS_REVIEW if unsure else Status.CHANGED,
+        min(adv.placement.confidence, placed.confidence),
+        method,
+    )
+    final = decide(pin, p, text, same_path=pin.path == where)
+    final.path = where if where != doc_path else None
+    return final
+
+
+def _lost(adv: Advanced, jumped: Placed) -> Placed:
+    if jumped.status.placed and jumped.confidence >= 0.75 and jumped.start is not None:
+        return Placed(
+            jumped.start,
+            jumped.end,
+            Status.NEEDS_REVIEW,
+            min(jumped.confidence, 0.5),
+            f"{adv.placement.method}, but a jump found it: {jumped.method}",
+            jumped.candidates,
+        )
+    if jumped.status is Status.ORPHANED:
+        return jumped
+    return Placed(None, None, Status.ORPHANED, 0.0, adv.placement.method, jumped.candidates)
 
 
 def _count(report: RetagReport, pin: Tag, path: str, placed: Placed, text: str | None = None) -> None:
@@ -234,11 +372,13 @@ def _encode(placed: Placed) -> list[Any]:
         placed.confidence,
         placed.method,
         [[c.start, c.end, c.score, c.method, c.text] for c in placed.candidates],
+        placed.path,
     ]
 
 
 def _decode(raw: list[Any]) -> Placed:
-    start, end, status, confidence, method, candidates = raw
+    start, end, status, confidence, method, candidates = raw[:6]
+    path = raw[6] if len(raw) > 6 and isinstance(raw[6], str) else None
     return Placed(
         start,
         end,
@@ -246,6 +386,7 @@ def _decode(raw: list[Any]) -> Placed:
         float(confidence),
         str(method),
         [Candidate(start=c[0], end=c[1], score=c[2], method=c[3], text=c[4]) for c in candidates],
+        path=path,
     )
 
 
@@ -269,14 +410,15 @@ class _Cache:
                 self._loaded[rel] = {}
         return self._loaded[rel]
 
-    def get(self, rel: str, path: str, sha: str) -> dict[str, tuple[str, Placed, bool]]:
+    def get(self, rel: str, path: str, sha: str) -> dict[str, tuple[str, Placed, bool, str | None]]:
         data = self._read(rel)
         if data.get("path") != path or data.get("text") != sha:
             return {}
         out = {}
         for tag_id, entry in data.get("tags", {}).items():
             try:
-                out[tag_id] = (entry["key"], _decode(entry["p"]), bool(entry.get("llm")))
+                at = entry.get("at")
+                out[tag_id] = (entry["key"], _decode(entry["p"]), bool(entry.get("llm")), at)
             except (KeyError, TypeError, ValueError):
                 continue
         return out
@@ -290,6 +432,7 @@ class _Cache:
         placements: dict[str, Placed],
         asked: bool,
         fresh: set[str],
+        at: dict[str, str] | None = None,
     ) -> None:
         old = self.get(rel, path, sha)
         tags = {}
@@ -299,6 +442,8 @@ class _Cache:
             fresh_asked = asked and placed.llm_error is None
             was_asked = fresh_asked if pin.id in fresh else (old[pin.id][2] if pin.id in old else False)
             tags[pin.id] = {"key": pin_key(pin), "p": _encode(placed), "llm": was_asked}
+            if at and pin.id in at:  # its code is in another file: valid while that file is unchanged
+                tags[pin.id]["at"] = at[pin.id]
         data = {"v": VIEW_VERSION, "rel": rel, "path": path, "text": sha, "tags": tags}
         self._loaded[rel] = data
         with contextlib.suppress(OSError):  # a cache that cannot be written is only slower next time
