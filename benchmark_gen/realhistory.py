@@ -418,7 +418,9 @@ def _wanted(project: Project, rel: str) -> bool:
     return not any(rel.startswith(p) for p in project.exclude)
 
 
-def read_release(project: Project, archive: Path) -> dict[str, tuple[str, str]]:
+def read_release(
+    project: Project, archive: Path, max_chars: int = MAX_FILE_CHARS
+) -> dict[str, tuple[str, str]]:
     """{path inside the release: (language, text)} for the source files the suite uses.
 
     Text is decoded as UTF-8 with CRLF made LF (what an editor shows); undecodable, oversize or
@@ -426,7 +428,7 @@ def read_release(project: Project, archive: Path) -> dict[str, tuple[str, str]]:
     out: dict[str, tuple[str, str]] = {}
     with tarfile.open(archive, "r:gz") as tar:
         for member in tar.getmembers():
-            if not member.isfile() or member.size > 4 * MAX_FILE_CHARS:
+            if not member.isfile() or member.size > 4 * max_chars:
                 continue
             rel = member.name.split("/", 1)[1] if "/" in member.name else member.name
             if Path(rel).suffix not in EXTENSIONS or not _wanted(project, rel):
@@ -438,7 +440,7 @@ def read_release(project: Project, archive: Path) -> dict[str, tuple[str, str]]:
                 text = fh.read().decode("utf-8").replace("\r\n", "\n")
             except UnicodeDecodeError:
                 continue
-            if len(text) > MAX_FILE_CHARS or not text.strip():
+            if len(text) > max_chars or not text.strip():
                 continue
             lines = text.count("\n") + 1
             if len(text) / lines > 200:  # minified or generated

@@ -17,16 +17,17 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
-from magicmarkup.anchoring import Placement, Thresholds
+from magicmarkup.anchoring import Placement, Resolver, Thresholds
 from magicmarkup.documents import language_for, text_hash
 from magicmarkup.errors import MagicMarkupError
-from magicmarkup.model import Status, Tag
+from magicmarkup.model import Span, Status, Tag
+from magicmarkup.pipeline import EXACT, Placed, Progress, Request, decide, make_anchor, place
 from magicmarkup.store import Store, atomic_write, git_dir_of
 from magicmarkup.walk import History, Start, Track, pin_commits, step, walk
 
@@ -42,6 +43,7 @@ class Advanced:
     text: str | None  # that file's text at HEAD (None: orphaned)
     placement: Placement  # in `text`; NEEDS_REVIEW when a step was unsure, ORPHANED when lost
     steps: int  # versions walked through
+    elsewhere: bool = False  # its code left its document for `path` (else `path` is the document)
 
 
 def enabled() -> bool:
@@ -166,9 +168,8 @@ def _advanced(history: History, pin: Tag, path: str, blob: str | None, track: Tr
     else:
         status = Status.CHANGED
     label = f"history ({track.steps} versions): {track.method}"
-    return Advanced(
-        path, text, Placement(track.start, track.end, status, track.confidence, label), track.steps
-    )
+    placement = Placement(track.start, track.end, status, track.confidence, label)
+    return Advanced(path, text, placement, track.steps, track.moved_file is not None)
 
 
 class _WalkCache:
@@ -198,7 +199,16 @@ class _WalkCache:
             commit, path, blob = str(data["commit"]), str(data["path"]), data["blob"]
             raw = data["track"]
             assert isinstance(raw, list) and len(raw) == 6
-            track = Track(raw[0], raw[1], float(raw[2]), bool(raw[3]), int(raw[4]), None, str(raw[5]))
+            moved = data.get("moved_file")
+            track = Track(
+                raw[0],
+                raw[1],
+                float(raw[2]),
+                bool(raw[3]),
+                int(raw[4]),
+                str(moved) if moved is not None else None,
+                str(raw[5]),
+            )
         except (KeyError, TypeError, ValueError, AssertionError):
             return None
         return commit, path, (str(blob) if blob is not None else None), track
@@ -227,8 +237,117 @@ class _WalkCache:
             "path": path,
             "blob": blob,
             "track": [track.start, track.end, track.confidence, track.unsure, track.steps, track.method],
+            "moved_file": track.moved_file,
         }
         key = self._key(pin)
         self._read[key] = data
         with contextlib.suppress(OSError):  # a cache that cannot be written is only slower next time
             atomic_write(self.dir / f"{key}.json", orjson.dumps(data))
+
+
+# -- placing pins in today's texts, carried through history first ----------------------------
+
+
+def place_carried(
+    store: Store,
+    requests: Sequence[Request],
+    resolver: Resolver | None = None,
+    thresholds: Thresholds | None = None,
+    progress: Progress | None = None,
+    problems: list[str] | None = None,
+    other_text: Callable[[str], str | None] | None = None,
+) -> list[dict[str, Placed]]:
+    """As `pipeline.place`, but committed pins whose document changed since are first carried
+    to HEAD through its history, then placed in the request's text from there (or in the text
+    of the file their code moved to: `other_text(path)`, the result's `path` says which); the
+    rest (and those with no history) are placed from their snapshot."""
+    advanced = advance(store, [pin for req in requests for pin in req.pins], thresholds)
+    if not advanced:
+        return place(store, requests, resolver, thresholds, progress, problems)
+    read_other = other_text or (lambda _path: None)
+    out_requests: list[Request] = []
+    owners: list[int] = []
+    extra: dict[str, str] = {}
+    carried: dict[str, tuple[Tag, Advanced, str, str]] = {}  # pin id -> (pin, advanced, where, text)
+    for index, req in enumerate(requests):
+        plain: list[Tag] = []
+        by_file: dict[str, list[Tag]] = {}
+        texts: dict[str, str] = {}
+        for pin in req.pins:
+            adv = advanced.get(pin.id)
+            # the document itself (wherever it is now, a rename staged since HEAD included), or
+            # the other file its code moved to
+            where = adv.path if adv is not None and adv.elsewhere and adv.path != req.path else req.path
+            text = req.text if where == req.path else read_other(where)
+            if adv is None or adv.text is None or text is None:
+                if adv is not None and adv.text is not None:
+                    del advanced[pin.id]  # its file is gone from the disk: as without history
+                plain.append(pin)
+                continue
+            assert adv.placement.start is not None and adv.placement.end is not None
+            sha = text_hash(adv.text)
+            extra[sha] = adv.text
+            virtual = pin.model_copy()
+            virtual.path = where
+            virtual.anchor = make_anchor(
+                adv.text, adv.placement.start, adv.placement.end, language_for(where), sha
+            )
+            virtual.span = Span(start=adv.placement.start, end=adv.placement.end)
+            virtual.status, virtual.confidence, virtual.confirmed_text = Status.ANCHORED, 1.0, None
+            by_file.setdefault(where, []).append(virtual)
+            texts[where] = text
+            carried[pin.id] = (pin, adv, where, text)
+        if plain:
+            out_requests.append(Request(req.path, req.text, plain))
+            owners.append(index)
+        for where, virtuals in by_file.items():
+            out_requests.append(Request(where, texts[where], virtuals))
+            owners.append(index)
+    results = place(store, out_requests, resolver, thresholds, progress, problems, texts=extra)
+    merged: list[dict[str, Placed]] = [{} for _ in requests]
+    for index, result in zip(owners, results, strict=True):
+        for pin_id, placed in result.items():
+            if pin_id in carried:
+                pin, adv, where, text = carried[pin_id]
+                placed = _combine(pin, adv, placed, text, where, requests[index].path)
+            elif pin_id in advanced:  # the history lost it; a confident jump is only a guess
+                placed = _lost(advanced[pin_id], placed)
+            merged[index][pin_id] = placed
+    return merged
+
+
+def _combine(pin: Tag, adv: Advanced, placed: Placed, text: str, where: str, doc_path: str) -> Placed:
+    """A pin carried to HEAD (`adv`) and from there into the text on disk (`placed`), judged
+    against what the person tagged."""
+    if placed.start is None or placed.end is None or placed.status is Status.ORPHANED:
+        return Placed(None, None, Status.ORPHANED, 0.0, placed.method, placed.candidates)
+    unsure = adv.placement.status is Status.NEEDS_REVIEW or placed.status is Status.NEEDS_REVIEW
+    method = adv.placement.method
+    if placed.method not in (EXACT, pin.method, adv.placement.method):
+        method = f"{method}; {placed.method}"
+    p = Placement(
+        placed.start,
+        placed.end,
+        Status.NEEDS_REVIEW if unsure else Status.CHANGED,
+        min(adv.placement.confidence, placed.confidence),
+        method,
+    )
+    final = decide(pin, p, text, same_path=pin.path == where)
+    final.path = where if where != doc_path else None
+    return final
+
+
+def _lost(adv: Advanced, jumped: Placed) -> Placed:
+    """The walk saw the code go; a jump that still finds it confidently makes it a guess."""
+    if jumped.status.placed and jumped.confidence >= 0.75 and jumped.start is not None:
+        return Placed(
+            jumped.start,
+            jumped.end,
+            Status.NEEDS_REVIEW,
+            min(jumped.confidence, 0.5),
+            f"{adv.placement.method}, but a jump found it: {jumped.method}",
+            jumped.candidates,
+        )
+    if jumped.status is Status.ORPHANED:
+        return jumped
+    return Placed(None, None, Status.ORPHANED, 0.0, adv.placement.method, jumped.candidates)

@@ -266,13 +266,14 @@ def range_steps(root: Path, rev_range: str) -> list[Step]:
         parent = rev_parse(root, f"{end}^")
         start = parent or empty_tree(root)
         return [Step(start, end, _subject(root, end))]
-    raw = git(root, "rev-list", "--reverse", "--first-parent", "--format=%H %s", f"{start}..{end}")
+    # NUL-separated: a subject may hold any line separator (U+2028, a form feed...)
+    raw = git(root, "log", "--reverse", "--first-parent", "-z", "--format=%H%x01%s", f"{start}..{end}")
     steps: list[Step] = []
     before = start
-    for line in raw.decode("utf-8", "replace").splitlines():
-        if line.startswith("commit "):
+    for entry in raw.decode("utf-8", "replace").split("\0"):
+        sha, sep, subject = entry.strip("\n").partition("\x01")
+        if not sep:
             continue
-        sha, _, subject = line.partition(" ")
         steps.append(Step(before, sha, subject))
         before = sha
     return steps
@@ -512,7 +513,7 @@ def pre_commit(
         # store files the user changed and did not stage (git's own comparison, filters applied)
         unstaged = _paths(git(root, "diff", "--name-only", "-z", "--", STORE_PREFIX, index=True))
         store.touched = {}
-        report = repin_documents(store, updates, resolver, thresholds, reason="commit")
+        report = repin_documents(store, updates, resolver, thresholds, reason="commit", history=True)
         if store.touched:
             _stage(store, dict(store.touched), unstaged)
     report.errors[:0] = errors

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from magicmarkup.advance import place_carried
 from magicmarkup.anchoring import Resolver, Thresholds
 from magicmarkup.documents import text_hash
 from magicmarkup.errors import MagicMarkupError
@@ -50,9 +51,12 @@ def repin_documents(
     reason: str = "commit",
     progress: Progress | None = None,
     lock_timeout: float | None = None,
+    history: bool = False,
 ) -> RetagReport:
     """Move the pins of each updated document onto its new text and save what changed: new
-    pins are written before old ones are removed, each document read once, under the lock."""
+    pins are written before old ones are removed, each document read once, under the lock.
+    `history`: the texts are HEAD's or newer (a commit), so committed pins whose document
+    changed since they were pinned are carried through its history first."""
     began = time.perf_counter()
     report = RetagReport(llm_used=resolver is not None)
     with store.locked(lock_timeout):
@@ -78,7 +82,10 @@ def repin_documents(
                 requests.append(Request(update.path, update.text, pins))
         report.errors += store.problems
         store.problems = []
-        results = place(store, requests, resolver, thresholds, progress, report.errors)
+        if history:
+            results = place_carried(store, requests, resolver, thresholds, progress, report.errors)
+        else:
+            results = place(store, requests, resolver, thresholds, progress, report.errors)
         writes: dict[str, list[Tag]] = {}
         snapshots: list[str] = []
         for update, placements in zip(live, results, strict=True):

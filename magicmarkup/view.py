@@ -13,19 +13,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from magicmarkup.advance import Advanced, advance
-from magicmarkup.anchoring import Placement, Resolver, Thresholds
-from magicmarkup.documents import language_for, text_hash
+from magicmarkup.advance import place_carried
+from magicmarkup.anchoring import Resolver, Thresholds
+from magicmarkup.documents import text_hash
 from magicmarkup.errors import MagicMarkupError
-from magicmarkup.model import Candidate, Span, Status, Tag
-from magicmarkup.pipeline import EXACT, Placed, Progress, Request, decide, make_anchor, place
+from magicmarkup.model import Candidate, Status, Tag
+from magicmarkup.pipeline import Placed, Progress, Request
 from magicmarkup.report import RetagReport, TagChange
 from magicmarkup.store import Store, atomic_write
 
@@ -150,11 +150,14 @@ def current(
         if todo:
             todos[rel] = todo
         pending.append((rel, path, pins, hits))
-    computed = (
-        _compute(store, pending, todos, texts_out, other_text, resolver, thresholds, progress, report.errors)
-        if todos
-        else {}
+    requests = [Request(path, texts_out[path], todos[rel]) for rel, path, _p, _h in pending if rel in todos]
+    owners = [rel for rel, _path, _p, _h in pending if rel in todos]
+    results = (
+        place_carried(store, requests, resolver, thresholds, progress, report.errors, other_text)
+        if requests
+        else []
     )
+    computed = dict(zip(owners, results, strict=True))
     for rel, path, pins, hits in pending:
         fresh = computed.get(rel, {})
         text = texts_out[path]
@@ -187,107 +190,6 @@ def current(
     out.sort(key=lambda t: (t.path, t.span.start, t.id))
     report.seconds = time.perf_counter() - began
     return Current(out, report, texts_out, problems)
-
-
-def _compute(
-    store: Store,
-    pending: list[tuple[str, str, list[Tag], dict[str, Placed]]],
-    todos: dict[str, list[Tag]],
-    texts: dict[str, str],
-    other_text: Callable[[str], str | None],
-    resolver: Resolver | None,
-    thresholds: Thresholds | None,
-    progress: Progress | None,
-    errors: list[str],
-) -> dict[str, dict[str, Placed]]:
-    """Placements of the pins not in the cache: committed pins whose document changed since
-    are first carried to HEAD through its history (advance.py), then placed in the text on
-    disk from there; the rest (and those with no history) are placed from their snapshot."""
-    advanced = advance(store, [pin for pins in todos.values() for pin in pins], thresholds)
-    requests: list[Request] = []
-    owners: list[str] = []
-    extra: dict[str, str] = {}
-    carried: dict[str, tuple[Tag, Advanced, str, str]] = {}  # pin id -> (pin, advanced, where, text)
-    for rel, path, _pins, _hits in pending:
-        plain: list[Tag] = []
-        by_file: dict[str, list[Tag]] = {}
-        for pin in todos.get(rel, []):
-            adv = advanced.get(pin.id)
-            where = path if adv is None or adv.path in (pin.path, path) else adv.path
-            text = texts[path] if where == path else other_text(where)
-            if adv is None or adv.text is None or text is None:
-                plain.append(pin)
-                continue
-            assert adv.placement.start is not None and adv.placement.end is not None
-            sha = text_hash(adv.text)
-            extra[sha] = adv.text
-            virtual = pin.model_copy()
-            virtual.path = where
-            virtual.anchor = make_anchor(
-                adv.text, adv.placement.start, adv.placement.end, language_for(where), sha
-            )
-            virtual.span = Span(start=adv.placement.start, end=adv.placement.end)
-            virtual.status, virtual.confidence, virtual.confirmed_text = Status.ANCHORED, 1.0, None
-            by_file.setdefault(where, []).append(virtual)
-            carried[pin.id] = (pin, adv, where, text)
-        if plain:
-            requests.append(Request(path, texts[path], plain))
-            owners.append(rel)
-        for where, virtuals in by_file.items():
-            requests.append(
-                Request(where, texts[path] if where == path else other_text(where) or "", virtuals)
-            )
-            owners.append(rel)
-    results = place(store, requests, resolver, thresholds, progress, errors, texts=extra)
-    computed: dict[str, dict[str, Placed]] = {}
-    doc_paths = {rel: path for rel, path, _p, _h in pending}
-    for rel, result in zip(owners, results, strict=True):
-        for pin_id, placed in result.items():
-            if pin_id in carried:
-                pin, adv, where, text = carried[pin_id]
-                placed = _combine(pin, adv, placed, text, where, doc_paths[rel])
-            elif pin_id in advanced:  # the history lost it; a confident jump is only a guess
-                placed = _lost(advanced[pin_id], placed)
-            computed.setdefault(rel, {})[pin_id] = placed
-    return computed
-
-
-def _combine(pin: Tag, adv: Advanced, placed: Placed, text: str, where: str, doc_path: str) -> Placed:
-    """A pin carried to HEAD (`adv`) and from there into the text on disk (`placed`), judged
-    against what the person tagged."""
-    if placed.start is None or placed.end is None or placed.status is Status.ORPHANED:
-        return Placed(None, None, Status.ORPHANED, 0.0, placed.method, placed.candidates)
-    unsure = adv.placement.status is Status.NEEDS_REVIEW or placed.status is Status.NEEDS_REVIEW
-    method = (
-        adv.placement.method
-        if placed.method in (EXACT, pin.method)
-        else f"{adv.placement.method}; {placed.method}"
-    )
-    p = Placement(
-        placed.start,
-        placed.end,
-        Status.NEEDS_REVIEW if unsure else Status.CHANGED,
-        min(adv.placement.confidence, placed.confidence),
-        method,
-    )
-    final = decide(pin, p, text, same_path=pin.path == where)
-    final.path = where if where != doc_path else None
-    return final
-
-
-def _lost(adv: Advanced, jumped: Placed) -> Placed:
-    if jumped.status.placed and jumped.confidence >= 0.75 and jumped.start is not None:
-        return Placed(
-            jumped.start,
-            jumped.end,
-            Status.NEEDS_REVIEW,
-            min(jumped.confidence, 0.5),
-            f"{adv.placement.method}, but a jump found it: {jumped.method}",
-            jumped.candidates,
-        )
-    if jumped.status is Status.ORPHANED:
-        return jumped
-    return Placed(None, None, Status.ORPHANED, 0.0, adv.placement.method, jumped.candidates)
 
 
 def _count(report: RetagReport, pin: Tag, path: str, placed: Placed, text: str | None = None) -> None:

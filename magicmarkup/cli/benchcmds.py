@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.markup import escape
@@ -80,6 +80,15 @@ def score_cmd(
     for f in files:
         if f not in usable:
             err_console.print(f"[dim]skipping {escape(str(f))}: not a case file (.jsonl or .jsonl.gz)[/]")
+    from benchmark_gen.longhistory import is_long_history
+
+    long_files = [f for f in usable if f.exists() and is_long_history(f)]
+    usable = [f for f in usable if f not in long_files]
+    long_result = _score_long(long_files, limit, as_json) if long_files else None
+    if long_result is not None and not usable:
+        if as_json:
+            print_json({"long_history": long_result})
+        return
     cases: list[Case] = []
     suites: list[str] = []
     for f in usable:
@@ -121,6 +130,7 @@ def score_cmd(
                     **stats,  # of which skipped (an answer could not change them), p50 per call, ...
                 },
                 "malformed": [str(b) for b in bad],
+                **({"long_history": long_result} if long_result is not None else {}),
             }
         )
         return
@@ -178,6 +188,65 @@ def generate_cmd(
     console.print("kinds: " + ", ".join(f"{k} {v}" for k, v in sorted(by_cat.items())))
     if written < n:
         err_console.print(f"[yellow]warning:[/] the corpus gave only {written} of {n} cases")
+
+
+def _score_long(files: list[Path], limit: int | None, as_json: bool) -> dict[str, Any]:
+    """The long-history suites (cases naming a repository bundle in `long_history/` beside the
+    case file): walk vs jump vs line diff, printed unless --json."""
+    from benchmark_gen.longhistory import read
+    from benchmark_gen.longscore import print_report, score
+
+    results: dict[str, Any] = {}
+    for f in files:
+        cases = read(f)[:limit] if limit is not None else read(f)
+        with progress(f"long history {f.name}", disable=as_json) as report:
+            result = score(cases, f.parent / "long_history", _session(True).thresholds, report)
+        results[f.name] = result
+        if not as_json:
+            print_report(result, console)
+    return results
+
+
+@bench_group.command("generate-long")
+@click.option(
+    "--projects", help="Comma-separated names (default: all of longhistory_projects.LONG_PROJECTS)."
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where downloaded releases are kept (default: ~/.cache/magicmarkup/realhistory).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The case file (.jsonl.gz); the repositories go to long_history/ beside it as bundles.",
+)
+def generate_long_cmd(projects: str | None, cache_dir: Path | None, output: Path) -> None:
+    """Build the long-history suite: each project's releases (years apart) as the commits of a
+    real git repository (some also as a history merged into a host under vendor/), and tags on
+    definitions of the first release, their answer keys found by qualified name in the last."""
+    from benchmark_gen.longhistory import generate, write
+    from benchmark_gen.longhistory_projects import LONG_PROJECTS
+
+    names = [n.strip() for n in projects.split(",")] if projects else list(LONG_PROJECTS)
+    unknown = [n for n in names if n not in LONG_PROJECTS]
+    if unknown:
+        raise MagicMarkupError(
+            f"unknown project(s): {', '.join(unknown)} (known: {', '.join(LONG_PROJECTS)})"
+        )
+    chosen = {n: LONG_PROJECTS[n] for n in names}
+    written = write(
+        generate(
+            chosen,
+            output.parent / "long_history",
+            cache_dir,
+            lambda msg: err_console.print(f"[dim]{escape(msg)}[/]"),
+        ),
+        output,
+    )
+    console.print(f"wrote {written} cases to {escape(str(output))}")
 
 
 @bench_group.command("generate-real")
