@@ -99,6 +99,8 @@ def score(
     thresholds: Thresholds | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
+    """Score every case three ways. The tags of one file are carried together, as the view
+    carries the pins of one document: one cascade per version for all of them."""
     th = thresholds or Thresholds()
     totals = {m: Tally() for m in METHODS}
     by_cat: dict[str, dict[str, Tally]] = defaultdict(lambda: {m: Tally() for m in METHODS})
@@ -116,12 +118,17 @@ def score(
             )
             history = History(root)
             try:
+                groups: dict[tuple[str, str, str], list[LongCase]] = defaultdict(list)
                 for case in members:
-                    results = _score_case(history, root, case, th, totals)
-                    for method, outcome in results.items():
-                        totals[method].add(outcome)
-                        by_cat[case.meta.get("category", "?")][method].add(outcome)
-                    done += 1
+                    groups[(case.from_commit, case.to_commit, case.path)].append(case)
+                for group in groups.values():
+                    for case, results in zip(
+                        group, _score_group(history, root, group, th, totals), strict=True
+                    ):
+                        for method, outcome in results.items():
+                            totals[method].add(outcome)
+                            by_cat[case.meta.get("category", "?")][method].add(outcome)
+                    done += len(group)
                     if progress:
                         progress(done, len(cases))
             finally:
@@ -137,58 +144,61 @@ def _row(t: Tally) -> dict[str, Any]:
     return {"n": t.n, **{o: t.counts[o] for o in OUTCOMES}, "cpu_s": round(t.seconds, 3)}
 
 
-def _score_case(
-    history: History, root: Path, case: LongCase, th: Thresholds, totals: dict[str, Tally]
-) -> dict[str, str]:
+def _score_group(
+    history: History, root: Path, group: list[LongCase], th: Thresholds, totals: dict[str, Tally]
+) -> list[dict[str, str]]:
+    first = group[0]
     blobs = history.blobs
-    old_blob = blobs.at(case.from_commit, case.path)
+    old_blob = blobs.at(first.from_commit, first.path)
     old = blobs.text(old_blob) if old_blob else None
     if old is None or old_blob is None:
-        raise ValueError(f"{case.id}: {case.path} unreadable at {case.from_commit[:10]}")
-    out: dict[str, str] = {}
-    # walk
+        raise ValueError(f"{first.id}: {first.path} unreadable at {first.from_commit[:10]}")
+    out: list[dict[str, str]] = [{} for _ in group]
+    # walk: every tag of the file at once
     began = time.process_time()
-    got = walk(
-        history,
-        Start(case.from_commit, case.path, old_blob, {"t": Track(case.start, case.end)}),
-        case.to_commit,
-        th,
-    )
+    tracks = {str(i): Track(c.start, c.end) for i, c in enumerate(group)}
+    got = walk(history, Start(first.from_commit, first.path, old_blob, tracks), first.to_commit, th)
     totals["walk"].seconds += time.process_time() - began
-    if got is None:
-        out["walk"] = "honest"
-    else:
-        o = got["t"]
+    for i, case in enumerate(group):
+        if got is None:
+            out[i]["walk"] = "honest"
+            continue
+        o = got[str(i)]
         t = o.track
         status = "orphaned" if not t.placed or o.blob is None else ("needs_review" if t.unsure else "placed")
         span = (t.start, t.end) if t.placed and t.start is not None and t.end is not None else None
-        out["walk"] = _outcome(case, o.path, span, status)
+        out[i]["walk"] = _outcome(case, o.path, span, status)
     # jump and line diff share the rename lookup and texts (not timed: both need them)
-    new_path = _renamed(root, case.from_commit, case.to_commit, case.path)
-    new_blob = blobs.at(case.to_commit, new_path)
+    new_path = _renamed(root, first.from_commit, first.to_commit, first.path)
+    new_blob = blobs.at(first.to_commit, new_path)
     new = blobs.text(new_blob) if new_blob else None
     began = time.process_time()
     if new is None:
-        out["jump"] = _outcome(case, None, None, "orphaned")
+        for i, case in enumerate(group):
+            out[i]["jump"] = _outcome(case, None, None, "orphaned")
     else:
-        p = reanchor(old, new, [(case.start, case.end)], case.language, None, th)[0]
-        status = (
-            "orphaned" if not p.placed else ("needs_review" if p.status is Status.NEEDS_REVIEW else "placed")
-        )
-        span = (p.start, p.end) if p.placed and p.start is not None and p.end is not None else None
-        out["jump"] = _outcome(case, new_path, span, status)
+        placements = reanchor(old, new, [(c.start, c.end) for c in group], first.language, None, th)
+        for i, (case, p) in enumerate(zip(group, placements, strict=True)):
+            status = (
+                "orphaned"
+                if not p.placed
+                else ("needs_review" if p.status is Status.NEEDS_REVIEW else "placed")
+            )
+            span = (p.start, p.end) if p.placed and p.start is not None and p.end is not None else None
+            out[i]["jump"] = _outcome(case, new_path, span, status)
     totals["jump"].seconds += time.process_time() - began
-    began = time.process_time()
-    mapped = line_diff(old, new, case.start, case.end) if new is not None else None
-    totals["line_diff"].seconds += time.process_time() - began
-    if mapped is None:
-        out["line_diff"] = "exact" if case.expected_path is None else "honest"
-    elif case.expected_path is None or case.expected_start is None or case.expected_end is None:
-        out["line_diff"] = "silent"
-    else:
-        assert new is not None
-        want = _lines(new, case.expected_start, case.expected_end)
-        out["line_diff"] = "exact" if new_path == case.expected_path and mapped == want else "silent"
+    for i, case in enumerate(group):
+        began = time.process_time()
+        mapped = line_diff(old, new, case.start, case.end) if new is not None else None
+        totals["line_diff"].seconds += time.process_time() - began
+        if mapped is None:
+            out[i]["line_diff"] = "exact" if case.expected_path is None else "honest"
+        elif case.expected_path is None or case.expected_start is None or case.expected_end is None:
+            out[i]["line_diff"] = "silent"
+        else:
+            assert new is not None
+            want = _lines(new, case.expected_start, case.expected_end)
+            out[i]["line_diff"] = "exact" if new_path == case.expected_path and mapped == want else "silent"
     return out
 
 

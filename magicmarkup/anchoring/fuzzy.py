@@ -20,10 +20,46 @@ def align(
     hay = text[start:end]
     if not needle.strip() or not hay.strip():
         return None
+    if len(needle) > LONG_NEEDLE and "\n" in needle.strip():
+        return _align_lines(needle, text, start, end, min_score)
     result = fuzz.partial_ratio_alignment(needle, hay, score_cutoff=100 * min_score)
     if result is None or result.score <= 0:
         return None
     return start + result.dest_start, start + result.dest_end, result.score / 100.0
+
+
+# Character alignment costs len(needle) x len(window): a 20,000-character definition in a 60,000-
+# character window took seconds (one `list` of a large file took a minute). A needle this long
+# is aligned line by line instead: each distinct (stripped) line is one symbol.
+LONG_NEEDLE = 3000
+
+
+def _align_lines(
+    needle: str, text: str, start: int, end: int, min_score: float
+) -> tuple[int, int, float] | None:
+    """`align` for a long multi-line needle: the best run of whole lines of text[start:end]."""
+    hay_lines = text[start:end].splitlines(keepends=True)
+    offsets = [start]
+    for line in hay_lines:
+        offsets.append(offsets[-1] + len(line))
+    codes: dict[str, int] = {}
+
+    def encode(lines: list[str]) -> str:
+        return "".join(chr(0x100 + codes.setdefault(line.strip(), len(codes))) for line in lines)
+
+    needle_lines = needle.splitlines(keepends=True)
+    result = fuzz.partial_ratio_alignment(
+        encode(needle_lines), encode(hay_lines), score_cutoff=100 * min_score
+    )
+    if result is None or result.score <= 0 or result.dest_end <= result.dest_start:
+        return None
+    s, e = offsets[result.dest_start], offsets[result.dest_end]
+    first = hay_lines[result.dest_start]
+    if not needle[:1].isspace():  # the needle starts at its first line's code, not its indent
+        s += len(first) - len(first.lstrip())
+    if not needle.endswith(("\n", "\r")):
+        e -= len(hay_lines[result.dest_end - 1]) - len(hay_lines[result.dest_end - 1].rstrip("\r\n"))
+    return (s, e, result.score / 100.0) if s < e else None
 
 
 def windows(

@@ -31,13 +31,14 @@ from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 from pygls.uris import from_fs_path, to_fs_path
 
+from magicmarkup.advance import place_carried
 from magicmarkup.anchoring import Placement, Thresholds
 from magicmarkup.browse import store_fingerprint
 from magicmarkup.errors import MagicMarkupError
 from magicmarkup.lsp import render
 from magicmarkup.lsp.tracking import UTF8, UTF16, UTF32, Buffer, Tracker
 from magicmarkup.model import Span, Status, Tag
-from magicmarkup.pipeline import Request, decide, place
+from magicmarkup.pipeline import Request, decide
 from magicmarkup.positions import Positions, short_ids
 from magicmarkup.store import Store
 from magicmarkup.view import current, pin_key, placed_copy
@@ -317,7 +318,7 @@ class MarkupServer(LanguageServer):
             return
         errors: list[str] = []
         text = doc.buffer.text
-        (result,) = place(
+        (result,) = place_carried(  # committed pins far behind HEAD follow the file's history
             doc.store, [Request(doc.rel, text, pins)], None, self.thresholds_for(doc.store), None, errors
         )
         for err in errors:
