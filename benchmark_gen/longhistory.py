@@ -14,10 +14,10 @@ definition is in the last one, found by *identity*, never by the engine: its qua
 file now is. Categories (`meta.category`): `unchanged` (same file, same text, same offset),
 `moved` (same file and text, another offset), `edited` (same file, text changed), `file_moved`
 (its file was renamed or moved), `code_moved` (its code went to another file while its old file
-stayed), `deleted` (no definition of the last release resembles it and fewer than half of its
-lines are still in the release: expected null), each
+stayed), `deleted` (no definition of the last release resembles it, fewer than half of its lines
+are still in the release, and its name occurs nowhere in it: expected null), each
 prefixed `merged:` in a merged history. A definition whose name vanished but that resembles
-something is dropped as unknown (a rename).
+something is dropped as unknown (a rename), and so is one tree-sitter parsed with errors.
 
 A case line: `{"id", "repo", "from_commit", "to_commit", "path", "start", "end", "language",
 "expected_path", "expected_start", "expected_end", "meta"}`, offsets in code points.
@@ -29,6 +29,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -200,6 +201,16 @@ def _defs(files: dict[str, tuple[str, str]]) -> dict[str, tuple[str, Definition]
     return {q: found[0] for q, found in seen.items() if len(found) == 1}
 
 
+def _mentioned(qualname: str, files: dict[str, tuple[str, str]]) -> bool:
+    """Whether the definition's own name still occurs as a word in the release: then a
+    definition the parser missed (a macro, a parse error) may still be it."""
+    name = qualname.rsplit("::", 1)[-1].split("(")[0].split("<")[0].strip()
+    if not name:
+        return True
+    word = re.compile(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])")
+    return any(word.search(text) for _lang, text in files.values())
+
+
 def _rank(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -212,14 +223,16 @@ def repo_cases(
     index = _release_index(last)
     drafts: list[tuple[str, LongCase]] = []
     for qual, (path, d) in sorted(old_defs.items()):
-        if d.end - d.start < 20 or (d.kind == "class" and d.end - d.start > 6000):
-            continue
+        if d.end - d.start < 20 or (d.kind == "class" and d.end - d.start > 6000) or d.node.has_error:
+            continue  # (a definition tree-sitter could not parse cleanly has no sure identity)
         lang = first[path][0]
         found = new_defs.get(qual)
         new_path: str | None = None
         span: tuple[int, int] | None = None
         if found is not None:
             new_path, nd = found
+            if nd.node.has_error:
+                continue
             s, e, _text = nd.target(last[new_path][1], d.decorated)
             span = (s, e)
             if new_path != path:
@@ -230,8 +243,10 @@ def repo_cases(
                 category = "unchanged"
             else:
                 category = "moved"
-        elif index.resembles(lang, d.text) or lines_kept(d.text, index.lines) >= 0.5:
-            continue  # renamed, or its code still there under another name: unknown
+        elif (
+            index.resembles(lang, d.text) or lines_kept(d.text, index.lines) >= 0.5 or _mentioned(qual, last)
+        ):
+            continue  # renamed, its code still there, or its name still defined (unparsed): unknown
         else:
             category = "deleted"
         label = f"merged:{category}" if prefix else category
