@@ -3,8 +3,10 @@
 Every case is scored three ways in one run, from the same repository (a bundle beside the case
 file, cloned bare into a temp dir):
 
-- **walk**: the engine's history walk (`magicmarkup.walk`), the path the view and hooks take
-  for a committed pin whose document changed since;
+- **walk**: what the view and hooks do for a committed pin whose document changed since: the
+  history walk (`magicmarkup.walk`), except where one jump finds exactly the tagged text once
+  (`walk.sure_jump`: not walked), and a tag the walk lost that a jump places confidently is a
+  `needs_review` guess (`walk.rescued_by_jump`);
 - **jump**: the cascade from the first release's text straight to the last (the file followed
   by git's rename detection between the two ends), what a reader without history does;
 - **line diff**: the baseline, the tag's first and last lines mapped through a line diff of the
@@ -29,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmark_gen.longhistory import LongCase
-from magicmarkup.anchoring import Thresholds, reanchor
+from magicmarkup.anchoring import Placement, Thresholds, reanchor
 from magicmarkup.model import Status
-from magicmarkup.walk import History, Start, Track, walk
+from magicmarkup.walk import History, Start, Track, rescued_by_jump, sure_jump, walk
 
 METHODS = ("walk", "jump", "line_diff")
 OUTCOMES = ("exact", "review_right", "honest", "silent")
@@ -159,26 +161,19 @@ def _score_group(
     tracks = {str(i): Track(c.start, c.end) for i, c in enumerate(group)}
     got = walk(history, Start(first.from_commit, first.path, old_blob, tracks), first.to_commit, th)
     totals["walk"].seconds += time.process_time() - began
-    for i, case in enumerate(group):
-        if got is None:
-            out[i]["walk"] = "honest"
-            continue
-        o = got[str(i)]
-        t = o.track
-        status = "orphaned" if not t.placed or o.blob is None else ("needs_review" if t.unsure else "placed")
-        span = (t.start, t.end) if t.placed and t.start is not None and t.end is not None else None
-        out[i]["walk"] = _outcome(case, o.path, span, status)
     # jump and line diff share the rename lookup and texts (not timed: both need them)
     new_path = _renamed(root, first.from_commit, first.to_commit, first.path)
     new_blob = blobs.at(first.to_commit, new_path)
     new = blobs.text(new_blob) if new_blob else None
     began = time.process_time()
+    jumps: list[Placement | None] = [None] * len(group)
     if new is None:
         for i, case in enumerate(group):
             out[i]["jump"] = _outcome(case, None, None, "orphaned")
     else:
         placements = reanchor(old, new, [(c.start, c.end) for c in group], first.language, None, th)
         for i, (case, p) in enumerate(zip(group, placements, strict=True)):
+            jumps[i] = p
             status = (
                 "orphaned"
                 if not p.placed
@@ -187,6 +182,33 @@ def _score_group(
             span = (p.start, p.end) if p.placed and p.start is not None and p.end is not None else None
             out[i]["jump"] = _outcome(case, new_path, span, status)
     totals["jump"].seconds += time.process_time() - began
+    for i, case in enumerate(group):
+        if got is None:
+            out[i]["walk"] = "honest"
+            continue
+        o = got[str(i)]
+        t = o.track
+        status = "orphaned" if not t.placed or o.blob is None else ("needs_review" if t.unsure else "placed")
+        span = (t.start, t.end) if t.placed and t.start is not None and t.end is not None else None
+        path = o.path
+        jumped = jumps[i]
+        if (
+            jumped is not None
+            and jumped.start is not None
+            and jumped.end is not None
+            and new is not None
+            and sure_jump(jumped, new, old[case.start : case.end])
+        ):
+            status, span, path = "placed", (jumped.start, jumped.end), new_path  # not walked (advance.py)
+        elif (
+            status == "orphaned"
+            and jumped is not None
+            and jumped.start is not None
+            and jumped.end is not None
+            and rescued_by_jump(jumped.status, jumped.confidence, th.review)
+        ):
+            status, span, path = "needs_review", (jumped.start, jumped.end), new_path  # as the view does
+        out[i]["walk"] = _outcome(case, path, span, status)
     for i, case in enumerate(group):
         began = time.process_time()
         mapped = line_diff(old, new, case.start, case.end) if new is not None else None

@@ -23,13 +23,13 @@ from pathlib import Path
 
 import orjson
 
-from magicmarkup.anchoring import Placement, Resolver, Thresholds
+from magicmarkup.anchoring import Placement, Resolver, Thresholds, reanchor
 from magicmarkup.documents import language_for, text_hash
 from magicmarkup.errors import MagicMarkupError
 from magicmarkup.model import Span, Status, Tag
 from magicmarkup.pipeline import EXACT, Placed, Progress, Request, decide, make_anchor, place
 from magicmarkup.store import Store, atomic_write, git_dir_of
-from magicmarkup.walk import History, Start, Track, pin_commits, step, walk
+from magicmarkup.walk import History, Start, Track, pin_commits, rescued_by_jump, step, sure_jump, walk
 
 WALK_CACHE_VERSION = 1
 HISTORY_ENV = "MAGICMARKUP_HISTORY"  # "0": jump only (to measure the walk against it)
@@ -87,28 +87,35 @@ def _advance(store: Store, history: History, pins: Sequence[Tag], th: Thresholds
             out[pin.id] = _advanced(history, pin, *hit)
         else:
             todo.append(pin)
+    todo = _unsure_jumps(store, history, head, todo, th)
     if not todo:
         return out
     root = store.root
     files = {pin.id: _rel(root, store.pin_file(pin.path, pin.id)) for pin in todo}
     bases = pin_commits(root, [f for f in files.values() if f is not None])
     groups: dict[tuple[str, str, str], list[Tag]] = {}
+    resumed: dict[tuple[str, str, str], dict[str, Track]] = {}
+    by_id = {pin.id: pin for pin in todo}
     for pin in todo:
-        resumed = cache.resume(pin, history)
-        if resumed is not None:
-            commit, path, blob, track = resumed
-            got = walk(history, Start(commit, path, blob, {pin.id: track}), head, th)
-            if got is not None:
-                outcome = got[pin.id]
-                cache.put(pin, head, outcome.path, outcome.blob, outcome.track)
-                out[pin.id] = _advanced(history, pin, outcome.path, outcome.blob, outcome.track)
-                continue
+        again = cache.resume(pin, history)
+        if again is not None:
+            commit, path, blob, track = again
+            resumed.setdefault((commit, path, blob), {})[pin.id] = track
+            continue
         file = files[pin.id]
         base = bases.get(file) if file is not None else None
         if base is None:
             continue
         assert pin.anchor.snapshot is not None
         groups.setdefault((base, pin.path, pin.anchor.snapshot), []).append(pin)
+    for (commit, path, blob), tracks in resumed.items():  # walked before: only the commits since
+        got = walk(history, Start(commit, path, blob, tracks), head, th)
+        for pin_id in tracks:
+            if got is None:
+                continue
+            outcome = got[pin_id]
+            cache.put(by_id[pin_id], head, outcome.path, outcome.blob, outcome.track)
+            out[pin_id] = _advanced(history, by_id[pin_id], outcome.path, outcome.blob, outcome.track)
     for (base, path, snapshot), members in groups.items():
         start = _start(store, history, base, path, snapshot, members, th)
         if start is None:
@@ -121,6 +128,32 @@ def _advance(store: Store, history: History, pins: Sequence[Tag], th: Thresholds
             cache.put(pin, head, outcome.path, outcome.blob, outcome.track)
             out[pin.id] = _advanced(history, pin, outcome.path, outcome.blob, outcome.track)
     return out
+
+
+def _unsure_jumps(store: Store, history: History, head: str, pins: list[Tag], th: Thresholds) -> list[Tag]:
+    """The pins a jump from their snapshot to HEAD cannot place surely (`walk.sure_jump`):
+    only those are walked. The others are left to the caller's jump, which finds them."""
+    groups: dict[tuple[str, str], list[Tag]] = {}
+    for pin in pins:
+        assert pin.anchor.snapshot is not None
+        groups.setdefault((pin.path, pin.anchor.snapshot), []).append(pin)
+    unsure: list[Tag] = []
+    for (path, snapshot), members in groups.items():
+        blob = history.blobs.at(head, path)
+        new = history.blobs.text(blob) if blob is not None else None
+        try:
+            old = store.get_snapshot(snapshot) if new is not None else None
+        except MagicMarkupError:
+            old = None
+        if new is None or old is None:
+            unsure.extend(members)
+            continue
+        spans = [(_pin_start(p), _pin_start(p) + len(p.anchor.text)) for p in members]
+        placements = reanchor(old, new, spans, language_for(path), None, th)
+        unsure.extend(
+            p for p, got in zip(members, placements, strict=True) if not sure_jump(got, new, p.anchor.text)
+        )
+    return unsure
 
 
 def _rel(root: Path, path: Path) -> str | None:
@@ -311,7 +344,7 @@ def place_carried(
                 pin, adv, where, text = carried[pin_id]
                 placed = _combine(pin, adv, placed, text, where, requests[index].path)
             elif pin_id in advanced:  # the history lost it; a confident jump is only a guess
-                placed = _lost(advanced[pin_id], placed)
+                placed = _lost(advanced[pin_id], placed, (thresholds or Thresholds()).review)
             merged[index][pin_id] = placed
     return merged
 
@@ -337,9 +370,9 @@ def _combine(pin: Tag, adv: Advanced, placed: Placed, text: str, where: str, doc
     return final
 
 
-def _lost(adv: Advanced, jumped: Placed) -> Placed:
+def _lost(adv: Advanced, jumped: Placed, review: float) -> Placed:
     """The walk saw the code go; a jump that still finds it confidently makes it a guess."""
-    if jumped.status.placed and jumped.confidence >= 0.75 and jumped.start is not None:
+    if rescued_by_jump(jumped.status, jumped.confidence, review) and jumped.start is not None:
         return Placed(
             jumped.start,
             jumped.end,

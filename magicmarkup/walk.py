@@ -323,6 +323,20 @@ def _copy(t: Track, steps: int | None = None) -> Track:
     )
 
 
+def sure_jump(p: Placement, new_text: str, tagged: str) -> bool:
+    """A jump needs no history when it finds exactly the tagged text, and that text occurs
+    once in the new version (no twin it could have confused): the walk could only agree."""
+    if p.status not in (Status.ANCHORED, Status.MOVED) or p.confidence < 0.999 or p.start is None:
+        return False
+    return new_text[p.start : p.end] == tagged and new_text.count(tagged) == 1
+
+
+def rescued_by_jump(status: Status, confidence: float, review: float) -> bool:
+    """The walk lost a tag that one jump from the pin still places confidently: then the
+    jump's place is shown as a guess (needs_review), never as a confident answer."""
+    return status in (Status.ANCHORED, Status.MOVED, Status.CHANGED) and confidence >= review
+
+
 # -- the walk --------------------------------------------------------------------------------
 
 
@@ -546,15 +560,15 @@ def _similar_node(
             continue
         for ns, ne in _nodes_of_type(tree, node_type, name):
             text = new[ns:ne]
-            if not 0.5 <= len(text) / max(1, len(piece)) <= 2.0:
+            if name is None and not 0.5 <= len(text) / max(1, len(piece)) <= 2.0:
                 continue
             scored.append((fuzz.ratio(squashed, " ".join(text.split())) / 100.0, p, ns, ne))
     if not scored:
         return None
     scored.sort(reverse=True)
     best = scored[0]
-    if best[0] < 0.6:
-        return None
+    if best[0] < 0.6 and not (name is not None and len(scored) == 1):
+        return None  # (the one definition of that name the commit added stays a guess: below 0.8)
     runner_up = scored[1][0] if len(scored) > 1 else 0.0
     return best[1], (best[2], best[3]), best[0], runner_up
 
