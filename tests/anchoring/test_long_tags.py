@@ -30,7 +30,14 @@ def test_an_edited_long_definition_moved_down_is_found_and_confident() -> None:
     big = _function("big", 200)
     old = "import os\n\n\n" + big + "\n\n" + _function("tail", 30)
     new_big = big.replace("value_120 = compute_120", "value_120 = compute_120 + 1")
-    new = "import os\nimport sys\n\n\n" + _function("helper", 40) + "\n\n" + new_big + "\n\n" + _function("tail", 30)
+    new = (
+        "import os\nimport sys\n\n\n"
+        + _function("helper", 40)
+        + "\n\n"
+        + new_big
+        + "\n\n"
+        + _function("tail", 30)
+    )
     start = old.index("def big")
     (placement,) = reanchor(old, new, [(start, start + len(big) - 1)], "python")
     assert placement.status in (Status.CHANGED, Status.MOVED)
