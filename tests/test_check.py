@@ -339,7 +339,7 @@ def test_pre_commit_framework_runs_the_hooks_from_a_clone(repo: Path, cli: CliRu
     assert run.returncode == 1, out
     assert re.search(r"magicmarkup check\.+Failed", run.stdout), out
     assert re.search(r"magicmarkup re-pin tags\.+Passed", run.stdout), out
-    assert "app.py:5:5: orphaned: alpha's arguments are positional" in run.stdout, out
+    assert "app.py:2:5: orphaned: alpha's arguments are positional" in run.stdout, out
     assert "rate is a fraction" not in run.stdout  # it only moved: not a problem
     staged = git(repo, "diff", "--cached", "--name-only")
     assert f".magicmarkup/pins/app.py/{moved}.json" in staged, staged
