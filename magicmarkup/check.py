@@ -7,8 +7,11 @@ branch) only what the change made worse fails: a tag placed confidently at the b
 unsure now, or a new tag that is already unsure; a tag already unsure at the baseline is
 reported as information. The baseline is read from the baseline commit's own tree (its pins,
 snapshots and documents), so no history is needed: a shallow clone that fetched the baseline
-commit alone gives the same answer as a full one. Only documents that differ between the
-baseline and now are placed at the baseline; the others cannot have changed state.
+commit alone gives the same answer as a full one. With a baseline, only the documents whose
+text or pins differ from it are placed, then and now (a tag cannot change state without one of
+them changing; a change to the store's settings counts as a change of every document): the cost
+follows the size of the change, not of the repository, and the information is about the files
+the change touched.
 
 `fix` accepts the repairs the engine is confident about (`changed`, at or above the review
 threshold) as a person's confirmation would (`tags.accept_placements`).
@@ -54,8 +57,9 @@ class CheckResult:
     rev: str | None = None  # the commit checked (None: the working tree)
     since: str | None = None  # the baseline as given
     since_commit: str | None = None  # None with `since`: an unborn HEAD (every tag is new)
-    tags: int = 0
-    documents: int = 0
+    tags: int = 0  # tags checked
+    documents: int = 0  # their documents
+    changed_only: bool = False  # with a baseline: only documents whose text or pins changed
     findings: list[Finding] = field(default_factory=list)
     fixed: list[Finding] = field(default_factory=list)  # confirmed by `fix`, where they were
     errors: list[str] = field(default_factory=list)  # store files unreadable: the check is incomplete
@@ -106,7 +110,10 @@ def check(
             base = resolve_commit(root, since)  # raises, naming the way to fetch it
         result.since_commit = base
 
-    now_store, now = _place_now(store, paths, commit, resolver, thresholds)
+    # with a baseline, only the documents whose text or pins differ from it can have changed state
+    changed = changed_documents(store, base, commit) if base is not None else None
+    result.changed_only = changed is not None
+    now_store, now = _place_now(store, paths, commit, resolver, thresholds, changed)
     if fix:
         confident = [t for t in now.tags if t.status is Status.CHANGED and t.confidence >= thresholds.review]
         if confident:
@@ -119,15 +126,13 @@ def check(
                 for t in confident
                 if t.id in accepted
             ]
-            now_store, now = _place_now(store, paths, commit, resolver, thresholds)
+            now_store, now = _place_now(store, paths, commit, resolver, thresholds, changed)
 
     before: dict[str, Status] = {}
-    changed: set[str] | None = None  # documents that may differ from the baseline (None: all)
-    if since is not None and base is not None:
-        changed = changed_documents(store, base, commit)
+    if base is not None:
         ref = CommittedTree(store, base)
-        docs = {d for d in ref.documents() if d in changed}
-        docs |= {ref.index[t.id] for t in now.tags if t.path in changed and t.id in ref.index}
+        docs = {d for d in ref.documents() if changed is None or d in changed}
+        docs |= {ref.index[t.id] for t in now.tags if t.id in ref.index}
         if docs:
             at_base = place_committed(store, base, docs, resolver=resolver, thresholds=thresholds, tree=ref)
             before = {t.id: t.status for t in at_base.tags}
@@ -144,8 +149,6 @@ def check(
             continue
         if since is None:
             was, new = None, False
-        elif changed is not None and tag.path not in changed and base is not None:
-            was, new = tag.status, False  # nothing of its document changed: as it was
         else:
             was = before.get(tag.id)
             new = was is None
@@ -163,16 +166,18 @@ def _place_now(
     commit: str | None,
     resolver: Resolver | None,
     thresholds: Thresholds,
+    only: set[str] | None,
 ) -> tuple[Store, Current]:
-    """The tags where they are now: the working tree's local view, or commit `commit`'s tree."""
+    """The tags where they are now (of the documents in `only`, pinned paths, when given): the
+    working tree's local view, or commit `commit`'s tree."""
     if commit is None:
-        selected = select(store.paths(), paths)
+        selected = [d for d in select(store.paths(), paths) if only is None or d in only]
         return store, current(store, selected, resolver=resolver, thresholds=thresholds)
     tree = CommittedTree(store, commit)
     placed = place_committed(
         store,
         commit,
-        select(tree.documents(), paths),
+        [d for d in select(tree.documents(), paths) if only is None or d in only],
         resolver=resolver,
         thresholds=thresholds,
         tree=tree,
@@ -190,9 +195,10 @@ def select(documents: Sequence[str], paths: Sequence[str] | None) -> list[str]:
     return [d for d in documents if any(d == p or d.startswith(p + "/") for p in wanted)]
 
 
-def changed_documents(store: Store, base: str, commit: str | None) -> set[str]:
+def changed_documents(store: Store, base: str, commit: str | None) -> set[str] | None:
     """Paths of the documents whose text or pins may differ between `base` and `commit` (the
-    working tree when None: tracked changes, staged or not, and untracked files)."""
+    working tree when None: tracked changes, staged or not, and untracked files); None when the
+    store's settings changed (thresholds decide statuses: every document may differ)."""
     root = store.root
     if commit is None:
         raw = git(root, "diff", "--name-only", "-z", "--no-renames", base, "--")
@@ -208,6 +214,8 @@ def changed_documents(store: Store, base: str, commit: str | None) -> set[str]:
             out.add(path[len(pins) :].rsplit("/", 1)[0])
         elif path.startswith(legacy) and path.endswith(".json"):
             out.add(path[len(legacy) : -len(".json")])
+        elif path == f"{STORE_DIR}/config.toml":
+            return None
         elif not path.startswith(STORE_DIR + "/"):
             out.add(path)
     return out

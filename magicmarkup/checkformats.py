@@ -104,7 +104,8 @@ def summary_line(result: CheckResult) -> str:
     if result.fixed:
         parts.append(f"{len(result.fixed)} confident repairs accepted")
     checked = f"commit {result.rev[:10]}" if result.rev else "the working tree"
-    parts.append(f"{result.tags} tags in {result.documents} files of {checked}")
+    scope = f" changed since {result.since}" if result.changed_only else ""
+    parts.append(f"{result.tags} tags in {result.documents} files{scope} of {checked}")
     if result.errors:
         parts.append(f"{len(result.errors)} unreadable store files")
     return "magicmarkup check: " + "; ".join(parts)
@@ -140,6 +141,7 @@ def to_json(result: CheckResult) -> dict[str, Any]:
         "fail_on": sorted(s.value for s in result.fail_on),
         "tags": result.tags,
         "documents": result.documents,
+        "changed_only": result.changed_only,
         "counts": result.counts,
         "problems": [finding_json(f, result) for f in result.problems],
         "information": [finding_json(f, result) for f in result.information],

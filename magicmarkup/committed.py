@@ -39,26 +39,34 @@ REGULAR_MODES = ("100644", "100755")
 
 @dataclass(frozen=True, slots=True)
 class TreeEntry:
-    """One file of a commit's tree (`git ls-tree -r -l`)."""
+    """One file of a commit's tree (`git ls-tree -r`)."""
 
     mode: str
     sha: str
-    size: int
 
 
-def tree_files(root: Path, rev: str, *prefixes: str) -> dict[str, TreeEntry]:
-    """path -> entry of every file in `rev`'s tree (under `prefixes`, when given)."""
-    raw = git(root, "ls-tree", "-r", "-z", "-l", "--full-tree", rev, "--", *prefixes)
+def tree_files(root: Path, rev: str, *paths: str) -> dict[str, TreeEntry]:
+    """path -> entry of every file in `rev`'s tree (or of `paths`, files or folders, literal)."""
+    raw = git(root, "--literal-pathspecs", "ls-tree", "-r", "-z", "--full-tree", rev, "--", *paths)
     out: dict[str, TreeEntry] = {}
     for record in raw.decode("utf-8", "surrogateescape").split("\0"):
-        if not record:
-            continue
         meta, _, path = record.partition("\t")
         parts = meta.split()
-        if len(parts) != 4 or parts[1] != "blob":
-            continue  # a submodule (commit) has no text of its own
-        size = int(parts[3]) if parts[3].isdigit() else 0
-        out[path] = TreeEntry(parts[0], parts[2], size)
+        if len(parts) == 3 and parts[1] == "blob":  # a submodule (commit) has no text of its own
+            out[path] = TreeEntry(parts[0], parts[2])
+    return out
+
+
+def blob_sizes(root: Path, shas: Collection[str]) -> dict[str, int]:
+    """The size of each blob, asked before reading it (one `git cat-file --batch-check`)."""
+    if not shas:
+        return {}
+    raw = git(root, "cat-file", "--batch-check", input="".join(f"{sha}\n" for sha in shas).encode())
+    out = {}
+    for line in raw.decode("ascii", "replace").splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2].isdigit():
+            out[parts[0]] = int(parts[2])
     return out
 
 
@@ -90,7 +98,8 @@ class CommittedStore(Store):
             if entry is None:
                 raise
         label = f"{self.rev[:10]}:{STORE_DIR}/snapshots/{sha[:2]}/{sha}.gz"
-        if entry.mode not in REGULAR_MODES or entry.size > MAX_SNAPSHOT_BYTES:
+        size = blob_sizes(self.root, [entry.sha]).get(entry.sha, 0)
+        if entry.mode not in REGULAR_MODES or size > MAX_SNAPSHOT_BYTES:
             raise StoreError(f"{label}: not a regular snapshot file")
         [data] = read_blobs(self.root, [entry.sha])
         if data is None:
@@ -144,12 +153,13 @@ class CommittedTree:
         todo = [(rel, f) for rel in names if rel not in self._parsed for f in self._files[rel]]
         short = self.commit[:10]
         readable: list[tuple[str, str, str, TreeEntry]] = []
+        sizes = blob_sizes(self.store.root, {entry.sha for _, (_, _, entry) in todo})
         for rel, (kind, path, entry) in todo:
             label = f"{short}:{path}"
             self._parsed.setdefault(rel, [])
             if entry.mode not in REGULAR_MODES:
                 self.problems.append(f"{label}: not a regular file; skipped")
-            elif entry.size > MAX_STORE_FILE_BYTES:
+            elif sizes.get(entry.sha, 0) > MAX_STORE_FILE_BYTES:
                 self.problems.append(f"{label}: larger than {MAX_STORE_FILE_BYTES} bytes; skipped")
             else:
                 readable.append((rel, kind, path, entry))
@@ -209,11 +219,14 @@ def place_committed(
     result = Current([], problems=list(tree.problems))
     report = result.report
     report.errors += tree.problems
-    files = tree_files(store.root, commit)
+    files = tree_files(store.root, commit, *wanted) if len(wanted) <= 1000 else tree_files(store.root, commit)
+    sizes = blob_sizes(store.root, {files[rel].sha for rel in wanted if rel in files})
     readable = [
         rel
         for rel in wanted
-        if rel in files and files[rel].mode in REGULAR_MODES and files[rel].size <= DOCUMENT_LIMIT
+        if rel in files
+        and files[rel].mode in REGULAR_MODES
+        and sizes.get(files[rel].sha, 0) <= DOCUMENT_LIMIT
     ]
     blobs = read_worktree_blobs(store.root, [(commit, rel) for rel in readable])
     texts: dict[str, str] = {}
