@@ -51,15 +51,21 @@ def _said(finding: Finding) -> str:
     return one_line(tag.note, 200) or one_line(finding.text or tag.anchor.text, 80) or "(no note)"
 
 
+def _since(result: CheckResult) -> str:
+    """The baseline as given (a full commit id shortened)."""
+    since = result.since or ""
+    full = len(since) >= 40 and all(c in "0123456789abcdef" for c in since)
+    return since[:10] if full else since
+
+
 def _why(finding: Finding, result: CheckResult) -> str:
     """Why a finding fails or not, relative to the baseline."""
     if result.since is None:
         return ""
+    before = finding.before.value if finding.before else "?"
     if finding.new:
-        return f"new since {result.since}"
-    if finding.failing:
-        return f"was {finding.before.value if finding.before else '?'} at {result.since}"
-    return f"already {finding.before.value if finding.before else '?'} at {result.since}"
+        return f"new since {_since(result)}"
+    return f"{'was' if finding.failing else 'already'} {before} at {_since(result)}"
 
 
 # -- text --------------------------------------------------------------------------------------
@@ -100,11 +106,11 @@ def summary_line(result: CheckResult) -> str:
     head = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}" + (f" ({what})" if what else "")
     parts = [head]
     if result.information:
-        parts.append(f"{len(result.information)} already so at {result.since} (not failing)")
+        parts.append(f"{len(result.information)} already so at {_since(result)} (not failing)")
     if result.fixed:
         parts.append(f"{len(result.fixed)} confident repairs accepted")
     checked = f"commit {result.rev[:10]}" if result.rev else "the working tree"
-    scope = f" changed since {result.since}" if result.changed_only else ""
+    scope = f" changed since {_since(result)}" if result.changed_only else ""
     parts.append(f"{result.tags} tags in {result.documents} files{scope} of {checked}")
     if result.errors:
         parts.append(f"{len(result.errors)} unreadable store files")
@@ -182,7 +188,7 @@ def github_lines(result: CheckResult) -> list[str]:
                 endColumn=str(region.end.col),
             )
         title = f"Tag {tag.status.value.replace('_', ' ')}"
-        props["title"] = title if finding.failing else f"{title} (already at {result.since})"
+        props["title"] = title if finding.failing else f"{title} (already at {_since(result)})"
         note = printable(tag.note, keep_newlines=True).strip() or _said(finding)
         why = _why(finding, result)
         place = "last anchored here" if finding.last_known else "now here"
