@@ -207,7 +207,8 @@ def print_table(result: dict[str, Any]) -> None:
         )
     console.print(table)
     console.print(
-        f"[dim]floor: one `magicmarkup --version` process takes {result['process_start_s']:.3f} s here.[/]"
+        f"[dim]floor: one `magicmarkup --version` process takes {result['process_start_s']:.3f} s here; "
+        "CPU: of the check process and its git children (wall time also waits for busy cores).[/]"
     )
 
 
