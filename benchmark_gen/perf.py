@@ -195,7 +195,10 @@ def bench_per_tag(lines: int, tags: int, runs: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="magicmarkup bench perf", description=__doc__)
     parser.add_argument(
-        "what", nargs="?", default="engine", choices=["engine", "retag", "watch", "hooks", "history", "all"]
+        "what",
+        nargs="?",
+        default="engine",
+        choices=["engine", "retag", "watch", "hooks", "history", "check", "all"],
     )
     parser.add_argument("--runs", type=int, default=5, help="runs per measurement (median reported)")
     parser.add_argument("--quick", action="store_true", help="smaller inputs (a smoke run)")
@@ -226,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
         from benchmark_gen import perf_hooks
 
         return perf_hooks.main(["--runs", str(args.runs), *(["--json"] if args.json else [])])
+    if args.what == "check":  # its own table: `check` cold and warm, --since in a shallow clone
+        from benchmark_gen import perf_check
+
+        return perf_check.main(["--runs", str(args.runs), *(["--json"] if args.json else [])])
     if args.what in ("retag", "watch", "all"):
         from benchmark_gen import perf_git
 

@@ -30,6 +30,7 @@ _EXPORTS: dict[str, str] = {
     "list_tags": "magicmarkup.tags",
     "reattach_tag": "magicmarkup.tags",
     "accept_placement": "magicmarkup.tags",
+    "accept_placements": "magicmarkup.tags",
     # keeping them on the code
     "retag_worktree": "magicmarkup.retag",
     "repin_documents": "magicmarkup.retag",
@@ -68,6 +69,7 @@ __all__ = [
     "Thresholds",
     "Watcher",
     "accept_placement",
+    "accept_placements",
     "add_tag",
     "current",
     "edit_tag",
@@ -105,6 +107,7 @@ if TYPE_CHECKING:
     from magicmarkup.store import Store
     from magicmarkup.tags import (
         accept_placement,
+        accept_placements,
         add_tag,
         edit_tag,
         find_tag,

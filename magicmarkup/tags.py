@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import JsonValue, ValidationError
 
 from magicmarkup.documents import language_for
-from magicmarkup.errors import DocumentError, SpanError, StoreError, TagNotFound
+from magicmarkup.errors import DocumentError, MagicMarkupError, SpanError, StoreError, TagNotFound
 from magicmarkup.model import (
     SCHEMA_VERSION,
     LineIndex,
@@ -281,6 +282,52 @@ def accept_placement(store: Store, tag_id: str) -> Tag:
     """Confirm a tag where it is now (a human says the guess, or the edit, is right)."""
     found = find_tag(store, tag_id)
     return reattach_tag(store, found.id, found.span.start, found.span.end, method="accepted")
+
+
+def accept_placements(
+    store: Store, placed: Sequence[Tag], texts: Mapping[str, str], reason: str = "accepted"
+) -> list[Tag]:
+    """Confirm many tags where the local view shows them (`path`, `span` in `texts[path]`, the
+    text they were placed in), as `accept_placement` confirms one, under one lock and one write.
+    A tag whose document changed on disk since it was placed is left as it is. Returns the
+    confirmed pins."""
+    by_path: dict[str, list[Tag]] = {}
+    for shown in placed:
+        by_path.setdefault(shown.path, []).append(shown)
+    loaded: dict[str, list[Tag]] = {}
+
+    def pins_of(rel: str) -> list[Tag]:
+        if rel not in loaded:
+            loaded[rel] = store.load(rel)
+        return loaded[rel]
+
+    accepted: list[Tag] = []
+    changed: set[str] = set()
+    with store.locked():
+        for rel, group in by_path.items():
+            try:
+                text = store.read_document(rel)
+            except MagicMarkupError:
+                continue
+            if text != texts.get(rel):
+                continue  # edited since it was placed: the placement shown is not this text's
+            sha = store.put_snapshot(text)
+            for shown in group:
+                pinned = rel if any(t.id == shown.id for t in pins_of(rel)) else store.find(shown.id).path
+                tag = next((t for t in pins_of(pinned) if t.id == shown.id), None)
+                if tag is None or shown.span.end > len(text):
+                    continue
+                anchor_at(
+                    tag, text, shown.span, sha, method="accepted", reason=reason, language=language_for(rel)
+                )
+                if pinned != rel:
+                    pins_of(pinned).remove(tag)
+                    tag.path = rel
+                    pins_of(rel).append(tag)
+                changed |= {pinned, rel}
+                accepted.append(tag)
+        store.save_many({rel: loaded[rel] for rel in changed})
+    return accepted
 
 
 def export_tags(store: Store) -> dict[str, Any]:

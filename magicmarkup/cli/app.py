@@ -39,6 +39,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "import": "magicmarkup.cli.tagcmds:import_cmd",
     "gc": "magicmarkup.cli.tagcmds:gc_cmd",
     "retag": "magicmarkup.cli.retagcmd:retag_cmd",
+    "check": "magicmarkup.cli.checkcmd:check_cmd",
     "demo": "magicmarkup.cli.democmd:demo_cmd",
     "llm": "magicmarkup.cli.llmcmds:llm_group",
     "bench": "magicmarkup.cli.benchcmds:bench_group",
@@ -54,6 +55,7 @@ LAZY_COMMANDS: dict[str, str] = {
 SHORT_HELP: dict[str, str] = {
     "add": "Tag a span of PATH, chosen by --span, --lines or --match; prints the new tag's id.",
     "bench": "Benchmarks: score the re-anchoring cascade, generate cases, measure speed.",
+    "check": "Fail when tags need review or lost their code: the gate for CI and pre-commit.",
     "demo": "Tag a copy of the demo project in a git repository, change it over a few commits "
     "(insertions above, a rename, a refactored call, a deleted function), retag through the "
     "commits, and show where each tag went and which stage placed it.",
