@@ -392,7 +392,9 @@ def _print_tour(store: Store, placed: tours.PlacedTour, as_json: bool) -> None:
             tag = ps.tag
             text = one_line(tag.note) or one_line(docs.current_text(tag) or tag.anchor.text)
             where_now = printable(docs.where(tag), keep_newlines=False)
-            lines.append(f"{head}{shown.get(tag.id, tag.id)}  {where_now}  {_status(tag.status.value)}  {title}{text}")
+            lines.append(
+                f"{head}{shown.get(tag.id, tag.id)}  {where_now}  {_status(tag.status.value)}  {title}{text}"
+            )
         elif ps.missing:
             lines.append(f"{head}{title}(tag {ps.step.tag} was removed from the store)")
         else:
