@@ -139,7 +139,7 @@ def highlight_lines(path: str, text: str) -> list[str]:
                 lines.append("".join(line))
                 line = []
             if piece:
-                if cls != run_cls:
+                if cls != run_cls and not piece.isspace():  # blanks join any run
                     flush()
                     run_cls = cls
                 run.append(piece)
@@ -335,13 +335,15 @@ def note_card(site: Site, s: Shown, element_id: str, extra_html: str = "") -> st
 
 
 def _code_rows(lines: list[str], first: int, marked: set[int], notes: dict[int, list[str]] | None) -> str:
+    """Table rows of code; a file's rows (`notes` given) carry `id="L<n>"` for #L<n> links."""
     rows = []
     for i, line_html in enumerate(lines, first):
         # lean rows (a site of 5,000 tags has 60,000 of them): columns styled by position
         cls = ' class="tagged"' if i in marked else ""
         cell = notes.get(i) if notes is not None else None
         notes_td = f"<td>{''.join(cell)}</td>" if cell else ""
-        rows.append(f'<tr id="L{i}"{cls}><td>{i}</td><td><pre>{line_html}</pre></td>{notes_td}</tr>')
+        row_id = f' id="L{i}"' if notes is not None else ""
+        rows.append(f"<tr{row_id}{cls}><td>{i}</td><td><pre>{line_html}</pre></td>{notes_td}</tr>")
     return "".join(rows)
 
 
@@ -361,12 +363,17 @@ def _event_place(site: Site, path: str, sha: str | None, start: int, end: int) -
     return f"{path}:{region.start.line}-{region.end.line}"
 
 
-def history_list(site: Site, tag: Tag) -> str:
-    if not tag.history:
-        return '<p class="dim">No history recorded.</p>'
-    items = []
-    for ev in tag.history:
-        items.append(_event_item(site, tag, ev))
+def history_list(site: Site, s: Shown) -> str:
+    """When it was tagged, every recorded event (repins, repairs, edits), and where the working
+    tree's view places it now (placements are derived, so the last line is not stored)."""
+    tag = s.tag
+    items = [f"<li><time>{esc(f'{tag.created_at:%Y-%m-%d %H:%M}')}</time> tagged</li>"]
+    items += [_event_item(site, tag, ev) for ev in tag.history]
+    now = s.place if s.region is not None else "no place in the file as it is now"
+    items.append(
+        f"<li>now: {esc(now)} {badge(tag.status)} by {esc(tag.method)} {tag.confidence:.2f} "
+        "(the working tree)</li>"
+    )
     return f'<ol class="history">{"".join(items)}</ol>'
 
 
@@ -403,7 +410,7 @@ def review_card(site: Site, s: Shown, element_id: str) -> str:
         )
     extra = (
         f'<div class="context">{context}</div><details open><summary>History</summary>'
-        f"{history_list(site, tag)}</details>"
+        f"{history_list(site, s)}</details>"
     )
     return note_card(site, s, element_id, extra)
 

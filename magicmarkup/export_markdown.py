@@ -86,7 +86,11 @@ def export_markdown(store: Store, forge: ForgeLink | None = None, code: bool = T
         if tag.note:
             lines += [note_text(tag.note), ""]
         if code:
-            shown = tag.anchor.text if region is None else view.texts[tag.path][tag.span.start : tag.span.end]
+            shown = tag.anchor.text
+            if region is not None:  # the whole lines it is on, as a reader sees them in the file
+                index = positions[tag.path].index
+                text = view.texts[tag.path]
+                shown = text[index.offset(region.start.line) : index.line_end(region.end.line)]
             lines += [fence(shown, language_for(tag.path) or ""), ""]
         return lines
 
