@@ -6,14 +6,18 @@ The repository is the hooks benchmark's (plausible Python modules, a statement o
 tagged in each), committed, then changed the way code changes: lines inserted above every tag in
 every file, a constant edited, and in every tenth file a tagged function deleted, so the site has
 moved, changed and orphaned tags with their review cards. Each figure is a fresh process (what a
-user runs), `cold` with the local view cache removed (placement computed), `warm` with it kept.
+user runs): `fresh` with no local cache (a fresh clone: placement and highlighting computed),
+`cold` with the view cached but nothing highlighted yet, `warm` re-exported unchanged; wall and
+CPU seconds (the process and its workers), medians, and the load average of the machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -80,13 +84,28 @@ def build(root: Path, files: int, tags: int, seed: int = 0) -> list[str]:
     return rels
 
 
-def _timed(cmd: list[str], cwd: Path) -> float:
-    began = time.perf_counter()
+def _cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _timed(cmd: list[str], cwd: Path, cpu: list[float] | None = None) -> float:
+    """Wall seconds of a fresh process; its CPU seconds (with its workers') go to `cpu`."""
+    began, cpu_before = time.perf_counter(), _cpu()
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=_env(), check=False)
     elapsed = time.perf_counter() - began
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[3:])} failed: {proc.stderr.strip()[-300:]}")
+    if cpu is not None:
+        cpu.append(_cpu() - cpu_before)
     return elapsed
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 def _size(directory: Path) -> tuple[int, int]:
@@ -99,17 +118,23 @@ def run_all(files: int = 200, tags: int = 5000, runs: int = 3, keep: Path | None
     root = work / "repo"
     try:
         build(root, files, tags)
-        cache = root / ".git" / "magicmarkup" / "view"
+        local = root / ".git" / "magicmarkup"
         site, md, tours = work / "site", work / "notes.md", work / "tours"
-        figures: dict[str, Any] = {"files": files, "tags": tags, "runs": runs}
-        cold, warm = [], []
+        figures: dict[str, Any] = {"files": files, "tags": tags, "runs": runs, "cores": _cores()}
+        # fresh: a fresh clone (placements and highlighting computed); cold: the view cached (as
+        # after any list or hook) but nothing highlighted yet; warm: re-exported unchanged
+        wall: dict[str, list[float]] = {"fresh": [], "cold": [], "warm": []}
+        cpu: dict[str, list[float]] = {"fresh": [], "cold": [], "warm": []}
         for _ in range(runs):
-            shutil.rmtree(cache, ignore_errors=True)
-            shutil.rmtree(site, ignore_errors=True)
-            cold.append(_timed([*MM, "export", "--html", str(site)], root))
-            warm.append(_timed([*MM, "export", "--html", str(site)], root))
-        figures["html_cold_s"] = round(statistics.median(cold), 2)
-        figures["html_warm_s"] = round(statistics.median(warm), 2)
+            for kind in ("fresh", "cold", "warm"):
+                for cache in ("view", "html") if kind == "fresh" else ("html",) if kind == "cold" else ():
+                    shutil.rmtree(local / cache, ignore_errors=True)
+                shutil.rmtree(site, ignore_errors=True)
+                wall[kind].append(_timed([*MM, "export", "--html", str(site)], root, cpu[kind]))
+        for kind in ("fresh", "cold", "warm"):
+            figures[f"html_{kind}_s"] = round(statistics.median(wall[kind]), 2)
+            figures[f"html_{kind}_cpu_s"] = round(statistics.median(cpu[kind]), 2)
+        figures["load_average"] = round(os.getloadavg()[0], 1)
         count, size = _size(site)
         figures["site_files"] = count
         figures["site_mb"] = round(size / 1e6, 1)

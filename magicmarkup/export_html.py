@@ -15,6 +15,7 @@ links, and every page carries a Content-Security-Policy that allows no script bu
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html
 import json
@@ -147,6 +148,42 @@ def highlight_lines(path: str, text: str) -> list[str]:
     lines.append("".join(line))
     count = text.count("\n") + 1
     return (lines + [""] * count)[:count]
+
+
+HIGHLIGHT_CACHE_VERSION = 1
+
+
+def _highlight_key(path: str, text: str) -> str:
+    from pygments import __version__ as pygments_version
+
+    lexer = type(_lexer(path, len(text))).__name__
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{HIGHLIGHT_CACHE_VERSION}:{pygments_version}:{PYGMENTS_STYLE}:{lexer}:{digest}"
+
+
+def cached_highlight(store: Store, path: str, text: str) -> list[str]:
+    """`highlight_lines`, kept per document in the local dir (beside the view cache, never seen
+    by git) and reused while the document's text is the same: lexing is most of an export."""
+    import orjson
+
+    from magicmarkup.store import atomic_write
+
+    file = (
+        store.local_dir / "html" / f"{hashlib.sha1(path.encode('utf-8', 'surrogatepass')).hexdigest()}.json"
+    )
+    key = _highlight_key(path, text)
+    try:
+        data = orjson.loads(file.read_bytes())
+        if isinstance(data, dict) and data.get("key") == key and isinstance(data.get("lines"), list):
+            lines = data["lines"]
+            if len(lines) == text.count("\n") + 1 and all(isinstance(x, str) for x in lines):
+                return lines
+    except (OSError, orjson.JSONDecodeError):
+        pass
+    lines = highlight_lines(path, text)
+    with contextlib.suppress(OSError):  # a cache that cannot be written is only slower next time
+        atomic_write(file, orjson.dumps({"key": key, "lines": lines}), store.tmp_dir)
+    return lines
 
 
 # -- what a page needs to know about a tag ---------------------------------------------------
@@ -450,7 +487,7 @@ def file_page(site: Site, path: str, tags: list[Shown]) -> str:
                 continue
             notes.setdefault(s.region.start.line, []).append(note_card(site, s, s.anchor))
             marked.update(range(s.region.start.line, s.region.end.line + 1))
-        lines = highlight_lines(path, text)
+        lines = cached_highlight(site.store, path, text)
         out.append(f'<table class="code file">{_code_rows(lines, 1, marked, notes)}</table>')
     out.append("</main>")
     return page(path, "\n".join(out), 1)
