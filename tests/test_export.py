@@ -176,3 +176,16 @@ def test_link_with_commit_needs_a_commit(repo: Path, cli: CliRunner, tmp_path: P
     assert 'href="https://x/a.py#L1"' in next((tmp_path / "s" / "files").glob("*.html")).read_text("utf-8")
     listed = json.loads(cli("list", "--json").out)
     assert len(listed) == 1
+
+
+def test_a_changed_file_is_highlighted_again(site_repo: ExportRepo, cli: CliRunner, tmp_path: Path) -> None:
+    """Highlighting is cached per document in the local dir: a changed text is never shown stale."""
+    out = tmp_path / "site"
+    assert cli("export", "--html", str(out), cwd=site_repo.root).code == 0
+    assert len(list((site_repo.store.local_dir / "html").glob("*.json"))) == 3
+    prices = site_repo.root / "src" / "prices.py"
+    prices.write_text("NEW_FIRST_LINE = 'fresh'\n" + prices.read_text(encoding="utf-8"), encoding="utf-8")
+    assert cli("export", "--html", str(out), cwd=site_repo.root).code == 0
+    [page] = [p for p in (out / "files").glob("*.html") if "prices" in p.name]
+    text = "".join(parse(page).text)
+    assert "1NEW_FIRST_LINE = 'fresh'" in text and "66    return qty * rate" in text
