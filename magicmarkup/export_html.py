@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from magicmarkup.documents import language_for
-from magicmarkup.errors import StoreError
+from magicmarkup.errors import MagicMarkupError, StoreError
 from magicmarkup.forge import ForgeLink
 from magicmarkup.model import RetagEvent, Status, Tag
 from magicmarkup.positions import Positions, Region, one_line
@@ -227,7 +227,7 @@ class Site:
         if sha not in self._snapshots:
             try:
                 self._snapshots[sha] = Positions(self.store.get_snapshot(sha))
-            except Exception:  # a snapshot that is gone or bad: the card says so
+            except MagicMarkupError:  # a snapshot that is gone or bad: the card says so
                 self._snapshots[sha] = None
         return self._snapshots[sha]
 
@@ -544,7 +544,7 @@ class HtmlExport:
     tags: int
     files: int
     tours: int
-    bytes: int
+    size: int  # bytes written
     problems: list[str]
 
     def to_json(self) -> dict[str, Any]:
@@ -554,7 +554,7 @@ class HtmlExport:
             "tags": self.tags,
             "files": self.files,
             "tours": self.tours,
-            "bytes": self.bytes,
+            "bytes": self.size,
             "problems": self.problems,
         }
 

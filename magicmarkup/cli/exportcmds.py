@@ -138,7 +138,7 @@ def _export_html(store: Store, directory: Path, forge: ForgeLink | None, as_json
     else:
         app.console.print(
             f"wrote {result.pages} pages ({result.tags} tags, {result.files} files, {result.tours} tours, "
-            f"{result.bytes / 1e6:.1f} MB) to {safe(str(directory))}; open "
+            f"{result.size / 1e6:.1f} MB) to {safe(str(directory))}; open "
             f"{safe(str(result.directory / 'index.html'))}",
             highlight=False,
             soft_wrap=True,
