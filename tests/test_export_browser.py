@@ -115,6 +115,15 @@ def nothing_ran(driver: Any) -> None:
     assert counts == [1, 0, 0, 0]  # site.js only; no image, no script link, nothing fetched
 
 
+def typed(driver: Any, box: Any, text: str) -> None:
+    """Type into the filter box and wait until the filter has seen all of it."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    box.clear()
+    box.send_keys(text)
+    WebDriverWait(driver, 10).until(lambda d: d.execute_script("return arguments[0].value", box) == text)
+
+
 def visible_tags(driver: Any) -> int:
     return int(
         driver.execute_script("return [...document.querySelectorAll('.tag')].filter(e => !e.hidden).length")
@@ -138,7 +147,7 @@ def test_index_lists_every_tag_and_the_filter_filters(
         assert sum(link.endswith(f"#tag-{tag.id}") for link in links) == 1, tag.id
     assert browser.find_element(By.ID, "count").text == f"{len(tags)} tags"
     box = browser.find_element(By.ID, "filter")
-    box.send_keys("walrus")  # a word of one note
+    typed(browser, box, "walrus")  # a word of one note
     assert visible_tags(browser) == 1
     assert browser.find_element(By.ID, "count").text == f"1 of {len(tags)} tags"
     shown = [e for e in browser.find_elements(By.CSS_SELECTOR, ".tag") if e.is_displayed()]
@@ -147,15 +156,12 @@ def test_index_lists_every_tag_and_the_filter_filters(
     files = [e for e in browser.find_elements(By.CSS_SELECTOR, "section.file") if e.is_displayed()]
     assert len(files) == 1 and "src/prices.py" in files[0].text
     browser.save_screenshot(str(shots / "index-filtered.png"))
-    box.clear()
-    box.send_keys("orphaned")
+    typed(browser, box, "orphaned")
     orphaned = sum(t.status.value == "orphaned" for t in tags)
     assert orphaned >= 1 and visible_tags(browser) == orphaned
-    box.clear()
-    box.send_keys("rate tariff 25")  # every word must match
+    typed(browser, box, "rate tariff 25")  # every word must match
     assert visible_tags(browser) == 1
-    box.clear()
-    box.send_keys(" ")
+    typed(browser, box, " ")
     assert visible_tags(browser) == len(tags)
     nothing_ran(browser)
 
