@@ -374,11 +374,17 @@ def note_card(site: Site, s: Shown, element_id: str, extra_html: str = "") -> st
 def _code_rows(lines: list[str], first: int, marked: set[int], notes: dict[int, list[str]] | None) -> str:
     """Table rows of code; a file's rows (`notes` given) carry `id="L<n>"` for #L<n> links."""
     rows = []
+    # a line's notes span the rows down to the next line with notes, so a long note sits beside
+    # the code that follows instead of pushing it down
+    starts = sorted(notes) if notes else []
+    until = dict(zip(starts, [*starts[1:], first + len(lines)], strict=False))
     for i, line_html in enumerate(lines, first):
         # lean rows (a site of 5,000 tags has 60,000 of them): columns styled by position
         cls = ' class="tagged"' if i in marked else ""
         cell = notes.get(i) if notes is not None else None
-        notes_td = f"<td>{''.join(cell)}</td>" if cell else ""
+        span = until.get(i, i + 1) - i
+        rowspan = f' rowspan="{span}"' if span > 1 else ""
+        notes_td = f"<td{rowspan}>{''.join(cell)}</td>" if cell else ""
         row_id = f' id="L{i}"' if notes is not None else ""
         rows.append(f"<tr{row_id}{cls}><td>{i}</td><td><pre>{line_html}</pre></td>{notes_td}</tr>")
     return "".join(rows)
