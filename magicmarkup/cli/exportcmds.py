@@ -137,7 +137,8 @@ def _export_html(store: Store, directory: Path, forge: ForgeLink | None, as_json
         print_json(result.to_json())
     else:
         app.console.print(
-            f"wrote {result.pages} pages ({result.tags} tags, {result.files} files, {result.tours} tours, "
+            f"wrote {_count(result.pages, 'page')} ({_count(result.tags, 'tag')}, "
+            f"{_count(result.files, 'file')}, {_count(result.tours, 'tour')}, "
             f"{result.size / 1e6:.1f} MB) to {safe(str(directory))}; open "
             f"{safe(str(result.directory / 'index.html'))}",
             highlight=False,
@@ -145,6 +146,10 @@ def _export_html(store: Store, directory: Path, forge: ForgeLink | None, as_json
         )
     for problem in result.problems:
         click.echo(f"warning: {printable(problem, keep_newlines=False)}", err=True)
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _export_codetour(store: Store, directory: Path, names: list[str], as_json: bool) -> None:
