@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         "what",
         nargs="?",
         default="engine",
-        choices=["engine", "retag", "watch", "hooks", "history", "check", "all"],
+        choices=["engine", "retag", "watch", "hooks", "history", "check", "export", "all"],
     )
     parser.add_argument("--runs", type=int, default=5, help="runs per measurement (median reported)")
     parser.add_argument("--quick", action="store_true", help="smaller inputs (a smoke run)")
@@ -225,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
                 *(["--json"] if args.json else []),
             ]
         )
+    if args.what == "export":  # its own table: export --html of 5,000 tags in 200 files, site size
+        from benchmark_gen import perf_export
+
+        return perf_export.main(["--runs", str(args.runs), *(["--json"] if args.json else [])])
     if args.what == "hooks":  # its own table: hook cost per checkout and commit, list on a fresh clone
         from benchmark_gen import perf_hooks
 

@@ -39,6 +39,7 @@ from tui.screens import (
     SearchScreen,
     TagEdit,
     TagEditorScreen,
+    TourScreen,
 )
 from tui.widgets import CodeView, FileTree, StatusLine, TagDetail, TagList
 
@@ -604,6 +605,24 @@ class MagicMarkupApp(App[None]):
                 self.refresh_views(reveal=True)
 
         self.push_screen(SearchScreen(self.all_tags, place=self.place), done)
+
+    def action_tours(self) -> None:
+        from magicmarkup.tours import load_tours, place_tour
+
+        def done(tag_id: str | None) -> None:
+            if tag_id and tag_id in {t.id for t in self.all_tags}:
+                if self.mode == "review" and tag_id not in {t.id for t in self.visible_tags()}:
+                    self.mode = "file"
+                self.select(tag_id)
+                self.refresh_views(reveal=True)
+
+        found = self.attempt(lambda: load_tours(self.store))
+        if found is None:
+            return
+        tours, problems = found
+        by_id = {t.id: t for t in self.all_tags}
+        placed = [place_tour(name, tour, by_id) for name, tour in tours.items()]
+        self.push_screen(TourScreen(placed, problems, place=self.place), done)
 
     def action_open_file(self) -> None:
         from textual.command import SimpleCommand

@@ -28,6 +28,7 @@ ACTIONS: list[tuple[str, str, str, str, bool, bool]] = [
     ("t", "reattach", "Re-attach", "Re-attach the selected tag to the selected code", True, False),
     ("slash", "search", "Search", "Search notes and tagged text", True, False),
     ("o", "open_file", "Open", "Open any file of the repository", False, False),
+    ("T", "tours", "Tours", "The tours of the store: their steps in order, open one", False, False),
     ("g", "retag", "Retag", "Re-anchor every tag to the files on disk (in the background)", True, False),
     ("f5", "refresh", "Reload", "Read the store and the open file again", False, False),
     ("ctrl+t", "toggle_theme", "Theme", "Switch between the light and the dark theme", False, False),

@@ -1,4 +1,4 @@
-"""Modal screens: confirm, edit a tag, repair a tag, search. Each returns the user's decision
+"""Modal screens: confirm, edit a tag, repair a tag, search, tours. Each returns the user's decision
 through `dismiss`; the app carries it out with the library API."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from textual.widgets.option_list import Option
 
 from magicmarkup.browse import first_line, search_tags
 from magicmarkup.model import Status, Tag
+from magicmarkup.tours import PlacedTour
 from tui.widgets import SafeTextArea, status_content, textarea_language
 
 
@@ -341,6 +342,114 @@ class SearchScreen(ModalScreen[str | None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+class TourScreen(ModalScreen[str | None]):
+    """The tours of the store; choosing one lists its steps in order, and choosing a step with a
+    tag returns the tag's id (the app opens it). Text steps are shown, not chosen."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back", priority=True),
+    ]
+
+    def __init__(
+        self, tours: list[PlacedTour], problems: list[str], place: Callable[[Tag], str] | None = None
+    ) -> None:
+        super().__init__()
+        self.tours = tours
+        self.problems = problems
+        self.place = place or (lambda tag: tag.path)
+        self.open_tour: PlacedTour | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog search") as box:
+            box.border_title = "Tours"
+            yield OptionList(id="tour-list")
+            yield Label("", id="tour-info")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if len(self.tours) == 1:
+            self.show_steps(self.tours[0])
+        else:
+            self.show_tours()
+
+    def show_tours(self) -> None:
+        self.open_tour = None
+        self.query_one(".dialog").border_title = "Tours"
+        options = self.query_one("#tour-list", OptionList)
+        options.clear_options()
+        options.add_options(
+            Option(
+                Content.assemble(
+                    Content.styled(t.tour.title, "bold"),
+                    Content.styled(f"  {t.name}, {len(t.steps)} steps", "dim"),
+                ),
+                id=f"tour:{t.name}",
+            )
+            for t in self.tours
+        )
+        info = "; ".join(self.problems) if self.problems else ""
+        if not self.tours:
+            info = (
+                "No tours yet: `magicmarkup add PATH ... --tour NAME` or `magicmarkup import --codetour FILE`. "
+                + info
+            )
+        self.query_one("#tour-info", Label).update(Content(info))
+        options.focus()
+
+    def show_steps(self, tour: PlacedTour) -> None:
+        self.open_tour = tour
+        self.query_one(".dialog").border_title = f"Tour: {tour.tour.title}"
+        options = self.query_one("#tour-list", OptionList)
+        options.clear_options()
+        for ps in tour.steps:
+            head = Content.styled(f"{ps.number:>3}. ", "bold")
+            title = Content.styled(f"{first_line(ps.step.title)}: ", "bold") if ps.step.title else Content("")
+            if ps.tag is not None:
+                options.add_option(
+                    Option(
+                        Content.assemble(
+                            head,
+                            status_content(ps.tag),
+                            " ",
+                            Content.styled(self.place(ps.tag), "$text-accent"),
+                            "  ",
+                            title,
+                            Content(first_line(ps.tag.note, 80) or first_line(ps.tag.anchor.text, 80)),
+                        ),
+                        id=ps.tag.id,
+                    )
+                )
+            else:
+                where = next(
+                    (f"[{k}: {v}] " for k in ("directory", "file", "uri") if (v := getattr(ps.step, k))), ""
+                )
+                text = "(its tag was removed)" if ps.missing else first_line(ps.step.text or "", 80)
+                options.add_option(
+                    Option(
+                        Content.assemble(head, Content.styled(where, "dim"), title, Content(text)),
+                        disabled=True,
+                    )
+                )
+        self.query_one("#tour-info", Label).update(
+            Content(first_line(tour.tour.description or "", 100) + "  (enter: open a step, escape: back)")
+        )
+        options.focus()
+
+    @on(OptionList.OptionSelected, "#tour-list")
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        chosen = event.option.id or ""
+        if chosen.startswith("tour:"):
+            self.show_steps(next(t for t in self.tours if t.name == chosen[len("tour:") :]))
+        elif chosen:
+            self.dismiss(chosen)
+
+    def action_back(self) -> None:
+        if self.open_tour is not None and len(self.tours) > 1:
+            self.show_tours()
+        else:
+            self.dismiss(None)
 
 
 class HelpScreen(ModalScreen[None]):

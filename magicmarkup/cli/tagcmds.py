@@ -16,10 +16,11 @@ from rich.cells import cell_len
 from rich.markup import escape
 
 from magicmarkup import tags as tagapi
+from magicmarkup import tours
 from magicmarkup.cli import app
 from magicmarkup.cli.app import STATUS_STYLE, State, pass_state, print_json
 from magicmarkup.documents import language_for
-from magicmarkup.errors import MagicMarkupError, SpanError, StoreError
+from magicmarkup.errors import MagicMarkupError, SpanError
 from magicmarkup.model import Status, Tag
 from magicmarkup.positions import Positions, Region, one_line, printable, short_ids, span_fields, where
 from magicmarkup.store import Store
@@ -164,6 +165,8 @@ def init_cmd(state: State, as_json: bool) -> None:
     is_flag=True,
     help="Tag a file git ignores (its text is copied into the committed store: never for secrets).",
 )
+@click.option("--tour", "tour", metavar="NAME", help="Make the new tag a step of tour NAME (made if new).")
+@click.option("--step", "step", type=int, metavar="N", help="With --tour: put it at step N (default: last).")
 @json_option
 @pass_state
 def add_cmd(
@@ -177,6 +180,8 @@ def add_cmd(
     meta: tuple[str, ...],
     language: str | None,
     allow_ignored: bool,
+    tour: str | None,
+    step: int | None,
     as_json: bool,
 ) -> None:
     """Tag a span of PATH, chosen by --span, --lines or --match; prints the new tag's id.
@@ -186,11 +191,16 @@ def add_cmd(
       magicmarkup add src/app.py --match "retry(3)" --note "why 3?"
       magicmarkup add src/app.py --lines 10:14 --meta author=ana --meta color=red
       magicmarkup add src/app.py --span 120:168 --json
+      magicmarkup add src/app.py --match "def pay(" --note "start here" --tour payments --step 1
     """
     store = state.store()
     rel = store.relpath(path, state.repo)
     if nth is not None and match is None:
         raise SpanError("--nth goes with --match")
+    if step is not None and tour is None:
+        raise click.UsageError("--step goes with --tour")
+    if tour is not None:
+        tours.check_step(store, tour, step)  # before the tag is made: a bad --step adds nothing
     tag = tagapi.add_tag(
         store,
         rel,
@@ -203,8 +213,14 @@ def add_cmd(
         language=language,
         allow_ignored=allow_ignored,
     )
+    number = None
+    if tour is not None:
+        number = tours.add_step(store, tour, tours.TourStep(tag=tag.id), step)
     if as_json:
-        print_json(tag_json(tag, Documents(store)))
+        data = tag_json(tag, Documents(store))
+        if number is not None:
+            data["tour"] = {"name": tour, "step": number}
+        print_json(data)
     else:
         click.echo(tag.id)  # stdout: the id alone, for `id=$(magicmarkup add ...)`
         docs = Documents(store)
@@ -213,6 +229,8 @@ def add_cmd(
             highlight=False,
             soft_wrap=True,
         )
+        if number is not None:
+            app.err_console.print(f"step {number} of tour {safe(tour or '')}", highlight=False)
 
 
 def tag_json(tag: Tag, docs: Documents, history: bool = True) -> dict[str, Any]:
@@ -250,9 +268,10 @@ def _event_where(docs: Documents, path: str, sha: str | None, span: Any) -> str:
 @click.command("list")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.option("--status", type=click.Choice([s.value for s in Status]), help="Only tags with this status.")
+@click.option("--tour", "tour", metavar="NAME", help="The steps of tour NAME, in order (text steps too).")
 @json_option
 @pass_state
-def list_cmd(state: State, path: Path | None, status: str | None, as_json: bool) -> None:
+def list_cmd(state: State, path: Path | None, status: str | None, tour: str | None, as_json: bool) -> None:
     """List tags (of PATH, a file or a folder, or of the whole repository).
 
     \b
@@ -263,6 +282,11 @@ def list_cmd(state: State, path: Path | None, status: str | None, as_json: bool)
     the note column goes first, then each tag takes two lines.
     """
     store = state.store()
+    if tour is not None:
+        if path is not None or status is not None:
+            raise click.UsageError("--tour lists a whole tour: give no PATH or --status with it")
+        _print_tour(store, tours.placed(store, tour), as_json)
+        return
     wanted = Status(status) if status else None
     found, complete = tags_under(state, store, path, wanted)
     problems = list(store.problems)
@@ -329,6 +353,61 @@ def _print_list(store: Store, found: list[Tag], complete: bool, as_json: bool) -
             )
         )
     echo_lines(layout_rows(rows_out, output_width()))
+
+
+def _print_tour(store: Store, placed: tours.PlacedTour, as_json: bool) -> None:
+    docs = Documents(store)
+    if as_json:
+        steps = []
+        for ps in placed.steps:
+            data = ps.to_json()
+            if ps.tag is not None:
+                data["tag"].update(span_fields(docs.region(ps.tag)))
+                data["tag"]["current_text"] = docs.current_text(ps.tag)
+            steps.append(data)
+        print_json(
+            {
+                "name": placed.name,
+                "title": placed.tour.title,
+                "description": placed.tour.description,
+                "steps": steps,
+            }
+        )
+        return
+    count = len(placed.steps)
+    app.console.print(
+        f"[bold]{safe(placed.tour.title)}[/]  (tour {safe(placed.name)}, {count} step{'s' if count != 1 else ''})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if placed.tour.description:
+        app.console.print(safe(one_line(placed.tour.description)), highlight=False, soft_wrap=True)
+    width = len(str(count))
+    shown = short_ids(t.id for t in tagapi.list_tags(store))
+    lines = []
+    for ps in placed.steps:
+        head = f"{ps.number:>{width}}. "
+        title = f"{one_line(ps.step.title)}: " if ps.step.title else ""
+        if ps.tag is not None:
+            tag = ps.tag
+            text = one_line(tag.note) or one_line(docs.current_text(tag) or tag.anchor.text)
+            where_now = printable(docs.where(tag), keep_newlines=False)
+            lines.append(
+                f"{head}{shown.get(tag.id, tag.id)}  {where_now}  {_status(tag.status.value)}  {title}{text}"
+            )
+        elif ps.missing:
+            lines.append(f"{head}{title}(tag {ps.step.tag} was removed from the store)")
+        else:
+            place = next(
+                (
+                    f"[{k}: {one_line(v)}] "
+                    for k in ("directory", "file", "uri")
+                    if (v := getattr(ps.step, k))
+                ),
+                "",
+            )
+            lines.append(f"{head}{place}{title}{one_line(ps.step.text or '')}")
+    echo_lines(lines)
 
 
 class ListRow:
@@ -553,65 +632,6 @@ def rm_cmd(state: State, tag_id: str, as_json: bool) -> None:
             highlight=False,
             soft_wrap=True,
         )
-
-
-@click.command("export")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="With -o: print what was written as JSON (the export itself is always JSON).",
-)
-@pass_state
-def export_cmd(state: State, output: Path | None, as_json: bool) -> None:
-    """Export every tag (and the snapshots they are anchored to) as one JSON document."""
-    store = state.store()
-    if output is not None:
-        target = check_export_target(store, output)
-    data = tagapi.export_tags(store)
-    text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
-    if output is None:
-        click.echo(text)
-        return
-    try:
-        target.write_text(text + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise StoreError(f"{output}: cannot write ({exc.strerror or exc})") from None
-    if as_json:
-        print_json(
-            {"exported": len(data["tags"]), "snapshots": len(data["snapshots"]), "output": str(target)}
-        )
-    else:
-        app.console.print(f"exported {len(data['tags'])} tags to {safe(str(output))}", highlight=False)
-
-
-def check_export_target(store: Store, output: Path) -> Path:
-    """Where `export -o` may write: not inside .magicmarkup/ (the store would then hold a copy
-    of itself), into a directory that exists, and not onto a directory."""
-    target = Path(os.path.abspath(output))
-    resolved = target.resolve()
-    store_dir = store.dir.resolve()
-    if resolved == store_dir or resolved.is_relative_to(store_dir):
-        raise StoreError(f"{output}: inside the tag store {store.dir}; write the export elsewhere")
-    if not target.parent.is_dir():
-        raise StoreError(f"{output}: directory {target.parent} does not exist")
-    if target.is_dir():
-        raise StoreError(f"{output}: is a directory")
-    return target
-
-
-@click.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@json_option
-@pass_state
-def import_cmd(state: State, file: Path, as_json: bool) -> None:
-    """Import tags from an `export` file; tags whose id exists are skipped."""
-    imported, skipped = tagapi.import_tags(state.store(), file)
-    if as_json:
-        print_json({"imported": imported, "skipped": skipped})
-    else:
-        app.console.print(f"imported {imported} tags, skipped {skipped} already present")
 
 
 @click.command("gc")

@@ -1,0 +1,1 @@
+"""The static files of the HTML export (`site.css`, `site.js`)."""
