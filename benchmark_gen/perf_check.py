@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import resource
 import shutil
 import statistics
@@ -31,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmark_gen.perf_hooks import MM, WORDS, _env, _git, _run, module_text
+from benchmark_gen.perf_hooks import MM, _env, _git, _run, tagged_repo
 
 CHANGED_FILES = 5
 TARGET_S = 2.0
@@ -39,27 +38,7 @@ TARGET_S = 2.0
 
 def build(root: Path, files: int, tags: int, seed: int = 0) -> list[str]:
     """`main`: code and store committed; `change`: 5 tagged files edited, without the hooks."""
-    from magicmarkup.store import Store
-    from magicmarkup.tags import add_tag
-
-    rng = random.Random(seed)
-    root.mkdir(parents=True)
-    _git(root, "init", "-q", "-b", "main")
-    _git(root, "config", "commit.gpgsign", "false")
-    per_file = tags // files
-    rels: list[str] = []
-    spans: dict[str, list[tuple[int, int, str]]] = {}
-    for i in range(files):
-        rel = f"services/{WORDS[i % len(WORDS)]}/mod_{i:03d}.py"
-        text, spans[rel] = module_text(i, per_file, rng)
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text, encoding="utf-8")
-        rels.append(rel)
-    _run([*MM, "init"], root)
-    store = Store.discover(root)
-    for rel in rels:
-        for start, end, note in spans[rel]:
-            add_tag(store, rel, span=(start, end), note=note, allow_ignored=True)
+    rels = tagged_repo(root, files, tags, seed)
     _git(root, "add", "-A")
     _git(root, "commit", "-q", "-m", "code and tags")
     _git(root, "checkout", "-q", "-b", "change")

@@ -161,9 +161,9 @@ def edit_all(root: Path, files: list[str], round_: int) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def build(root: Path, files: int, tags: int, seed: int = 0) -> list[str]:
-    """The repository: committed code and store (5,000 tags), hooks installed, branch `same`
-    (differs in an untagged file only) and branch `all` (every tagged file edited)."""
+def tagged_repo(root: Path, files: int, tags: int, seed: int = 0) -> list[str]:
+    """A new repository of `files` generated modules with `tags` tags in its store (nothing
+    committed yet); returns the modules' paths. Shared by the hooks and check benchmarks."""
     from magicmarkup.store import Store
     from magicmarkup.tags import add_tag
 
@@ -180,14 +180,19 @@ def build(root: Path, files: int, tags: int, seed: int = 0) -> list[str]:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text, encoding="utf-8")
         rels.append(rel)
-    (root / "README.md").write_text("# perf\n", encoding="utf-8")
-    _git(root, "add", "-A")
-    _git(root, "commit", "-q", "-m", "code")
     _run([*MM, "init"], root)
-    store = Store.discover(root) if hasattr(Store, "discover") else Store(root)
+    store = Store.discover(root)
     for rel in rels:
         for start, end, note in spans[rel]:
             add_tag(store, rel, span=(start, end), note=note, allow_ignored=True)
+    return rels
+
+
+def build(root: Path, files: int, tags: int, seed: int = 0) -> list[str]:
+    """The repository: committed code and store (5,000 tags), hooks installed, branch `same`
+    (differs in an untagged file only) and branch `all` (every tagged file edited)."""
+    rels = tagged_repo(root, files, tags, seed)
+    (root / "README.md").write_text("# perf\n", encoding="utf-8")
     _run([*MM, "hooks", "install"], root)
     _git(root, "add", "-A")
     _git(root, "commit", "-q", "-m", "tags")
