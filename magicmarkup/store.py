@@ -30,13 +30,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-from filelock import FileLock, Timeout
 from pydantic import ValidationError
 
 from magicmarkup.documents import read_document, text_hash
 from magicmarkup.errors import DocumentError, MagicMarkupError, StoreError, TagNotFound
+from magicmarkup.lock import LockTimeout, StoreLock
 from magicmarkup.model import SCHEMA_VERSION, History, RetagEvent, Tag, TagFile
-from magicmarkup.safeio import gunzip_limited, load_json, open_nofollow, read_regular
+from magicmarkup.safeio import (
+    SafeIOError,
+    check_inside,
+    gunzip_limited,
+    load_json,
+    open_nofollow,
+    read_regular,
+)
 
 STORE_DIR = ".magicmarkup"
 PINS_DIR = "pins"  # schema 3: one file per tag
@@ -429,6 +436,33 @@ def git_dir_of(root: Path) -> Path | None:
     return None
 
 
+def local_dir_of(root: Path, store_dir: Path) -> Path:
+    """Where a work tree's local state (lock, temp files, view cache) lives: under its git
+    directory, else (no git: an unpacked archive) `.magicmarkup/cache/local`. Either path may
+    come from a stranger (a committed `.magicmarkup/cache` symlink, a `magicmarkup` link in an
+    unpacked `.git/`): if any folder on the way is a symbolic link leading out of its base, the
+    state goes to the user's own cache instead (one folder per repository path), so nothing is
+    ever created where a link points."""
+    gitdir = git_dir_of(root)
+    base, wanted = (gitdir, gitdir / "magicmarkup") if gitdir is not None else (root, store_dir / "cache" / "local")
+    try:
+        check_inside(base, wanted)
+        for folder in (wanted, *wanted.parents):  # and no link inside the base either
+            if folder == base:
+                break
+            if folder.is_symlink():
+                raise SafeIOError(f"{folder}: is a symbolic link")
+    except SafeIOError:
+        import hashlib
+
+        import platformdirs
+
+        key = hashlib.sha256(str(root).encode("utf-8", "surrogateescape")).hexdigest()[:24]
+        user_cache = os.environ.get("MAGICMARKUP_CACHE_DIR") or platformdirs.user_cache_dir("magicmarkup")
+        return Path(user_cache).expanduser() / "local" / key
+    return wanted
+
+
 class Store:
     """A handle on one repository's `.magicmarkup/` folder."""
 
@@ -440,10 +474,9 @@ class Store:
         self.tags_dir = self.dir / LEGACY_DIR  # schemas 1-2
         self.snapshots_dir = self.dir / "snapshots"
         self.history_dir = self.dir / "history"
-        gitdir = git_dir_of(self.root)
         # Local, per working tree, out of git's sight and out of reach of `git clean`.
-        self.local_dir = (gitdir / "magicmarkup") if gitdir is not None else (self.dir / "cache" / "local")
-        self._lock = FileLock(str(self.local_dir / "lock"), timeout=LOCK_TIMEOUT_S)
+        self.local_dir = local_dir_of(self.root, self.dir)
+        self._lock = StoreLock(self.local_dir / "lock")
         self.tmp_dir = self.local_dir / "tmp"  # temp files of atomic writes: out of git's sight
         self.problems: list[str] = []  # files skipped by the last lenient read, one line each
         self.touched: dict[str, bool] = {}  # store files written or removed -> existed before
@@ -487,12 +520,15 @@ class Store:
         self.local_dir.mkdir(parents=True, exist_ok=True)
         wait = LOCK_TIMEOUT_S if timeout is None else timeout
         try:
-            with self._lock.acquire(timeout=wait):
-                yield
-        except Timeout:
+            held = self._lock.acquire(timeout=wait)
+        except LockTimeout:
             raise StoreError(
                 f"{self.local_dir / 'lock'}: store is locked by another process (waited {wait:.0f} s)"
             ) from None
+        except OSError as exc:
+            raise StoreError(f"{self.local_dir / 'lock'}: cannot lock ({exc.strerror or exc})") from None
+        with held:
+            yield
 
     # -- paths ---------------------------------------------------------------------------
 

@@ -3,8 +3,6 @@ and the TUI. Everything that writes goes through the store's lock."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +10,7 @@ from pydantic import JsonValue, ValidationError
 
 from magicmarkup.anchoring.syntax import describe_span
 from magicmarkup.documents import language_for
-from magicmarkup.errors import DocumentError, SpanError, StoreError, TagNotFound
+from magicmarkup.errors import MagicMarkupError, SpanError, StoreError, TagNotFound
 from magicmarkup.model import (
     SCHEMA_VERSION,
     Anchor,
@@ -24,7 +22,9 @@ from magicmarkup.model import (
     utcnow,
     validate_metadata,
 )
-from magicmarkup.store import Store, git_dir_of
+from magicmarkup.safeio import load_json, read_regular
+from magicmarkup.sharing import check_copyable
+from magicmarkup.store import Store
 from magicmarkup.view import current
 
 CONTEXT_CHARS = 80
@@ -123,11 +123,7 @@ def add_tag(
     `.env`, build output) is refused unless `allow_ignored`: its text would be copied into the
     committed store (the tag's context and snapshot)."""
     rel = store.check_relpath(path)
-    if not allow_ignored and is_ignored(store, rel):
-        raise DocumentError(
-            f"{rel}: git ignores this file; tagging it would copy its text into the committed store "
-            "(pass --allow-ignored if that is really wanted)"
-        )
+    check_copyable(store.root, [rel], allow_ignored=allow_ignored)
     text = store.read_document(rel)
     where = resolve_span(text, rel, span=span, lines=lines, match=match, nth=nth)
     meta: dict[str, JsonValue] = validate_metadata(dict(metadata or {}))
@@ -141,19 +137,6 @@ def add_tag(
         tag = Tag(path=rel, span=where, anchor=anchor, metadata=meta)
         tags.append(tag)
     return tag
-
-
-def is_ignored(store: Store, rel: str) -> bool:
-    """Does git ignore `rel` (and it is not tracked)? False outside git."""
-    if git_dir_of(store.root) is None:
-        return False
-    try:
-        proc = subprocess.run(
-            ["git", "check-ignore", "-q", "--", rel], cwd=store.root, capture_output=True, check=False
-        )
-    except OSError:
-        return False
-    return proc.returncode == 0
 
 
 def list_tags(
@@ -242,12 +225,17 @@ def restore_tag(store: Store, tag: Tag) -> Tag:
     return tag
 
 
-def reattach_tag(store: Store, tag_id: str, start: int, end: int, method: str = "manual") -> Tag:
+def reattach_tag(
+    store: Store, tag_id: str, start: int, end: int, method: str = "manual", *, allow_ignored: bool = False
+) -> Tag:
     """Anchor a tag to [start, end) of its document as it is now, at the path it is shown at
-    (a human repair: the tag is confirmed there)."""
+    (a human repair: the tag is confirmed there). This copies the document's text into the pin
+    and a snapshot, so a file git ignores is refused unless `allow_ignored` (a cloned pin on
+    `.env` must not carry the user's own `.env` into the store)."""
     found = find_tag(store, tag_id)
     pinned = store.find(found.id).path
     rel = found.path
+    check_copyable(store.root, [rel], allow_ignored=allow_ignored)
     text = store.read_document(rel)
     where = resolve_span(text, rel, span=(start, end))
     with store.locked():
@@ -293,10 +281,12 @@ def anchor_at(
     tag.updated_at = utcnow()
 
 
-def accept_placement(store: Store, tag_id: str) -> Tag:
+def accept_placement(store: Store, tag_id: str, *, allow_ignored: bool = False) -> Tag:
     """Confirm a tag where it is now (a human says the guess, or the edit, is right)."""
     found = find_tag(store, tag_id)
-    return reattach_tag(store, found.id, found.span.start, found.span.end, method="accepted")
+    return reattach_tag(
+        store, found.id, found.span.start, found.span.end, method="accepted", allow_ignored=allow_ignored
+    )
 
 
 def export_tags(store: Store) -> dict[str, Any]:
@@ -317,15 +307,27 @@ def export_tags(store: Store) -> dict[str, Any]:
     }
 
 
-def import_tags(store: Store, file: Path) -> tuple[int, int]:
-    """Add the tags of an export file; tags whose id already exists are skipped.
-    Returns (imported, skipped). Validates everything before writing anything."""
+EXPORT_PROBE_BYTES = 64 * 1024 * 1024
+IMPORT_LIMIT = 1024 * 1024 * 1024  # an export file larger than this is refused, not read
+
+
+def is_export_file(file: Path) -> bool:
+    """Is `file` a magicmarkup export (so `export -o` may replace it)? A JSON object with a
+    "tags" list and a "schema_version"; anything else, unreadable or huge, is not."""
     try:
-        raw = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StoreError(f"{file}: cannot read ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise StoreError(f"{file}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+        data = read_regular(file, EXPORT_PROBE_BYTES, follow_symlinks=False)
+        raw = load_json(data, label=str(file))
+    except MagicMarkupError:
+        return False
+    return isinstance(raw, dict) and isinstance(raw.get("tags"), list) and "schema_version" in raw
+
+
+def import_tags(store: Store, file: Path, *, allow_ignored: bool = False) -> tuple[int, int]:
+    """Add the tags of an export file; tags whose id already exists are skipped.
+    Returns (imported, skipped). Validates everything before writing anything. Tags on files
+    git ignores are refused unless `allow_ignored` (the sharing rule of `add`)."""
+    data = read_regular(file, IMPORT_LIMIT, follow_symlinks=True, label=str(file), error=StoreError)
+    raw = load_json(data, label=str(file), error=StoreError)  # deep nesting: one line, no RecursionError
     if not isinstance(raw, dict) or not isinstance(raw.get("tags"), list):
         raise StoreError(f'{file}: not a magicmarkup export (no "tags" list)')
     version = raw.get("schema_version", SCHEMA_VERSION)
@@ -340,6 +342,7 @@ def import_tags(store: Store, file: Path) -> tuple[int, int]:
         raise StoreError(f"{file}: invalid tag ({'.'.join(map(str, err['loc']))}: {err['msg']})") from None
     for tag in incoming:
         store.check_relpath(tag.path)
+    check_copyable(store.root, {t.path for t in incoming}, allow_ignored=allow_ignored)
     snapshots = raw.get("snapshots") or {}
     imported = skipped = 0
     with store.locked():

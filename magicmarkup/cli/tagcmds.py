@@ -557,6 +557,7 @@ def rm_cmd(state: State, tag_id: str, as_json: bool) -> None:
 
 @click.command("export")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@click.option("--force", is_flag=True, help="With -o: overwrite a file that is not an earlier export.")
 @click.option(
     "--json",
     "as_json",
@@ -564,11 +565,11 @@ def rm_cmd(state: State, tag_id: str, as_json: bool) -> None:
     help="With -o: print what was written as JSON (the export itself is always JSON).",
 )
 @pass_state
-def export_cmd(state: State, output: Path | None, as_json: bool) -> None:
+def export_cmd(state: State, output: Path | None, force: bool, as_json: bool) -> None:
     """Export every tag (and the snapshots they are anchored to) as one JSON document."""
     store = state.store()
     if output is not None:
-        target = check_export_target(store, output)
+        target = check_export_target(store, output, force)
     data = tagapi.export_tags(store)
     text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
     if output is None:
@@ -586,9 +587,10 @@ def export_cmd(state: State, output: Path | None, as_json: bool) -> None:
         app.console.print(f"exported {len(data['tags'])} tags to {safe(str(output))}", highlight=False)
 
 
-def check_export_target(store: Store, output: Path) -> Path:
+def check_export_target(store: Store, output: Path, force: bool = False) -> Path:
     """Where `export -o` may write: not inside .magicmarkup/ (the store would then hold a copy
-    of itself), into a directory that exists, and not onto a directory."""
+    of itself), into a directory that exists, not onto a directory, and not over a file that is
+    not an earlier export (a source file, `.git/config`) unless `force`."""
     target = Path(os.path.abspath(output))
     resolved = target.resolve()
     store_dir = store.dir.resolve()
@@ -598,16 +600,23 @@ def check_export_target(store: Store, output: Path) -> Path:
         raise StoreError(f"{output}: directory {target.parent} does not exist")
     if target.is_dir():
         raise StoreError(f"{output}: is a directory")
+    if not force and os.path.lexists(target) and not tagapi.is_export_file(target):
+        raise StoreError(f"{output}: exists and is not a magicmarkup export; pass --force to overwrite it")
     return target
 
 
 @click.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--allow-ignored",
+    is_flag=True,
+    help="Import tags on files git ignores (their text may then be copied into the store).",
+)
 @json_option
 @pass_state
-def import_cmd(state: State, file: Path, as_json: bool) -> None:
+def import_cmd(state: State, file: Path, allow_ignored: bool, as_json: bool) -> None:
     """Import tags from an `export` file; tags whose id exists are skipped."""
-    imported, skipped = tagapi.import_tags(state.store(), file)
+    imported, skipped = tagapi.import_tags(state.store(), file, allow_ignored=allow_ignored)
     if as_json:
         print_json({"imported": imported, "skipped": skipped})
     else:
