@@ -345,11 +345,31 @@ def append_lines(file: Path, lines: list[bytes]) -> None:
         _fsync_dir(file.parent)
 
 
+def pin_doc(tag: Tag) -> dict[str, object]:
+    """What a pin file holds, as JSON values: the tag without its history, and the schema."""
+    doc: dict[str, object] = tag.model_dump(mode="json", exclude={"history"})
+    doc["schema_version"] = SCHEMA_VERSION
+    return doc
+
+
 def dump_pin(tag: Tag) -> bytes:
     """One tag's pin file: indented sorted JSON (so git merges it field by field), no history."""
-    doc = tag.model_dump(mode="json", exclude={"history"})
-    doc["schema_version"] = SCHEMA_VERSION
-    return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+    return orjson.dumps(
+        pin_doc(tag), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
+    )
+
+
+def same_pin(data: bytes, tag: Tag, label: str) -> bool:
+    """Does the pin file `data` already hold `tag` (whatever its formatting: compact JSON from
+    another tool, other key order, a hand edit)? Then it is not rewritten: a write touches only
+    the pins it changes, so `git status` shows only those."""
+    if data == dump_pin(tag):
+        return True
+    try:
+        held = parse_pin(data, label)
+    except StoreError:
+        return False
+    return pin_doc(held) == pin_doc(tag)
 
 
 CONFLICT_START, CONFLICT_MID, CONFLICT_END = b"<<<<<<<", b"=======", b">>>>>>>"
@@ -834,6 +854,19 @@ class Store:
         self._write_pins(rel, tags)
         self._remove_others(rel, {t.id for t in tags})
 
+    def put(self, rel: str, tags: list[Tag]) -> None:
+        """Write these tags of document `rel` (new or changed) and leave its other pins alone:
+        adding one tag to a document of 100,000 writes one pin and reads none of the others.
+        A document still in the schema-2 layout is migrated as a whole (`save`). Takes the lock."""
+        with self.locked():
+            legacy = self.tag_file(rel)
+            if legacy.exists() or legacy.is_symlink():
+                merged = {t.id: t for t in self.load(rel)}
+                merged.update({t.id: t for t in tags})
+                self.save(rel, list(merged.values()))
+            else:
+                self._write_pins(rel, tags)
+
     def _upgrade_meta(self) -> None:
         """Rewrite store meta files an earlier version wrote (once per handle)."""
         if self._meta_checked:
@@ -871,12 +904,12 @@ class Store:
             if tag.path != rel:
                 tag.path = rel
             file = folder / f"{tag.id}.json"
-            data = dump_pin(tag)
             try:
-                if read_store_file(file, self.label(file)) == data:
+                if same_pin(read_store_file(file, self.label(file)), tag, self.label(file)):
                     continue
             except (OSError, StoreError):
                 pass
+            data = dump_pin(tag)
             self._touch(file)
             if batch is not None:
                 batch.append((file, data))

@@ -129,13 +129,13 @@ def add_tag(
     meta: dict[str, JsonValue] = validate_metadata(dict(metadata or {}))
     if note is not None:
         meta["note"] = note
-    # Load (and so validate) the tag file before writing anything: a corrupt or newer-schema
-    # store file must leave the store unchanged, not even a new snapshot.
-    with store.edit(rel) as tags:
+    # Only the new pin is written (and its snapshot): the document's other pins are not read
+    # or rewritten, however many there are and whatever tool wrote them.
+    with store.locked():
         sha = store.put_snapshot(text)
         anchor = make_anchor(text, where.start, where.end, language or language_for(rel), sha)
         tag = Tag(path=rel, span=where, anchor=anchor, metadata=meta)
-        tags.append(tag)
+        store.put(rel, [tag])
     return tag
 
 
@@ -177,8 +177,8 @@ def edit_tag(
 ) -> Tag:
     """Change a tag's note and metadata (`unset` removes keys)."""
     found = store.find(tag_id)
-    with store.edit(found.path) as tags:
-        tag = _take(tags, found.id)
+    with store.locked():
+        tag = store.find(found.id)  # as it is now, under the lock
         if metadata:
             tag.metadata.update(validate_metadata(dict(metadata)))
         for key in unset or []:
@@ -187,6 +187,7 @@ def edit_tag(
             tag.metadata["note"] = note
         tag.updated_at = utcnow()
         _record(tag, "edited", "note or metadata edited by hand")
+        store.put(tag.path, [tag])
     return tag
 
 
@@ -240,16 +241,15 @@ def reattach_tag(
     where = resolve_span(text, rel, span=(start, end))
     with store.locked():
         sha = store.put_snapshot(text)
-        source = store.load(pinned)
-        tag = _take(source, found.id)
+        tag = store.find(found.id)  # as it is now, under the lock
         anchor_at(
             tag, text, where, sha, method=method, reason="reattached by hand", language=language_for(rel)
         )
         if pinned == rel:
-            store.save(rel, source)
+            store.put(rel, [tag])  # the document's other pins are left alone
         else:
+            source = [t for t in store.load(pinned) if t.id != tag.id]
             tag.path = rel
-            source.remove(tag)
             store.save_many({rel: [*store.load(rel), tag], pinned: source})
     return tag
 
