@@ -130,9 +130,11 @@ def current(
             requests.append(Request(path, text, todo))
         pending.append((rel, path, pins, hits))
     computed = place(store, requests, resolver, thresholds, progress, report.errors) if requests else []
-    by_path = {req.path: result for req, result in zip(requests, computed, strict=True)}
+    # By pin id, not by path: two pinned paths may lead to one file (a rename committed without
+    # the hook, then a tag on the new path), and each keeps its own pins.
+    by_pin = {pin_id: placed for result in computed for pin_id, placed in result.items()}
     for rel, path, pins, hits in pending:
-        fresh = by_path.get(path, {})
+        fresh = {pin.id: by_pin[pin.id] for pin in pins if pin.id not in hits and pin.id in by_pin}
         text = texts_out[path]
         placements = {**hits, **fresh}
         buffer = texts is not None and path in texts  # an editor's unsaved text: not the file's view
