@@ -10,24 +10,32 @@ tooltips). Nothing from a tag reaches the editor any other way.
 from __future__ import annotations
 
 import json
+import re
 
 from magicmarkup.model import Status, Tag
 from magicmarkup.positions import one_line, printable
 
 HINT_WIDTH = 48
 
-_ASCII_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+# Characters that can start Markdown or HTML anywhere in a line (CommonMark turns any
+# backslash-escaped ASCII punctuation into a literal).
+_INLINE = frozenset("\\`*_{}[]()<>#+!|~&")
+_LIST_ITEM = re.compile(r"^(\d+)([.)])")
 
 
 def md(text: str, width: int | None = None) -> str:
-    """`text` as literal Markdown on one line: no control characters, and every ASCII
-    punctuation character backslash-escaped (CommonMark makes any escaped punctuation a
-    literal), so no heading, list, table cell, code span, link, image, HTML or entity can come
-    out of it."""
+    """`text` as literal Markdown on one line: no control characters, every character that
+    could open markup (emphasis, code, link, image, HTML, entity, table cell) backslash-escaped,
+    and what would make a block at a line's start (a heading, list item, rule, setext line)
+    escaped there, so no heading, list, table, code, link, image or HTML can come out of it."""
     line = printable(text, keep_newlines=False).strip()
     if width is not None and len(line) > width:
         line = line[: max(0, width - 1)] + "…"
-    return "".join("\\" + ch if ch in _ASCII_PUNCTUATION else ch for ch in line)
+    out = "".join("\\" + ch if ch in _INLINE else ch for ch in line)
+    out = _LIST_ITEM.sub(r"\1\\\2", out)
+    if out[:1] in ("-", "="):
+        out = "\\" + out
+    return out
 
 
 def md_lines(text: str) -> list[str]:
@@ -49,7 +57,7 @@ def note_line(tag: Tag, width: int | None = HINT_WIDTH) -> str:
 def hover_markdown(tag: Tag, where: str, short_id: str) -> str:
     """The hover of one tag: its note, status, confidence, method, metadata and id."""
     lines = [
-        f"**Magic Markup** · {md(tag.status.value)} · confidence {tag.confidence:.2f} · {md(tag.method, 80)}",
+        f"**Magic Markup** · `{tag.status.value}` · confidence {tag.confidence:.2f} · {md(tag.method, 80)}",
         "",
     ]
     note = md_lines(tag.note.strip())
@@ -62,7 +70,7 @@ def hover_markdown(tag: Tag, where: str, short_id: str) -> str:
             lines.append(f"| {md(str(key), 40)} | {md(shown, 80)} |")
     if tag.status is Status.NEEDS_REVIEW:
         lines += ["", "A best guess: accept it or re-attach the tag to a selection (code actions)."]
-    lines += ["", f"{md(short_id)} · {md(where)}"]
+    lines += ["", f"`{md(short_id)}` · {md(where)}"]  # an id is letters and digits (model.TagId)
     return "\n".join(lines)
 
 
