@@ -47,7 +47,9 @@ def store_text(root: Path) -> str:
         if not file.is_file() or "cache" in file.relative_to(root / ".magicmarkup").parts[:1]:
             continue
         data = file.read_bytes()
-        out.append(gzip.decompress(data).decode("utf-8", "replace") if file.suffix == ".gz" else data.decode())
+        out.append(
+            gzip.decompress(data).decode("utf-8", "replace") if file.suffix == ".gz" else data.decode()
+        )
     return "\n".join(out)
 
 
@@ -162,7 +164,9 @@ async def test_language_server_escapes_every_field_and_refuses_the_ignored_accep
     tag = add_tag(store, "app.py", match="x = 1", note="fine\x1b]0;retitled\x07")
     edit_pin(victim, "app.py", tag.id, method=HOSTILE_METHOD)  # shown as placed: anchored, exact
     guess = add_tag(store, "app.py", match="y = 2", note="two\nlines\x1b[2J\x9b31m")
-    anchor = json.loads((victim / ".magicmarkup" / "pins" / "app.py" / f"{guess.id}.json").read_text())["anchor"]
+    anchor = json.loads((victim / ".magicmarkup" / "pins" / "app.py" / f"{guess.id}.json").read_text())[
+        "anchor"
+    ]
     edit_pin(victim, "app.py", guess.id, status="needs_review", anchor={**anchor, "snapshot": None})
     await start(client, victim)
     uri = await open_doc(client, victim / "app.py")
@@ -231,7 +235,9 @@ def _terminal_output(app: Any) -> str:
 def _assert_clean(output: str) -> None:
     assert "retitled" in output  # the hostile text is there, to be read
     rest = LEGIT.sub("", output)
-    bad = sorted({f"U+{ord(c):04X}" for c in rest if ord(c) < 0x20 and c not in "\n" or 0x7F <= ord(c) <= 0x9F})
+    bad = sorted(
+        {f"U+{ord(c):04X}" for c in rest if ord(c) < 0x20 and c not in "\n" or 0x7F <= ord(c) <= 0x9F}
+    )
     assert not bad, bad
     assert "\u202e" not in rest
 
