@@ -193,6 +193,11 @@ def bench_per_tag(lines: int, tags: int, runs: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else argv
+    if given[:1] == ["store"]:  # its own options and table: a big store written by a foreign tool
+        from benchmark_gen import perf_store
+
+        return perf_store.main(given[1:])
     parser = argparse.ArgumentParser(prog="magicmarkup bench perf", description=__doc__)
     parser.add_argument(
         "what", nargs="?", default="engine", choices=["engine", "retag", "watch", "hooks", "store", "all"]
@@ -211,10 +216,6 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quick:
             results["small_file_vs_naive"] = bench_many_tags(500, 1000, args.runs, args.naive_timeout)
         results["per_tag_2000_lines"] = bench_per_tag(2000, 200 // scale, args.runs)
-    if args.what == "store":  # its own table: a big store written by a foreign tool
-        from benchmark_gen import perf_store
-
-        return perf_store.main([*(argv or [])][1:])
     if args.what == "hooks":  # its own table: hook cost per checkout and commit, list on a fresh clone
         from benchmark_gen import perf_hooks
 
