@@ -464,7 +464,9 @@ def local_dir_of(root: Path, store_dir: Path) -> Path:
     state goes to the user's own cache instead (one folder per repository path), so nothing is
     ever created where a link points."""
     gitdir = git_dir_of(root)
-    base, wanted = (gitdir, gitdir / "magicmarkup") if gitdir is not None else (root, store_dir / "cache" / "local")
+    base, wanted = (
+        (gitdir, gitdir / "magicmarkup") if gitdir is not None else (root, store_dir / "cache" / "local")
+    )
     try:
         check_inside(base, wanted)
         for folder in (wanted, *wanted.parents):  # and no link inside the base either

@@ -28,7 +28,6 @@ from typing import Any
 
 import pytest
 import pytest_lsp
-from lsprotocol import types as lsp
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from magicmarkup.errors import StoreError
@@ -236,7 +235,7 @@ def _assert_clean(output: str) -> None:
     assert "retitled" in output  # the hostile text is there, to be read
     rest = LEGIT.sub("", output)
     bad = sorted(
-        {f"U+{ord(c):04X}" for c in rest if ord(c) < 0x20 and c not in "\n" or 0x7F <= ord(c) <= 0x9F}
+        {f"U+{ord(c):04X}" for c in rest if (ord(c) < 0x20 and c not in "\n") or 0x7F <= ord(c) <= 0x9F}
     )
     assert not bad, bad
     assert "\u202e" not in rest
