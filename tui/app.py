@@ -614,7 +614,7 @@ class MagicMarkupApp(App[None]):
         self.search_commands(
             [
                 SimpleCommand(
-                    rel,
+                    shown(rel),
                     lambda rel=rel: self._open_from_palette(rel),
                     f"{len(self.by_path[rel])} tags" if rel in annotated else "no tags yet",
                 )
