@@ -193,12 +193,17 @@ def bench_per_tag(lines: int, tags: int, runs: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else argv
+    if given[:1] == ["store"]:  # its own options and table: a big store written by a foreign tool
+        from benchmark_gen import perf_store
+
+        return perf_store.main(given[1:])
     parser = argparse.ArgumentParser(prog="magicmarkup bench perf", description=__doc__)
     parser.add_argument(
         "what",
         nargs="?",
         default="engine",
-        choices=["engine", "retag", "watch", "hooks", "history", "check", "export", "all"],
+        choices=["engine", "retag", "watch", "hooks", "history", "check", "export", "store", "all"],
     )
     parser.add_argument("--runs", type=int, default=5, help="runs per measurement (median reported)")
     parser.add_argument("--quick", action="store_true", help="smaller inputs (a smoke run)")

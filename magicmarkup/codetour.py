@@ -25,12 +25,13 @@ from typing import Any
 from pydantic import JsonValue
 
 from magicmarkup.documents import language_for
-from magicmarkup.errors import DocumentError, MagicMarkupError, StoreError
+from magicmarkup.errors import MagicMarkupError, StoreError
 from magicmarkup.model import LineIndex, Span, Status, Tag
 from magicmarkup.positions import Positions
 from magicmarkup.safeio import load_json, read_regular
+from magicmarkup.sharing import check_copyable
 from magicmarkup.store import Store
-from magicmarkup.tags import add_tag, is_ignored
+from magicmarkup.tags import add_tag
 from magicmarkup.tours import (
     NAME_RE,
     PlacedTour,
@@ -136,10 +137,7 @@ def plan_import(store: Store, file: Path, raw: dict[str, Any]) -> list[Planned]:
         try:
             rel = store.check_relpath(step["file"].removeprefix("./"))
             if rel not in texts:
-                if is_ignored(store, rel):
-                    raise DocumentError(
-                        f"{rel}: git ignores this file; its text would be copied into the store"
-                    )
+                check_copyable(store.root, [rel])  # the one rule for what may enter the store
                 texts[rel] = store.read_document(rel)
         except MagicMarkupError as exc:
             raise CodeTourError(f"{where}: {exc}") from None

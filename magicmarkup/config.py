@@ -15,7 +15,9 @@
   asked at a remote endpoint, billed to you), `cache_dir` (where models are loaded from and logs
   written), `local_model` as a file path (a model file to load into the server), and any setting
   added later unless it is added to `REPO_SETTINGS`. Such a setting is ignored with one warning
-  line naming the file and the settings.
+  line naming the file and the settings. So is any value that is invalid (out of range, unknown
+  setting), and the whole file when it cannot be read or is not TOML: a stranger's config never
+  stops the tool (nor the pre-commit re-pin), it falls back to the defaults.
 - **Approval** (`magicmarkup llm allow`, like direnv's `allow`): remembered in the user config dir
   (`allowed/`), keyed by the real path of the repository's config file and the sha256 of its
   content; any change to the file needs a new approval (which replaces the old one; `llm deny`
@@ -217,6 +219,19 @@ def repo_may_set(name: str, value: object) -> bool:
     return True
 
 
+def setting_problem(name: str, value: object) -> str | None:
+    """Why `name = value` is not a valid setting (one short phrase), or None if it is."""
+    if name not in Settings.model_fields:
+        return "unknown setting"
+    try:
+        Settings.model_validate({name: value})
+    except ValidationError as exc:
+        return str(exc.errors()[0]["msg"])
+    except (RecursionError, TypeError, ValueError) as exc:
+        return type(exc).__name__
+    return None
+
+
 _warned: set[str] = set()
 
 
@@ -225,7 +240,9 @@ def _warn_stderr(line: str) -> None:
     if line in _warned:
         return
     _warned.add(line)
-    print(f"magicmarkup: warning: {line}", file=sys.stderr, flush=True)
+    from magicmarkup.positions import printable  # a hostile key may hold terminal escapes
+
+    print(f"magicmarkup: warning: {printable(line, keep_newlines=False)}", file=sys.stderr, flush=True)
 
 
 def load_settings(
@@ -250,27 +267,44 @@ def load_settings(
             values[name] = value
             sources[name] = str(user_file)
     repo_file: Path | None = None
+
+    def note(line: str) -> None:
+        ignored.append(line)
+        if warn is not None:
+            warn(line)
+
     if store_dir is not None:
-        repo = read_repo_config(store_dir, environ)
+        repo_file = store_dir / CONFIG_FILE
+        # The repository's file comes with every clone: whatever is wrong with it (unreadable,
+        # not TOML, a value out of range, a setting this version does not know) is named in one
+        # warning and ignored, never a reason for the tool (or the pre-commit re-pin) to stop.
+        try:
+            repo = read_repo_config(store_dir, environ)
+            table = parse_config(repo.data, repo_file) if repo is not None else {}
+        except ConfigError as exc:
+            note(f"{exc}; the file is ignored")
+            repo, table = None, {}
         if repo is not None:
-            repo_file = store_dir / CONFIG_FILE
             where = str(repo_file) + (" (repository, allowed by you)" if repo.allowed else " (repository)")
             refused: list[str] = []
-            for name, value in parse_config(repo.data, repo_file).items():
-                if repo.allowed or repo_may_set(name, value) or name not in Settings.model_fields:
-                    values[name] = value  # unknown names: an error from validation below
+            bad: list[str] = []
+            for name, value in table.items():
+                problem = setting_problem(name, value)
+                if problem is not None:
+                    bad.append(f"{name} ({problem})")
+                elif repo.allowed or repo_may_set(name, value):
+                    values[name] = value
                     sources[name] = where
                 else:
                     refused.append(name if name != "local_model" else "local_model (a path)")
+            if bad:
+                note(f"{repo_file}: ignoring {'; '.join(bad)}: the defaults are used instead")
             if refused:
-                line = (
+                note(
                     f"{repo_file}: ignoring {', '.join(refused)}: a repository's config may not choose "
                     "the LLM endpoint, API key, remote model or paths; set them in "
                     f"{user_file} or the environment, or trust this file with `magicmarkup llm allow`"
                 )
-                ignored.append(line)
-                if warn is not None:
-                    warn(line)
     for var, name in ENV_VARS.items():
         if var in environ and environ[var] != "":
             values[name] = environ[var]

@@ -557,7 +557,17 @@ class _Doctor:
             try:
                 self.store.snapshot_file(sha)
             except MagicMarkupError:
-                self.problem(CORRUPT_SNAPSHOT, file, "not a snapshot file name", fixable=True)
+                # Nothing can refer to it (an anchor's snapshot is a sha256): garbage, collected
+                # by --fix like any unreferenced snapshot (into the backup, as unreadable ones).
+                regular = file.is_file() and not file.is_symlink()
+                p = self.problem(
+                    CORRUPT_SNAPSHOT, file, "not a snapshot file name", fixable=collect and regular
+                )
+                if self.fix and collect and regular:
+                    self._backup(file)
+                    file.unlink()
+                    p.fixed = True
+                    p.message += "; collected"
                 continue
             if not self._snapshot_readable(sha):
                 p = self.problem(

@@ -123,6 +123,17 @@ def decide(pin: Tag, p: Placement, text: str, same_path: bool = True) -> Placed:
     return made(Status.CHANGED, confidence, p.method, [])
 
 
+def _within(pin: Tag, text: str) -> bool:
+    """Does the pin's anchor range lie inside `text`?"""
+    return pin_start(pin) + len(pin.anchor.text) <= len(text)
+
+
+def _fits(pin: Tag, text: str) -> bool:
+    """Is the pin's anchor text where it says, in `text`?"""
+    start = pin_start(pin)
+    return text[start : start + len(pin.anchor.text)] == pin.anchor.text
+
+
 def exact(pin: Tag) -> Placement:
     """The pin's own place, in the very text it was anchored in."""
     start = pin_start(pin)
@@ -196,20 +207,26 @@ def place(
         groups: dict[str | None, list[Tag]] = {}
         for pin in req.pins:
             pin_path = pin.path
-            if pin.anchor.snapshot == sha:
+            if pin.anchor.snapshot == sha and _fits(pin, req.text):
                 results[index][pin.id] = decide(pin, exact(pin), req.text, pin_path == req.path)
                 continue
             groups.setdefault(pin.anchor.snapshot, []).append(pin)
         language = language_for(req.path)
-        for snap, members in groups.items():
+        for snap, group in groups.items():
             old = _snapshot(store, snap, snapshots, problems)
-            if old is None:  # without its snapshot, each pin's own context stands in for it
-                for pin in members:
+            # A pin whose anchor lies past the end of its own snapshot (a hand edit, a hostile
+            # clone) is placed by its own context, like a pin without a snapshot.
+            members = [p for p in group if old is not None and _within(p, old)]
+            kept = {id(p) for p in members}
+            strays = [p for p in group if id(p) not in kept]
+            if old is None or strays:  # without its snapshot, each pin's own context stands in for it
+                for pin in group if old is None else strays:
                     stand_in = pin.anchor.prefix + pin.anchor.text + pin.anchor.suffix
                     start = len(pin.anchor.prefix)
                     adapted, spans = eol_adapt(stand_in, req.text, [(start, start + len(pin.anchor.text))])
                     jobs.append(Job(adapted, req.text, [OldSpan(*spans[0], pin.anchor.node_type)], language))
                     owners.append((index, [pin]))
+            if old is None or not members:
                 continue
             raw_spans = [(pin_start(p), pin_start(p) + len(p.anchor.text)) for p in members]
             adapted, spans = eol_adapt(old, req.text, raw_spans)

@@ -18,6 +18,7 @@ from magicmarkup.errors import MagicMarkupError
 from magicmarkup.model import Status, Tag
 from magicmarkup.pipeline import Progress, Request, orphan_deleted, place, repin
 from magicmarkup.report import DocumentUpdate, RetagReport, TagChange
+from magicmarkup.sharing import ignored_paths
 from magicmarkup.store import Store
 from magicmarkup.view import current
 
@@ -59,12 +60,17 @@ def repin_documents(
     changed since they were pinned are carried through its history first."""
     began = time.perf_counter()
     report = RetagReport(llm_used=resolver is not None)
+    # The sharing rule (sharing.py): a new text git ignores is never copied into a pin.
+    private = ignored_paths(store.root, [u.path for u in updates if u.text is not None])
     with store.locked(lock_timeout):
         sources: dict[str, list[Tag]] = {}
         requests: list[Request] = []
         deleted: list[DocumentUpdate] = []
         live: list[DocumentUpdate] = []
         for update in updates:
+            if update.path in private:
+                report.errors.append(f"{update.path}: git ignores this file; its tags are not re-pinned")
+                continue
             source = update.old_path or update.path
             try:
                 pins = store.load(source)

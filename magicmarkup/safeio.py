@@ -138,7 +138,7 @@ def read_regular(
             raise error(f"{name}: too large ({_size(st.st_size)}; the limit is {_size(limit)})")
         chunks: list[bytes] = []
         total = 0
-        while True:
+        while not (chunks and total == st.st_size):  # all it said it holds: no read for EOF
             try:
                 chunk = os.read(fd, min(_CHUNK, limit + 1 - total))
             except BlockingIOError:  # not for a regular file; never spin on one

@@ -3,8 +3,6 @@ and the TUI. Everything that writes goes through the store's lock."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -12,7 +10,7 @@ from typing import Any
 from pydantic import JsonValue, ValidationError
 
 from magicmarkup.documents import language_for
-from magicmarkup.errors import DocumentError, MagicMarkupError, SpanError, StoreError, TagNotFound
+from magicmarkup.errors import MagicMarkupError, SpanError, StoreError, TagNotFound
 from magicmarkup.model import (
     SCHEMA_VERSION,
     LineIndex,
@@ -25,7 +23,9 @@ from magicmarkup.model import (
 )
 from magicmarkup.pipeline import CONTEXT_CHARS as CONTEXT_CHARS  # (the anchor is made by the pipeline)
 from magicmarkup.pipeline import make_anchor as make_anchor
-from magicmarkup.store import Store, git_dir_of
+from magicmarkup.safeio import load_json, read_regular
+from magicmarkup.sharing import check_copyable
+from magicmarkup.store import Store, bulk_load
 from magicmarkup.view import current
 
 
@@ -108,37 +108,20 @@ def add_tag(
     `.env`, build output) is refused unless `allow_ignored`: its text would be copied into the
     committed store (the tag's context and snapshot)."""
     rel = store.check_relpath(path)
-    if not allow_ignored and is_ignored(store, rel):
-        raise DocumentError(
-            f"{rel}: git ignores this file; tagging it would copy its text into the committed store "
-            "(pass --allow-ignored if that is really wanted)"
-        )
+    check_copyable(store.root, [rel], allow_ignored=allow_ignored)
     text = store.read_document(rel)
     where = resolve_span(text, rel, span=span, lines=lines, match=match, nth=nth)
     meta: dict[str, JsonValue] = validate_metadata(dict(metadata or {}))
     if note is not None:
         meta["note"] = note
-    # Load (and so validate) the tag file before writing anything: a corrupt or newer-schema
-    # store file must leave the store unchanged, not even a new snapshot.
-    with store.edit(rel) as tags:
+    # Only the new pin is written (and its snapshot): the document's other pins are not read
+    # or rewritten, however many there are and whatever tool wrote them.
+    with store.locked():
         sha = store.put_snapshot(text)
         anchor = make_anchor(text, where.start, where.end, language or language_for(rel), sha)
         tag = Tag(path=rel, span=where, anchor=anchor, metadata=meta)
-        tags.append(tag)
+        store.put(rel, [tag])
     return tag
-
-
-def is_ignored(store: Store, rel: str) -> bool:
-    """Does git ignore `rel` (and it is not tracked)? False outside git."""
-    if git_dir_of(store.root) is None:
-        return False
-    try:
-        proc = subprocess.run(
-            ["git", "check-ignore", "-q", "--", rel], cwd=store.root, capture_output=True, check=False
-        )
-    except OSError:
-        return False
-    return proc.returncode == 0
 
 
 def list_tags(
@@ -150,10 +133,12 @@ def list_tags(
     `store.problems`."""
     rel = store.check_relpath(path) if path else None
     pinned = store.paths()
-    if rel is not None and rel in pinned:
-        view = current(store, [rel], history=history)
-    else:
-        view = current(store, None, history=history)
+    with bulk_load() as loaded:  # 100,000 pins: the cyclic collector would cost a third
+        if rel is not None and rel in pinned:
+            view = current(store, [rel], history=history)
+        else:
+            view = current(store, None, history=history)
+        loaded += view.tags
     store.problems = view.problems
     tags = [t for t in view.tags if rel is None or t.path == rel]
     if status is not None:
@@ -179,8 +164,8 @@ def edit_tag(
 ) -> Tag:
     """Change a tag's note and metadata (`unset` removes keys)."""
     found = store.find(tag_id)
-    with store.edit(found.path) as tags:
-        tag = _take(tags, found.id)
+    with store.locked():
+        tag = store.find(found.id)  # as it is now, under the lock
         if metadata:
             tag.metadata.update(validate_metadata(dict(metadata)))
         for key in unset or []:
@@ -189,6 +174,7 @@ def edit_tag(
             tag.metadata["note"] = note
         tag.updated_at = utcnow()
         _record(tag, "edited", "note or metadata edited by hand")
+        store.put(tag.path, [tag])
     return tag
 
 
@@ -227,26 +213,30 @@ def restore_tag(store: Store, tag: Tag) -> Tag:
     return tag
 
 
-def reattach_tag(store: Store, tag_id: str, start: int, end: int, method: str = "manual") -> Tag:
+def reattach_tag(
+    store: Store, tag_id: str, start: int, end: int, method: str = "manual", *, allow_ignored: bool = False
+) -> Tag:
     """Anchor a tag to [start, end) of its document as it is now, at the path it is shown at
-    (a human repair: the tag is confirmed there)."""
+    (a human repair: the tag is confirmed there). This copies the document's text into the pin
+    and a snapshot, so a file git ignores is refused unless `allow_ignored` (a cloned pin on
+    `.env` must not carry the user's own `.env` into the store)."""
     found = find_tag(store, tag_id)
     pinned = store.find(found.id).path
     rel = found.path
+    check_copyable(store.root, [rel], allow_ignored=allow_ignored)
     text = store.read_document(rel)
     where = resolve_span(text, rel, span=(start, end))
     with store.locked():
         sha = store.put_snapshot(text)
-        source = store.load(pinned)
-        tag = _take(source, found.id)
+        tag = store.find(found.id)  # as it is now, under the lock
         anchor_at(
             tag, text, where, sha, method=method, reason="reattached by hand", language=language_for(rel)
         )
         if pinned == rel:
-            store.save(rel, source)
+            store.put(rel, [tag])  # the document's other pins are left alone
         else:
+            source = [t for t in store.load(pinned) if t.id != tag.id]
             tag.path = rel
-            source.remove(tag)
             store.save_many({rel: [*store.load(rel), tag], pinned: source})
     return tag
 
@@ -278,10 +268,12 @@ def anchor_at(
     tag.updated_at = utcnow()
 
 
-def accept_placement(store: Store, tag_id: str) -> Tag:
+def accept_placement(store: Store, tag_id: str, *, allow_ignored: bool = False) -> Tag:
     """Confirm a tag where it is now (a human says the guess, or the edit, is right)."""
     found = find_tag(store, tag_id)
-    return reattach_tag(store, found.id, found.span.start, found.span.end, method="accepted")
+    return reattach_tag(
+        store, found.id, found.span.start, found.span.end, method="accepted", allow_ignored=allow_ignored
+    )
 
 
 def accept_placements(
@@ -348,15 +340,27 @@ def export_tags(store: Store) -> dict[str, Any]:
     }
 
 
-def import_tags(store: Store, file: Path) -> tuple[int, int]:
-    """Add the tags of an export file; tags whose id already exists are skipped.
-    Returns (imported, skipped). Validates everything before writing anything."""
+EXPORT_PROBE_BYTES = 64 * 1024 * 1024
+IMPORT_LIMIT = 1024 * 1024 * 1024  # an export file larger than this is refused, not read
+
+
+def is_export_file(file: Path) -> bool:
+    """Is `file` a magicmarkup export (so `export -o` may replace it)? A JSON object with a
+    "tags" list and a "schema_version"; anything else, unreadable or huge, is not."""
     try:
-        raw = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise StoreError(f"{file}: cannot read ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise StoreError(f"{file}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+        data = read_regular(file, EXPORT_PROBE_BYTES, follow_symlinks=False)
+        raw = load_json(data, label=str(file))
+    except MagicMarkupError:
+        return False
+    return isinstance(raw, dict) and isinstance(raw.get("tags"), list) and "schema_version" in raw
+
+
+def import_tags(store: Store, file: Path, *, allow_ignored: bool = False) -> tuple[int, int]:
+    """Add the tags of an export file; tags whose id already exists are skipped.
+    Returns (imported, skipped). Validates everything before writing anything. Tags on files
+    git ignores are refused unless `allow_ignored` (the sharing rule of `add`)."""
+    data = read_regular(file, IMPORT_LIMIT, follow_symlinks=True, label=str(file), error=StoreError)
+    raw = load_json(data, label=str(file), error=StoreError)  # deep nesting: one line, no RecursionError
     if not isinstance(raw, dict) or not isinstance(raw.get("tags"), list):
         raise StoreError(f'{file}: not a magicmarkup export (no "tags" list)')
     version = raw.get("schema_version", SCHEMA_VERSION)
@@ -371,6 +375,7 @@ def import_tags(store: Store, file: Path) -> tuple[int, int]:
         raise StoreError(f"{file}: invalid tag ({'.'.join(map(str, err['loc']))}: {err['msg']})") from None
     for tag in incoming:
         store.check_relpath(tag.path)
+    check_copyable(store.root, {t.path for t in incoming}, allow_ignored=allow_ignored)
     snapshots = raw.get("snapshots") or {}
     imported = skipped = 0
     with store.locked():

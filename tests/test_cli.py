@@ -132,7 +132,7 @@ BAD_INPUTS = [
     (["show", "zzzzzz"], "zzzzzz: no such tag"),
     (["edit", "zzzzzz", "--note", "x"], "zzzzzz: no such tag"),
     (["rm", "zzzzzz"], "zzzzzz: no such tag"),
-    (["import", "nothere.json"], "nothere.json: cannot read"),
+    (["import", "nothere.json"], "nothere.json: no such file"),
     (["retag"], "say what to retag"),
 ]
 

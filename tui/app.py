@@ -41,6 +41,7 @@ from tui.screens import (
     TagEditorScreen,
     TourScreen,
 )
+from tui.text import shown
 from tui.widgets import CodeView, FileTree, StatusLine, TagDetail, TagList
 
 T = TypeVar("T")
@@ -130,7 +131,7 @@ class MagicMarkupApp(App[None]):
         self.theme = DARK_THEME if self.initial_dark else LIGHT_THEME
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         self._theme_changed(self.current_theme)
-        self.sub_title = self.store.root.name
+        self.sub_title = shown(self.store.root.name)
         self.query_one(StatusLine).progress(None, None)
         self.reload()
         path = self.initial_path or (self.by_path and next(iter(sorted(self.by_path)))) or None
@@ -194,7 +195,7 @@ class MagicMarkupApp(App[None]):
         elif self.selected not in {t.id for t in tags}:
             self.selected = tags[0].id if tags else None
         self.code.show(rel, self.text, tags, self.selected, self.docmap)
-        self.code.border_title = rel
+        self.code.border_title = shown(rel)
         self.query_one(FileTree).show(browse.summarize(self.all_tags), rel)
         self.refresh_views(reveal=True)
 
@@ -342,10 +343,10 @@ class MagicMarkupApp(App[None]):
 
     def status(self, message: str, error: bool = False) -> None:
         self.query_one(StatusLine).message(
-            Content.styled(message, "bold $error") if error else Content(message)
+            Content.styled(shown(message), "bold $error") if error else Content(shown(message))
         )
         if error:
-            self.notify(message, severity="error", timeout=6)
+            self.notify(shown(message), severity="error", timeout=6, markup=False)
 
     def attempt(self, what: Callable[[], T]) -> T | None:
         """Run a library call; an expected failure becomes a message, not a crash."""
@@ -632,7 +633,7 @@ class MagicMarkupApp(App[None]):
         self.search_commands(
             [
                 SimpleCommand(
-                    rel,
+                    shown(rel),
                     lambda rel=rel: self._open_from_palette(rel),
                     f"{len(self.by_path[rel])} tags" if rel in annotated else "no tags yet",
                 )
@@ -713,9 +714,9 @@ class MagicMarkupApp(App[None]):
         if self.current_path:
             self.open_file(self.current_path)
         self.status(message)
-        self.notify(message, title="Retag finished", timeout=6)
+        self.notify(shown(message), title="Retag finished", timeout=6, markup=False)
         for err in report.errors:
-            self.notify(err, severity="warning", timeout=8)
+            self.notify(shown(err), severity="warning", timeout=8, markup=False)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Hide what cannot be done right now from the footer, so it fits in 80 columns."""

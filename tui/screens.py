@@ -21,6 +21,7 @@ from textual.widgets.option_list import Option
 from magicmarkup.browse import first_line, search_tags
 from magicmarkup.model import Status, Tag
 from magicmarkup.tours import PlacedTour
+from tui.text import shown
 from tui.widgets import SafeTextArea, status_content, textarea_language
 
 
@@ -40,7 +41,7 @@ class ConfirmScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog") as box:
             box.border_title = "Confirm"
-            yield Static(self.message)
+            yield Static(Content(shown(self.message)))
             with Horizontal(classes="buttons"):
                 yield Button("Yes \\[y]", id="yes", variant="error", compact=True)
                 yield Button("No \\[n]", id="no", compact=True)
@@ -82,11 +83,13 @@ class TagEditorScreen(ModalScreen[TagEdit | None]):
         note = meta.pop("note", "")
         color = meta.pop("color", "")
         with Vertical(classes="dialog editor") as box:
-            box.border_title = self.heading
-            yield Static(Content.styled(first_line(self.excerpt, 200) or "(empty)", "italic"), id="excerpt")
+            box.border_title = shown(self.heading)
+            yield Static(
+                Content.styled(shown(first_line(self.excerpt, 200)) or "(empty)", "italic"), id="excerpt"
+            )
             yield Label("Note (Markdown)")
             yield SafeTextArea(
-                note if isinstance(note, str) else json.dumps(note),
+                shown(note if isinstance(note, str) else json.dumps(note)),
                 language="markdown",
                 id="note",
                 soft_wrap=True,
@@ -95,13 +98,15 @@ class TagEditorScreen(ModalScreen[TagEdit | None]):
             with Horizontal(classes="row"):
                 yield Label("Color ")
                 yield Input(
-                    str(color or ""),
+                    shown(str(color or "")),
                     placeholder="orange, #ff8800 (empty: by status)",
                     id="color",
                     compact=True,
                 )
             yield Label("Other metadata (a JSON object)")
-            yield SafeTextArea(json.dumps(meta, indent=2, ensure_ascii=False), language="json", id="meta")
+            yield SafeTextArea(
+                shown(json.dumps(meta, indent=2, ensure_ascii=False)), language="json", id="meta"
+            )
             yield Label("", id="editor-error")
             with Horizontal(classes="buttons"):
                 yield Button("Save \\[ctrl+s]", id="save", variant="primary", compact=True)
@@ -185,12 +190,12 @@ class RepairScreen(ModalScreen[RepairChoice | None]):
     def compose(self) -> ComposeResult:
         tag = self.tag
         with Vertical(classes="dialog repair") as box:
-            box.border_title = f"Repair {self.short_id}  {self.place}"
+            box.border_title = shown(f"Repair {self.short_id}  {self.place}")
             yield Static(
                 Content.assemble(
                     status_content(tag),
-                    f" {tag.status.value}  confidence {tag.confidence:.2f} by {tag.method}   ",
-                    Content.styled(first_line(tag.note, 60), "italic"),
+                    shown(f" {tag.status.value}  confidence {tag.confidence:.2f} by {tag.method}   "),
+                    Content.styled(shown(first_line(tag.note, 60)), "italic"),
                 ),
                 id="repair-head",
             )
@@ -198,7 +203,7 @@ class RepairScreen(ModalScreen[RepairChoice | None]):
                 with Vertical(id="repair-old"):
                     yield Label("Anchored text (before the change)", classes="pane-title")
                     old = SafeTextArea(
-                        tag.anchor.text,
+                        shown(tag.anchor.text),
                         read_only=True,
                         language=textarea_language(tag.path),
                         id="old-text",
@@ -211,9 +216,9 @@ class RepairScreen(ModalScreen[RepairChoice | None]):
                     options = [
                         Option(
                             Content.assemble(
-                                Content.styled(f"{c.score:.2f} {c.method:<8}", "bold"),
-                                Content.styled(f" {place}\n", "dim"),
-                                Content(_clip(c.text)),
+                                Content.styled(shown(f"{c.score:.2f} {c.method:<8}"), "bold"),
+                                Content.styled(f" {shown(place)}\n", "dim"),
+                                Content(shown(_clip(c.text))),
                             ),
                             id=str(i),
                         )
@@ -225,7 +230,7 @@ class RepairScreen(ModalScreen[RepairChoice | None]):
             if tag.status is Status.NEEDS_REVIEW and self.guess is not None:
                 yield Static(
                     Content.assemble(
-                        Content.styled("Current guess: ", "bold"), Content(_clip(self.guess, 3))
+                        Content.styled("Current guess: ", "bold"), Content(shown(_clip(self.guess, 3)))
                     ),
                     id="repair-guess",
                 )
@@ -320,9 +325,9 @@ class SearchScreen(ModalScreen[str | None]):
                 Content.assemble(
                     status_content(h.tag),
                     " ",
-                    Content.styled(self.place(h.tag), "$text-accent"),
-                    Content.styled(f" [{h.field}] ", "dim"),
-                    Content(first_line(h.tag.note, 80) or first_line(h.tag.anchor.text, 80)),
+                    Content.styled(shown(self.place(h.tag)), "$text-accent"),
+                    Content.styled(f" [{shown(h.field)}] ", "dim"),
+                    Content(shown(first_line(h.tag.note, 80) or first_line(h.tag.anchor.text, 80))),
                 ),
                 id=h.tag.id,
             )

@@ -30,6 +30,7 @@ from magicmarkup.browse import FileSummary, first_line, tag_color
 from magicmarkup.documents import language_for
 from magicmarkup.model import Status, Tag
 from tui.geometry import DocMap
+from tui.text import shown
 
 if TYPE_CHECKING:
     from tree_sitter import Query
@@ -175,7 +176,9 @@ class CodeView(SafeTextArea):
     ) -> None:
         """Load a document (only if it changed) and paint its tags. The text is drawn at once,
         plain; the syntax tree is parsed in a thread and its colours arrive a moment later, so
-        a big file opens without waiting for tree-sitter."""
+        a big file opens without waiting for tree-sitter. The text is drawn as `shown` makes
+        it (control characters visible, same offsets)."""
+        text = shown(text)
         if path != self.path or text != self.text:
             self.path = path
             self.docmap = docmap if docmap is not None else DocMap(text)
@@ -337,7 +340,7 @@ class FileTree(Tree[str]):
             for depth in range(1, len(parts)):
                 key = "/".join(parts[:depth])
                 if key not in folders:
-                    folders[key] = parent.add(Text(parts[depth - 1] + "/"), expand=True)
+                    folders[key] = parent.add(Text(shown(parts[depth - 1]) + "/"), expand=True)
                 parent = folders[key]
             parent.add_leaf(self._label(parts[-1], summary), data=summary.path)
         self.root.expand()
@@ -345,7 +348,7 @@ class FileTree(Tree[str]):
 
     def _label(self, name: str, s: FileSummary) -> Text:
         theme = self.app.current_theme
-        label = Text(name)
+        label = Text(shown(name))
         label.append(f" {s.tags}", style="dim")
         if s.needs_review:
             label.append(f" ?{s.needs_review}", style=f"bold {theme.warning or 'yellow'}")
@@ -388,9 +391,9 @@ class TagList(OptionList):
             prompt = Content.assemble(
                 status_content(tag),
                 Content.styled(f" {tag.confidence:.2f} ", "dim"),
-                Content.styled(where, "$text-accent"),
+                Content.styled(shown(where), "$text-accent"),
                 " ",
-                Content(summary),
+                Content(shown(summary)),
             )
             options.append(Option(prompt, id=tag.id))
         self.clear_options()
@@ -442,31 +445,33 @@ class TagDetail(VerticalScroll):
                 status_content(tag),
                 " ",
                 Content.styled(tag.status.value, "bold"),
-                Content.styled(f"  {tag.confidence:.2f} by {tag.method}  ", "dim"),
-                Content.styled(place or tag.path, "$text-accent"),
+                Content.styled(f"  {tag.confidence:.2f} by {shown(tag.method)}  ", "dim"),
+                Content.styled(shown(place or tag.path), "$text-accent"),
                 "  ",
                 Content.styled(tag.id, "dim italic"),
             )
         )
-        note.update(tag.note or "*(no note)*")
+        note.update(shown(tag.note) or "*(no note)*")
         extra = {k: v for k, v in tag.metadata.items() if k != "note"}
         meta.update(
             Content.assemble(
                 Content.styled("metadata ", "bold"),
-                Content(", ".join(f"{k}={v}" for k, v in sorted(extra.items())) or "-"),
+                Content(shown(", ".join(f"{k}={v}" for k, v in sorted(extra.items()))) or "-"),
             )
         )
         lines: list[Content | str] = [Content.styled("history", "bold")]
         if not tag.history:
             lines.append(Content.styled(f"\n  created {tag.created_at:%Y-%m-%d %H:%M}, never moved", "dim"))
-        shown = list(zip(tag.history, moves, strict=False))[-12:]
-        for event, (old, new) in shown:
+        recent = list(zip(tag.history, moves, strict=False))[-12:]
+        for event, (old, new) in recent:
             lines.append(
                 Content(
-                    f"\n  {event.at:%Y-%m-%d %H:%M}  {old} → {new}  "
-                    f"{event.status.value} by {event.method} ({event.confidence:.2f})"
-                    + (f"  {event.reason}" if event.reason else "")
-                    + (f"  renamed from {event.old_path}" if event.old_path else "")
+                    shown(
+                        f"\n  {event.at:%Y-%m-%d %H:%M}  {old} → {new}  "
+                        f"{event.status.value} by {event.method} ({event.confidence:.2f})"
+                        + (f"  {event.reason}" if event.reason else "")
+                        + (f"  renamed from {event.old_path}" if event.old_path else "")
+                    )
                 )
             )
         history.update(Content.assemble(*lines))
@@ -480,7 +485,9 @@ class StatusLine(Horizontal):
         yield ProgressBar(id="status-progress", show_eta=False)
 
     def message(self, text: str | Content) -> None:
-        self.query_one("#status-message", Label).update(text)
+        self.query_one("#status-message", Label).update(
+            Content(shown(text)) if isinstance(text, str) else text
+        )
 
     def progress(self, done: int | None, total: int | None) -> None:
         """Show progress (None hides the bar)."""

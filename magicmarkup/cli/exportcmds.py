@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 @click.command("export")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@click.option("--force", is_flag=True, help="With -o: overwrite a file that is not an earlier export.")
 @click.option(
     "--html",
     "html_dir",
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 def export_cmd(
     state: State,
     output: Path | None,
+    force: bool,
     html_dir: Path | None,
     markdown: bool,
     codetour_dir: Path | None,
@@ -91,7 +93,7 @@ def export_cmd(
     elif markdown:
         from magicmarkup.export_markdown import export_markdown
 
-        target = check_export_target(store, output) if output is not None else None
+        target = check_export_target(store, output, force, markdown=True) if output is not None else None
         text = export_markdown(store, forge)
         if target is None:
             click.echo(text, nl=False)
@@ -102,7 +104,7 @@ def export_cmd(
         else:
             app.console.print(f"wrote the notes as Markdown to {safe(str(output))}", highlight=False)
     else:
-        _export_json(store, output, as_json)
+        _export_json(store, output, force, as_json)
 
 
 def _write(target: Path, output: Path | None, text: str) -> None:
@@ -112,9 +114,9 @@ def _write(target: Path, output: Path | None, text: str) -> None:
         raise StoreError(f"{output}: cannot write ({exc.strerror or exc})") from None
 
 
-def _export_json(store: Store, output: Path | None, as_json: bool) -> None:
+def _export_json(store: Store, output: Path | None, force: bool, as_json: bool) -> None:
     if output is not None:
-        target = check_export_target(store, output)
+        target = check_export_target(store, output, force)
     data = tagapi.export_tags(store)
     text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
     if output is None:
@@ -180,9 +182,11 @@ def _export_codetour(store: Store, directory: Path, names: list[str], as_json: b
         )
 
 
-def check_export_target(store: Store, output: Path) -> Path:
+def check_export_target(store: Store, output: Path, force: bool = False, markdown: bool = False) -> Path:
     """Where `export -o` may write: not inside .magicmarkup/ (the store would then hold a copy
-    of itself), into a directory that exists, and not onto a directory."""
+    of itself), into a directory that exists, not onto a directory, and not over a file that is
+    not an earlier export (a source file, `.git/config`) unless `force`; a Markdown export may
+    replace an earlier Markdown file (`.md`)."""
     target = Path(os.path.abspath(output))
     resolved = target.resolve()
     store_dir = store.dir.resolve()
@@ -192,6 +196,10 @@ def check_export_target(store: Store, output: Path) -> Path:
         raise StoreError(f"{output}: directory {target.parent} does not exist")
     if target.is_dir():
         raise StoreError(f"{output}: is a directory")
+    earlier = target.suffix.lower() in (".md", ".markdown") if markdown else tagapi.is_export_file(target)
+    if not force and os.path.lexists(target) and not earlier:
+        what = "a Markdown file" if markdown else "a magicmarkup export"
+        raise StoreError(f"{output}: exists and is not {what}; pass --force to overwrite it")
     return target
 
 
@@ -199,9 +207,16 @@ def check_export_target(store: Store, output: Path) -> Path:
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--codetour", is_flag=True, help="FILE is a CodeTour .tour: its steps become a tour's tags.")
 @click.option("--name", metavar="NAME", help="With --codetour: the tour's name (default: from FILE's name).")
+@click.option(
+    "--allow-ignored",
+    is_flag=True,
+    help="Import tags on files git ignores (their text may then be copied into the store).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print what was imported as JSON.")
 @pass_state
-def import_cmd(state: State, file: Path, codetour: bool, name: str | None, as_json: bool) -> None:
+def import_cmd(
+    state: State, file: Path, codetour: bool, name: str | None, allow_ignored: bool, as_json: bool
+) -> None:
     """Import tags from an `export` file; tags whose id exists are skipped.
 
     \b
@@ -235,7 +250,7 @@ def import_cmd(state: State, file: Path, codetour: bool, name: str | None, as_js
                 soft_wrap=True,
             )
         return
-    imported, skipped = tagapi.import_tags(store, file)
+    imported, skipped = tagapi.import_tags(store, file, allow_ignored=allow_ignored)
     if as_json:
         print_json({"imported": imported, "skipped": skipped})
     else:

@@ -187,7 +187,7 @@ def create_server() -> MarkupServer:
                     position=lsp.Position(end_line, end_char),
                     label=render.hint_label(tag),
                     padding_left=True,
-                    tooltip=lsp.MarkupContent(kind=lsp.MarkupKind.PlainText, value=tag.note or "(no note)"),
+                    tooltip=lsp.MarkupContent(kind=lsp.MarkupKind.PlainText, value=render.tooltip(tag)),
                     data={"id": tag.id},
                 )
             )

@@ -210,11 +210,11 @@ class MarkupServer(LanguageServer):
     def log(self, message: str, kind: lsp.MessageType = lsp.MessageType.Info) -> None:
         log.info(message)
         with contextlib.suppress(Exception):
-            self.window_log_message(lsp.LogMessageParams(type=kind, message=message))
+            self.window_log_message(lsp.LogMessageParams(type=kind, message=render.plain(message)))
 
     def tell(self, message: str, kind: lsp.MessageType = lsp.MessageType.Info) -> None:
         with contextlib.suppress(Exception):
-            self.window_show_message(lsp.ShowMessageParams(type=kind, message=message))
+            self.window_show_message(lsp.ShowMessageParams(type=kind, message=render.plain(message)))
 
     # -- opening and placing ---------------------------------------------------------------
 
