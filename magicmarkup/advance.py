@@ -28,7 +28,7 @@ from magicmarkup.documents import language_for, text_hash
 from magicmarkup.errors import MagicMarkupError
 from magicmarkup.model import Span, Status, Tag
 from magicmarkup.pipeline import EXACT, Placed, Progress, Request, decide, make_anchor, place
-from magicmarkup.store import Store, atomic_write, git_dir_of
+from magicmarkup.store import Store, git_dir_of
 from magicmarkup.walk import History, Start, Track, pin_commits, rescued_by_jump, step, sure_jump, walk
 
 WALK_CACHE_VERSION = 1
@@ -127,6 +127,7 @@ def _advance(store: Store, history: History, pins: Sequence[Tag], th: Thresholds
             outcome = got[pin.id]
             cache.put(pin, head, outcome.path, outcome.blob, outcome.track)
             out[pin.id] = _advanced(history, pin, outcome.path, outcome.blob, outcome.track)
+    cache.flush()
     return out
 
 
@@ -206,25 +207,35 @@ def _advanced(history: History, pin: Tag, path: str, blob: str | None, track: Tr
 
 
 class _WalkCache:
-    """One small file per pin under the local dir: the walk's end at a commit."""
+    """One small file per pinned document under the local dir: each pin's walk end at a
+    commit (keyed by the pin's content), written once per command (`flush`)."""
 
     def __init__(self, store: Store) -> None:
         self.dir = store.local_dir / "walk"
-        self._read: dict[str, dict[str, object]] = {}
+        self._docs: dict[str, dict[str, object]] = {}
+        self._dirty: set[str] = set()
+
+    def _file(self, rel: str) -> Path:
+        return self.dir / f"{hashlib.sha1(rel.encode('utf-8', 'surrogatepass')).hexdigest()}.json"
 
     def _key(self, pin: Tag) -> str:
         data = orjson.dumps([pin.id, pin.path, pin.anchor, pin.span, pin.status.value])
         return hashlib.sha1(data).hexdigest()
 
-    def _load(self, pin: Tag) -> dict[str, object]:
-        key = self._key(pin)
-        if key not in self._read:
+    def _doc(self, rel: str) -> dict[str, object]:
+        if rel not in self._docs:
             try:
-                data = orjson.loads((self.dir / f"{key}.json").read_bytes())
+                data = orjson.loads(self._file(rel).read_bytes())
             except (OSError, orjson.JSONDecodeError):
                 data = {}
-            self._read[key] = data if isinstance(data, dict) and data.get("v") == WALK_CACHE_VERSION else {}
-        return self._read[key]
+            ok = isinstance(data, dict) and data.get("v") == WALK_CACHE_VERSION and data.get("rel") == rel
+            pins = data.get("pins") if ok else None
+            self._docs[rel] = pins if isinstance(pins, dict) else {}
+        return self._docs[rel]
+
+    def _load(self, pin: Tag) -> dict[str, object]:
+        entry = self._doc(pin.path).get(self._key(pin))
+        return entry if isinstance(entry, dict) else {}
 
     def _entry(self, pin: Tag) -> tuple[str, str, str | None, Track] | None:
         data = self._load(pin)
@@ -272,10 +283,18 @@ class _WalkCache:
             "track": [track.start, track.end, track.confidence, track.unsure, track.steps, track.method],
             "moved_file": track.moved_file,
         }
-        key = self._key(pin)
-        self._read[key] = data
-        with contextlib.suppress(OSError):  # a cache that cannot be written is only slower next time
-            atomic_write(self.dir / f"{key}.json", orjson.dumps(data))
+        self._doc(pin.path)[self._key(pin)] = data
+        self._dirty.add(pin.path)
+
+    def flush(self) -> None:
+        for rel in sorted(self._dirty):
+            data = {"v": WALK_CACHE_VERSION, "rel": rel, "pins": self._docs[rel]}
+            with contextlib.suppress(OSError):  # a cache that cannot be written is only slower next time
+                self.dir.mkdir(parents=True, exist_ok=True)
+                tmp = self._file(rel).with_suffix(f".{os.getpid()}.tmp")
+                tmp.write_bytes(orjson.dumps(data))  # (no fsync: a cache lost in a crash is rebuilt)
+                os.replace(tmp, self._file(rel))
+        self._dirty.clear()
 
 
 # -- placing pins in today's texts, carried through history first ----------------------------
