@@ -16,6 +16,7 @@ from magicmarkup.errors import DocumentError, SpanError, StoreError, TagNotFound
 from magicmarkup.model import (
     SCHEMA_VERSION,
     Anchor,
+    History,
     LineIndex,
     RetagEvent,
     Span,
@@ -224,13 +225,39 @@ def _record(tag: Tag, method: str, reason: str) -> None:
 
 
 def remove_tag(store: Store, tag_id: str) -> Tag:
+    """Remove a tag. One that was never committed leaves nothing behind (its pending history
+    and snapshot go too); a shared one's log keeps why it is gone."""
     found = store.find(tag_id)
+    shared = is_shared(store, store.label(store.pin_file(found.path, found.id)))
     with store.edit(found.path) as tags:
         tag = _take(tags, found.id)
-        _record(tag, "removed", "removed by hand")
-        store.log_new_events(found.path, [tag])  # the log keeps why a tag is gone
+        if shared:
+            _record(tag, "removed", "removed by hand")
+            store.log_new_events(found.path, [tag])
         tags.remove(tag)
+    if not shared:
+        with store.locked():
+            store.forget_pending(found.path, found.id, found.anchor.snapshot)
+        if isinstance(tag.history, History):
+            tag.history.logged = 0  # its log is gone: a restore (undo) writes it again
     return tag
+
+
+def is_shared(store: Store, label: str) -> bool:
+    """Is the store file `label` (repository-relative) tracked by git? True outside git (every
+    file there is the store itself)."""
+    if store.pending_dir is None:
+        return True
+    try:
+        proc = subprocess.run(
+            ["git", "--literal-pathspecs", "ls-files", "--error-unmatch", "--", label],
+            cwd=store.root,
+            capture_output=True,
+            check=False,
+        )
+    except OSError:
+        return True
+    return proc.returncode == 0
 
 
 def restore_tag(store: Store, tag: Tag) -> Tag:

@@ -143,11 +143,35 @@ def output_width() -> int | None:
 @pass_state
 def init_cmd(state: State, as_json: bool) -> None:
     """Create .magicmarkup/ at the repository root (the git root, else this directory)."""
+    from magicmarkup.git import store_elsewhere
+    from magicmarkup.store import STORE_DIR, find_repo_root
+
+    where = find_repo_root((state.repo or Path.cwd()).resolve()) / STORE_DIR
+    existed = (where / "pins").is_dir() or (where / "tags").is_dir()
     store = Store.init(state.repo)
+    elsewhere = [] if existed else store_elsewhere(store.root)
     if as_json:
-        print_json({"root": str(store.root), "store": str(store.dir)})
-    else:
-        app.console.print(f"Initialized tag store in [bold]{escape(str(store.dir))}[/]")
+        print_json(
+            {
+                "root": str(store.root),
+                "store": str(store.dir),
+                "existed": existed,
+                "team_store": elsewhere[:1] or None,
+            }
+        )
+        return
+    verb = "Tag store already in" if existed else "Initialized tag store in"
+    app.console.print(f"{verb} [bold]{escape(str(store.dir))}[/]")
+    if elsewhere:
+        app.console.print(
+            f"note: {escape(elsewhere[0])} already has the team's store: `git pull` (or check it out) "
+            "brings it; nothing written here stands in its way"
+        )
+    if store.pending_dir is not None and not existed:
+        app.console.print(
+            "[dim]new tags are shared with the commit of their file when the hooks are installed "
+            "(`magicmarkup hooks install`); without them, `magicmarkup publish` stages them[/]"
+        )
 
 
 @click.command("add")
@@ -612,15 +636,3 @@ def import_cmd(state: State, file: Path, as_json: bool) -> None:
         print_json({"imported": imported, "skipped": skipped})
     else:
         app.console.print(f"imported {imported} tags, skipped {skipped} already present")
-
-
-@click.command("gc")
-@json_option
-@pass_state
-def gc_cmd(state: State, as_json: bool) -> None:
-    """Delete snapshots that no tag is anchored to any more."""
-    removed = state.store().gc_snapshots()
-    if as_json:
-        print_json({"removed": removed})
-    else:
-        app.console.print(f"removed {removed} unreferenced snapshots")
