@@ -533,7 +533,7 @@ def pre_commit(
         unstaged = nul_paths(git(root, "diff", "--name-only", "-z", "--", STORE_PREFIX, index=True))
         store.touched = {}
         store.publishing = True  # this commit shares what it writes: straight into .magicmarkup/
-        store.publish(documents, snapshots=False)  # the pending history first: events in order
+        shared = store.publish(documents, snapshots=False)  # the pending history first: in order
         if updates:
             from magicmarkup.retag import repin_documents
 
@@ -541,10 +541,10 @@ def pre_commit(
         else:
             report = RetagReport()
         new_pins = untracked_pins(store, sorted(documents), index=True)  # after the re-pin: renames
-        store.publish(documents)  # the snapshots the commit's pins refer to now
+        shared += store.publish(documents)  # the snapshots the commit's pins refer to now
         report.published = [Path(p).stem for p in new_pins]
         if store.touched or new_pins:
-            _stage(store, dict(store.touched), unstaged, new_pins)
+            _stage(store, dict(store.touched), unstaged, [*new_pins, *shared])
     report.errors[:0] = errors
     return report
 
@@ -578,7 +578,7 @@ def nul_paths(raw: bytes) -> set[str]:
     return {p for p in raw.decode("utf-8", "surrogateescape").split("\0") if p}
 
 
-def _stage(store: Store, touched: dict[str, bool], unstaged: set[str], new_pins: Sequence[str] = ()) -> None:
+def _stage(store: Store, touched: dict[str, bool], unstaged: set[str], shared: Sequence[str] = ()) -> None:
     """Stage each store file the re-pin wrote or removed whose index entry matched the working
     tree before (the user left no unstaged change in it); a new file (a pin that followed a
     rename, a new snapshot or log) is staged when the store is tracked and something of it is
@@ -590,7 +590,7 @@ def _stage(store: Store, touched: dict[str, bool], unstaged: set[str], new_pins:
     )
     in_index = nul_paths(listed)
     stage = [p for p in changed if touched[p] and p in in_index and p not in unstaged]
-    stage += [p for p in new_pins if p not in stage]  # the commit's documents' new tags
+    stage += [p for p in shared if p not in stage]  # new tags and the files published for them
     pins, legacy = f"{STORE_PREFIX}{PINS_DIR}/", f"{STORE_PREFIX}{LEGACY_DIR}/"
     removed_ids = {Path(p).stem for p in stage if p.startswith(pins) and not os.path.lexists(root / p)}
     migrated = {p[len(legacy) : -len(".json")] for p in stage if p.startswith(legacy)}  # schema 2 -> pins
