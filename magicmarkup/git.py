@@ -48,13 +48,23 @@ class GitError(MagicMarkupError):
 # -- running git -----------------------------------------------------------------------------
 
 
-def git(root: Path, *args: str, input: bytes | None = None, check: bool = True, index: bool = False) -> bytes:
+def git(
+    root: Path,
+    *args: str,
+    input: bytes | None = None,
+    check: bool = True,
+    index: bool = False,
+    index_file: Path | None = None,
+) -> bytes:
     """Run git in `root` and return its stdout; failures become one-line GitErrors. `index`: use
     the index git gave this hook (GIT_INDEX_FILE: `commit -a` and `commit PATH` stage into a
-    temporary one)."""
+    temporary one); `index_file`: use that index file."""
+    env = _git_env(index)
+    if index_file is not None:
+        env["GIT_INDEX_FILE"] = str(index_file)
     try:
         proc = subprocess.run(
-            ["git", *args], cwd=root, input=input, capture_output=True, check=False, env=_git_env(index)
+            ["git", *args], cwd=root, input=input, capture_output=True, check=False, env=env
         )
     except FileNotFoundError:
         raise GitError("git: executable not found on PATH") from None
@@ -582,7 +592,8 @@ def _stage(store: Store, touched: dict[str, bool], unstaged: set[str], shared: S
     """Stage each store file the re-pin wrote or removed whose index entry matched the working
     tree before (the user left no unstaged change in it); a new file (a pin that followed a
     rename, a new snapshot or log) is staged when the store is tracked and something of it is
-    being staged. `touched`: repo-relative path -> whether it existed before the re-pin."""
+    being staged, and so are `shared` (the new tags of the commit's documents and the files
+    published for them). `touched`: repo-relative path -> whether it existed before."""
     root = store.root
     changed = sorted(touched)
     listed = (
@@ -596,24 +607,36 @@ def _stage(store: Store, touched: dict[str, bool], unstaged: set[str], shared: S
     migrated = {p[len(legacy) : -len(".json")] for p in stage if p.startswith(legacy)}  # schema 2 -> pins
     if stage:
         for path in changed:
-            if touched[path] or path in in_index:
-                continue
-            if path in stage:
+            if path in in_index or path in stage:
                 continue
             if not path.startswith(pins):
-                stage.append(path)  # a new snapshot or history log of a tracked store
+                stage.append(path)  # a new (or untracked) snapshot or history log of a tracked store
+                continue
+            if touched[path]:
+                continue
             elif Path(path).stem in removed_ids or path[len(pins) :].rsplit("/", 1)[0] in migrated:
                 stage.append(path)  # a pin that followed its document, or was migrated
     if stage:
-        git(
-            root,
-            "add",
-            "-A",
-            "--pathspec-from-file=-",
-            "--pathspec-file-nul",
-            input=b"\0".join(p.encode("utf-8", "surrogateescape") for p in stage),
-            index=True,
-        )
+        paths = b"\0".join(p.encode("utf-8", "surrogateescape") for p in stage)
+        add = ("--literal-pathspecs", "add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul")
+        git(root, *add, input=paths, index=True)
+        real = _partial_commit_index()
+        if real is not None:
+            git(root, *add, input=paths, index_file=real)
+
+
+def _partial_commit_index() -> Path | None:
+    """The index `git commit PATH...` will make the real one after this commit, or None.
+
+    Such a commit is built in a temporary index (`next-index-*.lock`, given to the hook), while
+    the real index, updated with PATH, waits as `index.lock`; git renames it into place after
+    the commit, so what the hook staged only in the temporary one would show in `git status`
+    as staged for deletion, and as untracked. Staging into both keeps them equal."""
+    given = os.environ.get("GIT_INDEX_FILE", "")
+    if not given or not Path(given).name.startswith("next-index-"):
+        return None
+    real = Path(given).parent / "index.lock"
+    return real if real.is_file() else None
 
 
 def refresh_view(

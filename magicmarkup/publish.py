@@ -177,16 +177,8 @@ def collect_snapshots(store: Store, tracked_too: bool = False) -> Collected:
         labels = [store.label(f) for _, f, pending in unreferenced if not pending]
         tracked: set[str] = set()
         if store.pending_dir is not None and labels:
-            raw = git(
-                store.root,
-                "--literal-pathspecs",
-                "ls-files",
-                "-z",
-                "--pathspec-from-file=-",
-                "--pathspec-file-nul",
-                input=b"\0".join(p.encode("utf-8", "surrogateescape") for p in labels),
-            )
-            tracked = nul_paths(raw)
+            raw = git(store.root, "ls-files", "-z", "--", store.label(store.snapshots_dir) + "/")
+            tracked = nul_paths(raw) & set(labels)
         for _sha, file, pending in unreferenced:
             label = store.label(file)
             if label in tracked and not tracked_too:
