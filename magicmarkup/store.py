@@ -42,7 +42,7 @@ from filelock import FileLock, Timeout
 from pydantic import ValidationError
 
 from magicmarkup.documents import read_document, text_hash
-from magicmarkup.errors import DocumentError, MagicMarkupError, StoreError, TagNotFound
+from magicmarkup.errors import AmbiguousId, DocumentError, MagicMarkupError, StoreError, TagNotFound
 from magicmarkup.model import SCHEMA_VERSION, History, RetagEvent, Tag, TagFile
 from magicmarkup.safeio import gunzip_limited, load_json, open_nofollow, read_regular
 
@@ -749,6 +749,16 @@ class Store:
         walk(str(self.tags_dir), "", True)
         return found
 
+    def tag_ids(self) -> list[str]:
+        """Every tag's id, from the pin files' names (no pin is parsed; schema-2 files are)."""
+        ids: list[str] = []
+        for rel, layout in self._documents():
+            if layout == PINS_DIR:
+                ids += [tag_id for tag_id, _ in self._pin_files(self.pins_dir / rel)]
+            else:
+                ids += [t.id for t in self._load_legacy(rel)]
+        return ids
+
     def all_tags(self, history: bool = False) -> list[Tag]:
         """Every tag; their histories (a log per document) only when asked for. A bad file is
         skipped and named in `problems`, so one corrupt file never hides the others."""
@@ -788,7 +798,10 @@ class Store:
         if not unique:
             raise TagNotFound(f"{tag_id}: no such tag")
         if len(unique) > 1:
-            raise TagNotFound(f"{tag_id}: ambiguous id prefix ({len(unique)} tags match)")
+            raise AmbiguousId(
+                f"{tag_id}: ambiguous id prefix ({len(unique)} tags match)",
+                sorted((found, rel) for rel, found, _ in unique.values()),
+            )
         rel, found_id, pin = next(iter(unique.values()))
         if pin is not None:
             before = len(self.problems)

@@ -12,7 +12,7 @@ from pydantic import JsonValue, ValidationError
 
 from magicmarkup.anchoring.syntax import describe_span
 from magicmarkup.documents import language_for
-from magicmarkup.errors import DocumentError, SpanError, StoreError, TagNotFound
+from magicmarkup.errors import AmbiguousId, DocumentError, SpanError, StoreError, TagNotFound
 from magicmarkup.model import (
     SCHEMA_VERSION,
     Anchor,
@@ -25,6 +25,7 @@ from magicmarkup.model import (
     utcnow,
     validate_metadata,
 )
+from magicmarkup.positions import Positions
 from magicmarkup.store import Store, git_dir_of
 from magicmarkup.view import current
 
@@ -97,8 +98,12 @@ def resolve_span(
         raise SpanError(f"{name}: --match text not found: {match!r}")
     if nth is None:
         if len(hits) > 1:
+            doc = Positions(text)
+            places = ", ".join(f"{i}: {name}:{doc.point(at)}" for i, at in enumerate(hits[:10], 1))
+            more = f", ... ({len(hits) - 10} more)" if len(hits) > 10 else ""
             raise SpanError(
-                f"{name}: --match text occurs {len(hits)} times; choose one with --nth 1..{len(hits)}"
+                f"{name}: --match text occurs {len(hits)} times ({places}{more}); "
+                f"choose one with --nth 1..{len(hits)}"
             )
         nth = 1
     if not 1 <= nth <= len(hits):
@@ -177,10 +182,31 @@ def list_tags(
     return tags
 
 
+def find_pin(store: Store, tag_id: str) -> Tag:
+    """The pin of the tag `tag_id` names (a unique prefix or suffix of its id). An ambiguous
+    prefix is an error that lists the tags it matches, each as `id path:line:col` (where it is
+    now), so the user can pick one."""
+    try:
+        return store.find(tag_id)
+    except AmbiguousId as exc:
+        shown = exc.matches[:10]
+        view = current(store, sorted({rel for _, rel in shown}))
+        placed = {t.id: t for t in view.tags}
+        parts = []
+        for found, rel in shown:
+            tag = placed.get(found)
+            place = rel
+            if tag is not None and tag.status is not Status.ORPHANED and tag.path in view.texts:
+                place = f"{tag.path}:{Positions(view.texts[tag.path]).point(tag.span.start)}"
+            parts.append(f"{found} {place}")
+        more = f", and {len(exc.matches) - len(shown)} more" if len(exc.matches) > len(shown) else ""
+        raise TagNotFound(f"{exc}: {', '.join(parts)}{more}") from None
+
+
 def find_tag(store: Store, tag_id: str) -> Tag:
     """The tag `tag_id` names (a unique prefix or suffix), with its history, where it is in the
     working tree now."""
-    pin = store.find(tag_id)
+    pin = find_pin(store, tag_id)
     view = current(store, [pin.path], history=True)
     return next((t for t in view.tags if t.id == pin.id), pin)
 
@@ -194,7 +220,7 @@ def edit_tag(
     unset: list[str] | None = None,
 ) -> Tag:
     """Change a tag's note and metadata (`unset` removes keys)."""
-    found = store.find(tag_id)
+    found = find_pin(store, tag_id)
     with store.edit(found.path) as tags:
         tag = _take(tags, found.id)
         if metadata:
@@ -227,7 +253,7 @@ def _record(tag: Tag, method: str, reason: str) -> None:
 def remove_tag(store: Store, tag_id: str) -> Tag:
     """Remove a tag. One that was never committed leaves nothing behind (its pending history
     and snapshot go too); a shared one's log keeps why it is gone."""
-    found = store.find(tag_id)
+    found = find_pin(store, tag_id)
     shared = is_shared(store, store.label(store.pin_file(found.path, found.id)))
     with store.edit(found.path) as tags:
         tag = _take(tags, found.id)

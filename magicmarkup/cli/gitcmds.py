@@ -39,7 +39,7 @@ def retag_range(store: Store, session: Session, rev_range: str, as_json: bool) -
         console.print(
             f"[bold]{step.commit[:10]}[/] {escape(step.subject[:60])}: {step.files} tagged files, {what}"
         )
-    print_report(result.total, note)
+    print_report(result.total, note, store)
 
 
 @click.group("hooks")
