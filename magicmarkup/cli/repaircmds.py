@@ -113,6 +113,12 @@ def reject_cmd(state: State, tag_id: str, as_json: bool) -> None:
     from magicmarkup.browse import reject_placement
 
     store = state.store()
-    found = store.find(tag_id)
+    found = tagapi.find_tag(store, tag_id)
+    if found.status in (Status.ANCHORED, Status.ORPHANED):
+        what = "exactly its tagged text" if found.status is Status.ANCHORED else "not placed"
+        raise SpanError(
+            f"tag {found.id} is {found.status.value} ({what}): there is no guess to reject "
+            f"(`magicmarkup reattach {found.id}` moves it, `magicmarkup rm {found.id}` deletes it)"
+        )
     tag = reject_placement(store, found.id)
     _done(store, "rejected", tag, as_json)

@@ -513,7 +513,10 @@ def render_tag(tag: Tag, docs: Documents, context: int) -> None:
         app.console.print(f"[dim]last anchored text{known}:[/]", highlight=False)
         app.console.print(safe(tag.anchor.text), highlight=False)
     if tag.candidates:
-        app.console.print("[bold]candidates[/] (repair in the TUI, or re-add with --match):")
+        app.console.print(
+            f"[bold]candidates[/] (`magicmarkup accept {tag.id} --candidate N` takes one):",
+            highlight=False,
+        )
         for i, cand in enumerate(tag.candidates, 1):
             ok = doc is not None and cand.end <= len(doc.text)
             at = where(tag.path, doc.region(cand.start, cand.end) if ok and doc else None)
