@@ -25,7 +25,11 @@ SRC = "def f(x):\n    return x + 1\n\n\ndef g(y):\n    return y * 2\n"
 def store(repo: Path) -> Store:
     (repo / "a.py").write_text(SRC, encoding="utf-8")
     (repo / "b.py").write_text(SRC, encoding="utf-8")
-    return Store.init(repo)
+    store = Store.init(repo)
+    # the store's files as a commit writes them (the doctor checks what is shared; a person's
+    # act keeps new snapshots and history lines in the pending area until then)
+    store.publishing = True
+    return store
 
 
 def kinds(store: Store, fix: bool = False) -> list[str]:
@@ -149,7 +153,6 @@ def test_unreferenced_snapshots_are_information_and_temp_files_warnings_fixed(st
     """An unreferenced snapshot is garbage, not a problem: the doctor names it as information
     and leaves it (it may be a tracked file: `magicmarkup gc` decides); a stray temp file is a
     warning that --fix removes."""
-    store.publishing = True  # the junk snapshot as a commit would write it into the store
     tag = tagapi.add_tag(store, "a.py", match="x + 1")
     junk = store.put_snapshot("nobody uses me")
     stray = store.pin_dir("a.py") / f".{tag.id}.json.abc123.tmp"
