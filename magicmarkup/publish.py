@@ -44,7 +44,8 @@ class Waiting:
 
     path: str
     new_tags: list[str] = field(default_factory=list)  # untracked pins: tags never committed
-    changed: list[str] = field(default_factory=list)  # store files changed (edits, removals, repairs)
+    changed: list[str] = field(default_factory=list)  # store files changed, not staged (edits, rm)
+    staged: list[str] = field(default_factory=list)  # store files staged for the next commit
     pending: list[str] = field(default_factory=list)  # files waiting in the pending area
 
     def to_json(self) -> dict[str, Any]:
@@ -52,15 +53,17 @@ class Waiting:
             "path": self.path,
             "new_tags": self.new_tags,
             "changed": self.changed,
+            "staged": self.staged,
             "pending": self.pending,
         }
 
 
-def _store_changes(store: Store) -> tuple[list[str], list[str]]:
-    """(untracked store files, tracked store files changed in the working tree or the index)."""
+def _store_changes(store: Store) -> tuple[list[str], list[str], list[str]]:
+    """(untracked store files, store files with unstaged changes, store files staged)."""
     raw = git(store.root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", STORE_PREFIX)
     untracked: list[str] = []
     changed: list[str] = []
+    staged: list[str] = []
     entries = raw.decode("utf-8", "surrogateescape").split("\0")
     i = 0
     while i < len(entries):
@@ -71,15 +74,21 @@ def _store_changes(store: Store) -> tuple[list[str], list[str]]:
         code, path = entry[:2], entry[3:]
         if code[0] in "RC":
             i += 1  # the rename's source follows
-        (untracked if code == "??" else changed).append(path)
-    return untracked, changed
+        if code == "??":
+            untracked.append(path)
+            continue
+        if code[1] != " ":
+            changed.append(path)
+        if code[0] != " ":
+            staged.append(path)
+    return untracked, changed, staged
 
 
 def waiting(store: Store) -> list[Waiting]:
     """Every document with tag changes no commit has shared yet (empty outside git)."""
     if store.pending_dir is None:
         return []
-    untracked, changed = _store_changes(store)
+    untracked, changed, staged = _store_changes(store)
     docs: dict[str, Waiting] = {}
 
     def doc(rel: str) -> Waiting:
@@ -94,6 +103,9 @@ def waiting(store: Store) -> list[Waiting]:
     for path in changed:
         for rel in store_documents([path]):
             doc(rel).changed.append(path)
+    for path in staged:
+        for rel in store_documents([path]):
+            doc(rel).staged.append(path)
     for rel in {*store.pending_documents(), *store.paths()}:
         pending = [str(p) for p in store.pending_for(rel)]
         if pending:

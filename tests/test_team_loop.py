@@ -303,6 +303,7 @@ def test_without_hooks_status_and_publish_say_and_do_what_to_commit(team: Team) 
     assert "shop.py: 1 new tag" in status and "magicmarkup publish" in status
     published = a.cli("publish", "--json", cwd=a.root).json()
     assert published["new_tags"] == [new] and ".magicmarkup/history/shop.py.jsonl" in published["staged"]
+    assert "shop.py: 2 store files staged" in a.mm("status")  # its pin and its log
     a.git("commit", "-q", "-m", "tags, published by hand", status=[])
     assert "nothing waiting" in a.mm("status") and a.pending_files() == []
 

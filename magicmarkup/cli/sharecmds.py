@@ -36,11 +36,16 @@ def status_cmd(state: State, as_json: bool) -> None:
             parts.append(f"{len(d.changed)} changed store file{'s' if len(d.changed) != 1 else ''}")
         if d.pending:
             parts.append(f"{len(d.pending)} pending file{'s' if len(d.pending) != 1 else ''}")
+        if d.staged:
+            parts.append(f"{len(d.staged)} store file{'s' if len(d.staged) != 1 else ''} staged")
         app.console.print(f"{escape(d.path)}: {', '.join(parts)}", highlight=False)
-    app.console.print(
-        "[dim]with `magicmarkup hooks install`, they ride with your next commit of each file; "
-        "without hooks, `magicmarkup publish` stages them for your next commit[/]"
-    )
+    if any(d.new_tags or d.changed or d.pending for d in docs):
+        app.console.print(
+            "[dim]with `magicmarkup hooks install`, they ride with your next commit of each file; "
+            "without hooks, `magicmarkup publish` stages them for your next commit[/]"
+        )
+    else:
+        app.console.print("[dim]all staged: `git commit` shares them[/]")
 
 
 @click.command("publish")
