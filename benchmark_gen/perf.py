@@ -237,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.what == "hooks":  # its own table: hook cost per checkout and commit, list on a fresh clone
         from benchmark_gen import perf_hooks
 
-        return perf_hooks.main(["--runs", str(args.runs), *(["--json"] if args.json else [])])
+        extra = [*(["--json"] if args.json else []), *(["--quick"] if args.quick else [])]
+        return perf_hooks.main(["--runs", str(args.runs), *extra])
     if args.what == "check":  # its own table: `check` cold and warm, --since in a shallow clone
         from benchmark_gen import perf_check
 

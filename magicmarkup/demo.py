@@ -196,6 +196,24 @@ def commit_all(store: Store) -> list[str]:
     return shas
 
 
+def make_real(store: Store) -> str:
+    """Set the kept demo repository up as a real one: the tags' store committed (published from
+    the pending area, as the pre-commit hook does) and the hooks installed; returns a line
+    saying what to try next."""
+    import sys
+
+    from magicmarkup.git import install_hooks
+    from magicmarkup.publish import publish
+
+    publish(store)
+    _git(store.root, "commit", "-q", "-m", "magicmarkup: the demo's tags")
+    install_hooks(store.root, [sys.executable, "-m", "magicmarkup"], ["--no-llm"])
+    return (
+        f"try next: cd {store.root} && magicmarkup list, edit {PRICING} (add lines above a tag), "
+        "then `git commit -am ...` (the hook re-pins the tags) and `magicmarkup list` again"
+    )
+
+
 def run(
     workdir: Path, resolver: Resolver | None, thresholds: Thresholds | None = None
 ) -> tuple[Store, list[Tag], RangeReport]:

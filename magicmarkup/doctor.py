@@ -54,7 +54,10 @@ TORN_HISTORY = "torn_history"  # warning: a history log ends in half a line (a c
 BAD_HISTORY = "bad_history"  # a complete history line that is not a valid event
 MERGE_CONFLICT = "merge_conflict"  # both sides of a merge changed one tag: a person decides
 
-WARNINGS = {UNREFERENCED_SNAPSHOT, STRAY_TEMP, MISSING_DOCUMENT, CORRUPT_SNAPSHOT, TORN_HISTORY}
+WARNINGS = {STRAY_TEMP, MISSING_DOCUMENT, CORRUPT_SNAPSHOT, TORN_HISTORY}
+# Not problems at all: garbage that `magicmarkup gc` collects (a tracked file is shared history,
+# deleted only when asked, so the doctor never deletes it).
+INFORMATION = {UNREFERENCED_SNAPSHOT}
 
 
 @dataclass
@@ -68,6 +71,8 @@ class Problem:
 
     @property
     def severity(self) -> str:
+        if self.kind in INFORMATION:
+            return "info"
         return "warning" if self.kind in WARNINGS else "error"
 
     def line(self) -> str:
@@ -578,11 +583,9 @@ class _Doctor:
                     file.unlink()
                     p.fixed = True
                 continue
-            p = self.problem(UNREFERENCED_SNAPSHOT, file, "no tag refers to this snapshot", fixable=collect)
-            if self.fix and collect:
-                file.unlink()
-                p.fixed = True
-                p.message += "; collected"
+            self.problem(
+                UNREFERENCED_SNAPSHOT, file, "no tag refers to this snapshot (`magicmarkup gc` collects it)"
+            )
 
     def _check_temp_files(self) -> None:
         for file in sorted(self.store.dir.rglob(".*.tmp")):

@@ -23,5 +23,13 @@ class TagNotFound(MagicMarkupError):
     """No tag has the given id (or the prefix names none)."""
 
 
+class AmbiguousId(TagNotFound):
+    """An id prefix names several tags; `matches` holds (id, document path) of each."""
+
+    def __init__(self, message: str, matches: list[tuple[str, str]]) -> None:
+        super().__init__(message)
+        self.matches = matches
+
+
 class ConfigError(MagicMarkupError):
     """A configuration file or variable has a value we cannot use."""

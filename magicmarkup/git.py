@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,13 +48,23 @@ class GitError(MagicMarkupError):
 # -- running git -----------------------------------------------------------------------------
 
 
-def git(root: Path, *args: str, input: bytes | None = None, check: bool = True, index: bool = False) -> bytes:
+def git(
+    root: Path,
+    *args: str,
+    input: bytes | None = None,
+    check: bool = True,
+    index: bool = False,
+    index_file: Path | None = None,
+) -> bytes:
     """Run git in `root` and return its stdout; failures become one-line GitErrors. `index`: use
     the index git gave this hook (GIT_INDEX_FILE: `commit -a` and `commit PATH` stage into a
-    temporary one)."""
+    temporary one); `index_file`: use that index file."""
+    env = _git_env(index)
+    if index_file is not None:
+        env["GIT_INDEX_FILE"] = str(index_file)
     try:
         proc = subprocess.run(
-            ["git", *args], cwd=root, input=input, capture_output=True, check=False, env=_git_env(index)
+            ["git", *args], cwd=root, input=input, capture_output=True, check=False, env=env
         )
     except FileNotFoundError:
         raise GitError("git: executable not found on PATH") from None
@@ -395,6 +405,22 @@ def retag_range(
     return result
 
 
+# -- a store elsewhere in the repository (a fresh clone before its first pull, an old commit) --
+
+
+def store_elsewhere(root: Path) -> list[str]:
+    """The branches (local, then remote-tracking) whose history has a `.magicmarkup/` store that
+    this checkout does not: where to get the team's store instead of starting a new one."""
+    if git_dir_of(root) is None:
+        return []
+    found = git(root, "rev-list", "--all", "-1", "--", STORE_PREFIX, check=False).decode().strip()
+    if not found:
+        return []
+    raw = git(root, "branch", "-a", "--contains", found, "--format=%(refname:short)", check=False)
+    names = [n for n in raw.decode("utf-8", "replace").splitlines() if n and not n.endswith("/HEAD")]
+    return sorted(names, key=lambda n: ("/" in n, n)) or [found[:10]]
+
+
 # -- where did a pinned document go? ---------------------------------------------------------
 
 
@@ -503,58 +529,115 @@ def pre_commit(
     head = rev_parse(root, "HEAD")
     base = head or empty_tree(root)
     raw = git(root, "diff-index", "--cached", "-M", "-z", "--name-status", base, index=True)
-    wanted = changed_documents(parse_name_status(raw), set(store.paths()))
-    if not wanted:
+    changes = parse_name_status(raw)
+    annotated = set(store.paths())
+    wanted = changed_documents(changes, annotated)
+    # The documents this commit shares tags of: those it commits, and those whose store files
+    # the user staged (`git add .magicmarkup`): their new tags and pending files ride with it.
+    documents = {path for path, _, _ in wanted} | {old for _, old, _ in wanted if old}
+    documents |= store_documents(ch.path for ch in changes) & (annotated | set(store.pending_documents()))
+    if not documents:
         return None
-    from magicmarkup.retag import repin_documents
-
     updates, errors = document_updates(root, "", wanted, index=True)
     with store.locked(HOOK_LOCK_TIMEOUT_S):
         # store files the user changed and did not stage (git's own comparison, filters applied)
-        unstaged = _paths(git(root, "diff", "--name-only", "-z", "--", STORE_PREFIX, index=True))
+        unstaged = nul_paths(git(root, "diff", "--name-only", "-z", "--", STORE_PREFIX, index=True))
         store.touched = {}
-        report = repin_documents(store, updates, resolver, thresholds, reason="commit", history=True)
-        if store.touched:
-            _stage(store, dict(store.touched), unstaged)
+        store.publishing = True  # this commit shares what it writes: straight into .magicmarkup/
+        shared = store.publish(documents, snapshots=False)  # the pending history first: in order
+        if updates:
+            from magicmarkup.retag import repin_documents
+
+            report = repin_documents(store, updates, resolver, thresholds, reason="commit", history=True)
+        else:
+            report = RetagReport()
+        new_pins = untracked_pins(store, sorted(documents), index=True)  # after the re-pin: renames
+        shared += store.publish(documents)  # the snapshots the commit's pins refer to now
+        report.published = [Path(p).stem for p in new_pins]
+        if store.touched or new_pins:
+            _stage(store, dict(store.touched), unstaged, [*new_pins, *shared])
     report.errors[:0] = errors
     return report
 
 
-def _paths(raw: bytes) -> set[str]:
+PINS_PREFIX = f"{STORE_PREFIX}{PINS_DIR}/"
+
+
+def store_documents(paths: Iterable[str]) -> set[str]:
+    """The documents whose pins or history logs are among `paths` (repository-relative)."""
+    history = f"{STORE_PREFIX}history/"
+    found: set[str] = set()
+    for path in paths:
+        if path.startswith(PINS_PREFIX) and path.endswith(".json") and path.count("/") >= 3:
+            found.add(path[len(PINS_PREFIX) :].rsplit("/", 1)[0])
+        elif path.startswith(history) and path.endswith(".jsonl"):
+            found.add(path[len(history) : -len(".jsonl")])
+    return found
+
+
+def untracked_pins(store: Store, documents: Sequence[str], index: bool = False) -> list[str]:
+    """The pin files of `documents` git does not track: tags added since the last commit that
+    shares them (repository-relative paths)."""
+    if not documents:
+        return []
+    specs = [f"{PINS_PREFIX}{rel}/" for rel in documents]
+    raw = git(store.root, "--literal-pathspecs", "ls-files", "-z", "--others", "--", *specs, index=index)
+    return sorted(p for p in nul_paths(raw) if p.endswith(".json"))
+
+
+def nul_paths(raw: bytes) -> set[str]:
     return {p for p in raw.decode("utf-8", "surrogateescape").split("\0") if p}
 
 
-def _stage(store: Store, touched: dict[str, bool], unstaged: set[str]) -> None:
+def _stage(store: Store, touched: dict[str, bool], unstaged: set[str], shared: Sequence[str] = ()) -> None:
     """Stage each store file the re-pin wrote or removed whose index entry matched the working
     tree before (the user left no unstaged change in it); a new file (a pin that followed a
     rename, a new snapshot or log) is staged when the store is tracked and something of it is
-    being staged. `touched`: repo-relative path -> whether it existed before the re-pin."""
+    being staged, and so are `shared` (the new tags of the commit's documents and the files
+    published for them). `touched`: repo-relative path -> whether it existed before."""
     root = store.root
     changed = sorted(touched)
-    listed = git(root, "ls-files", "-z", "--", *changed, index=True)
-    in_index = _paths(listed)
+    listed = (
+        git(root, "--literal-pathspecs", "ls-files", "-z", "--", *changed, index=True) if changed else b""
+    )
+    in_index = nul_paths(listed)
     stage = [p for p in changed if touched[p] and p in in_index and p not in unstaged]
+    stage += [p for p in shared if p not in stage]  # new tags and the files published for them
     pins, legacy = f"{STORE_PREFIX}{PINS_DIR}/", f"{STORE_PREFIX}{LEGACY_DIR}/"
     removed_ids = {Path(p).stem for p in stage if p.startswith(pins) and not os.path.lexists(root / p)}
     migrated = {p[len(legacy) : -len(".json")] for p in stage if p.startswith(legacy)}  # schema 2 -> pins
     if stage:
         for path in changed:
-            if touched[path] or path in in_index:
+            if path in in_index or path in stage:
                 continue
             if not path.startswith(pins):
-                stage.append(path)  # a new snapshot or history log of a tracked store
+                stage.append(path)  # a new (or untracked) snapshot or history log of a tracked store
+                continue
+            if touched[path]:
+                continue
             elif Path(path).stem in removed_ids or path[len(pins) :].rsplit("/", 1)[0] in migrated:
                 stage.append(path)  # a pin that followed its document, or was migrated
     if stage:
-        git(
-            root,
-            "add",
-            "-A",
-            "--pathspec-from-file=-",
-            "--pathspec-file-nul",
-            input=b"\0".join(p.encode("utf-8", "surrogateescape") for p in stage),
-            index=True,
-        )
+        paths = b"\0".join(p.encode("utf-8", "surrogateescape") for p in stage)
+        add = ("--literal-pathspecs", "add", "-A", "--pathspec-from-file=-", "--pathspec-file-nul")
+        git(root, *add, input=paths, index=True)
+        real = _partial_commit_index()
+        if real is not None:
+            git(root, *add, input=paths, index_file=real)
+
+
+def _partial_commit_index() -> Path | None:
+    """The index `git commit PATH...` will make the real one after this commit, or None.
+
+    Such a commit is built in a temporary index (`next-index-*.lock`, given to the hook), while
+    the real index, updated with PATH, waits as `index.lock`; git renames it into place after
+    the commit, so what the hook staged only in the temporary one would show in `git status`
+    as staged for deletion, and as untracked. Staging into both keeps them equal."""
+    given = os.environ.get("GIT_INDEX_FILE", "")
+    if not given or not Path(given).name.startswith("next-index-"):
+        return None
+    real = Path(given).parent / "index.lock"
+    return real if real.is_file() else None
 
 
 def refresh_view(
@@ -589,18 +672,28 @@ def refresh_view(
 
 # -- installing hooks ------------------------------------------------------------------------
 
-HOOK_MARK = "# magicmarkup-hook v2"
-HOOK_MARKS = (HOOK_MARK, "# magicmarkup-hook v1")
+HOOK_MARK = "# magicmarkup-hook v3"
+HOOK_MARKS = (HOOK_MARK, "# magicmarkup-hook v2", "# magicmarkup-hook v1")
+GATE = Path(__file__).with_name("hookgate.py")  # the hooks' fast path (see hookgate.py)
 CHAINED_SUFFIX = ".pre-magicmarkup"
 
 
-def hook_script(hook: str, command: Sequence[str], options: Sequence[str] = ()) -> str:
+def hook_script(
+    hook: str, command: Sequence[str], options: Sequence[str] = (), gate: Path | None = GATE
+) -> str:
     """A POSIX sh hook that runs the hook that was there before (unchanged, with the same
-    arguments, stdin and exit status) and then magicmarkup, whose failure never reaches git."""
+    arguments, stdin and exit status) and then magicmarkup, whose failure never reaches git.
+    With a `gate` (hookgate.py) and a Python `command`, the gate runs first and starts
+    magicmarkup only when a tagged file is involved."""
     import shlex
 
     cmd = " ".join(shlex.quote(c) for c in [*command, "hooks", "run", hook, *options])
     exe = shlex.quote(command[0])
+    fast = ""
+    if gate is not None and list(command[1:]) == ["-m", "magicmarkup"]:
+        fast = " ".join(
+            shlex.quote(c) for c in [command[0], "-I", "-S", str(gate), command[0], hook, *options]
+        )
     reads_stdin = hook == "post-rewrite"
     lines = [
         "#!/bin/sh",
@@ -626,7 +719,17 @@ def hook_script(hook: str, command: Sequence[str], options: Sequence[str] = ()) 
     lines += [
         f'if [ "${{MAGICMARKUP_HOOKS:-1}}" != 0 ]{guard}; then',
         f"    if [ -x {exe} ]; then",
-        f'        {cmd} -- "$@" {source} 1>&2 || true',
+        *(
+            [
+                f"        if [ -f {shlex.quote(str(gate))} ]; then",
+                f'            {fast} -- "$@" {source} 1>&2 || true',
+                "        else",
+                f'            {cmd} -- "$@" {source} 1>&2 || true',
+                "        fi",
+            ]
+            if fast
+            else [f'        {cmd} -- "$@" {source} 1>&2 || true']
+        ),
         "    else",
         f"        echo \"magicmarkup {hook} hook: {command[0]} not found; run 'magicmarkup hooks install' again\" 1>&2",
         "    fi",

@@ -78,6 +78,7 @@ class RetagReport:
     llm_calls: int = 0
     llm_tokens: int = 0
     llm_failed: int = 0  # tags the model was asked about but could not help
+    published: list[str] = field(default_factory=list)  # new tags a commit shared (pre-commit)
     llm_used: bool = False
     skipped: int = 0  # tags left untouched because they changed while we worked
     errors: list[str] = field(default_factory=list)

@@ -10,6 +10,14 @@ Where each tag sits in the working tree *now* is not shared: it is derived on ea
 kept under the git directory (`Store.local_dir`, see view.py), where no git command sees it and
 no `git clean`, stash or checkout can disturb it. The store's lock lives there too.
 
+Files whose *names* a teammate may write too (content-addressed snapshots, a document's history
+log, the store's `.gitignore`/`.gitattributes`) are never created in `.magicmarkup/` by a
+person's act in a git repository: they go to the pending area (`<git dir>/magicmarkup/pending/`,
+same layout) until a commit publishes them (`Store.publish`, called by the pre-commit hook and
+`magicmarkup publish`), so no untracked file of ours can make a pull or checkout refuse to write
+the teammate's copy. Pins are named by their tag's unique id and stay where they belong. Every
+reader merges the pending area with the committed store.
+
 Every write is atomic (temp file, fsync, `os.replace`), new files before the deletion of old
 ones, under one inter-process lock. A bad file is a problem named in `Store.problems`, never a
 reason to hide the other tags or to overwrite it.
@@ -33,7 +41,7 @@ import orjson
 from pydantic import ValidationError
 
 from magicmarkup.documents import read_document, text_hash
-from magicmarkup.errors import DocumentError, MagicMarkupError, StoreError, TagNotFound
+from magicmarkup.errors import AmbiguousId, DocumentError, MagicMarkupError, StoreError, TagNotFound
 from magicmarkup.lock import LockTimeout, StoreLock
 from magicmarkup.model import SCHEMA_VERSION, History, RetagEvent, Tag, TagFile
 from magicmarkup.safeio import (
@@ -47,6 +55,7 @@ from magicmarkup.safeio import (
 
 STORE_DIR = ".magicmarkup"
 PINS_DIR = "pins"  # schema 3: one file per tag
+PENDING_DIR = "pending"  # under Store.local_dir: files waiting for the commit that shares them
 LEGACY_DIR = "tags"  # schemas 1-2: one file per document (read, migrated on the next write)
 LOCK_TIMEOUT_S = 60.0
 # Anchored to the store's own folder: a tagged document under a `cache/` or `backup/` folder has
@@ -518,6 +527,11 @@ class Store:
         self.history_dir = self.dir / "history"
         # Local, per working tree, out of git's sight and out of reach of `git clean`.
         self.local_dir = local_dir_of(self.root, self.dir)
+        gitdir = git_dir_of(self.root)
+        # Snapshots, history lines and meta files written before the commit that shares them.
+        self.pending_dir: Path | None = self.local_dir / PENDING_DIR if gitdir is not None else None
+        # Write those straight into .magicmarkup/: outside git, or while a commit publishes them.
+        self.publishing = gitdir is None
         self._lock = StoreLock(self.local_dir / "lock")
         self.tmp_dir = self.local_dir / "tmp"  # temp files of atomic writes: out of git's sight
         self.problems: list[str] = []  # files skipped by the last lenient read, one line each
@@ -536,12 +550,14 @@ class Store:
             raise StoreError(f"{store.dir}: exists and is not a directory")
         store.pins_dir.mkdir(parents=True, exist_ok=True)
         store.snapshots_dir.mkdir(parents=True, exist_ok=True)
-        store._write_missing((".gitignore", GITIGNORE), (".gitattributes", GITATTRIBUTES))
+        if store.publishing:  # in git, empty folders only: the meta files come with the first commit
+            store._write_missing((".gitignore", GITIGNORE), (".gitattributes", GITATTRIBUTES))
         return store
 
     def _write_missing(self, *files: tuple[str, str]) -> None:
         for name, content in files:
             if not (self.dir / name).exists():
+                self._touch(self.dir / name)
                 atomic_write(self.dir / name, content.encode(), self.tmp_dir)
 
     @classmethod
@@ -630,6 +646,21 @@ class Store:
 
     def history_file(self, rel: str) -> Path:
         return self._inside(self.history_dir, self.check_relpath(rel, resolve=False) + ".jsonl")
+
+    def pending_history_file(self, rel: str) -> Path | None:
+        """Where the history lines of `rel` wait for their commit (None outside git)."""
+        if self.pending_dir is None:
+            return None
+        return self.pending_dir / "history" / (self.check_relpath(rel, resolve=False) + ".jsonl")
+
+    def history_files(self, rel: str) -> list[Path]:
+        """The committed log of `rel`, then its pending lines (read in this order)."""
+        pending = self.pending_history_file(rel)
+        return [self.history_file(rel), *([pending] if pending is not None else [])]
+
+    def pending_snapshot_file(self, sha: str) -> Path | None:
+        self.snapshot_file(sha)  # validates the id
+        return None if self.pending_dir is None else self.pending_dir / "snapshots" / sha[:2] / f"{sha}.gz"
 
     def _inside(self, folder: Path, rel: str) -> Path:
         """`folder/rel`, refusing a path any of whose folders is a symlink (a committed symlink
@@ -743,18 +774,22 @@ class Store:
         return parsed.tags
 
     def _attach_history(self, rel: str, tags: list[Tag]) -> None:
-        try:
-            file = self.history_file(rel)
-            data = read_store_file(file, self.label(file))
-        except FileNotFoundError:
-            return
-        except StoreError as exc:
-            self.problems.append(str(exc))
-            return
-        try:
-            logged = parse_history(data, self.label(file))
-        except StoreError as exc:
-            self.problems.append(str(exc))
+        logged: dict[str, list[RetagEvent]] = {}
+        for file in self.history_files(rel):
+            try:
+                data = read_store_file(file, self.label(file))
+            except FileNotFoundError:
+                continue
+            except StoreError as exc:
+                self.problems.append(str(exc))
+                return
+            try:
+                for tag_id, events in parse_history(data, self.label(file)).items():
+                    logged.setdefault(tag_id, []).extend(events)
+            except StoreError as exc:
+                self.problems.append(str(exc))
+                return
+        if not logged:
             return
         for tag in tags:
             events = logged.get(tag.id, [])
@@ -792,6 +827,16 @@ class Store:
         walk(str(self.pins_dir), "", False)
         walk(str(self.tags_dir), "", True)
         return found
+
+    def tag_ids(self) -> list[str]:
+        """Every tag's id, from the pin files' names (no pin is parsed; schema-2 files are)."""
+        ids: list[str] = []
+        for rel, layout in self._documents():
+            if layout == PINS_DIR:
+                ids += [tag_id for tag_id, _ in self._pin_files(self.pins_dir / rel)]
+            else:
+                ids += [t.id for t in self._load_legacy(rel)]
+        return ids
 
     def all_tags(self, history: bool = False) -> list[Tag]:
         """Every tag; their histories (a log per document) only when asked for. A bad file is
@@ -832,7 +877,10 @@ class Store:
         if not unique:
             raise TagNotFound(f"{tag_id}: no such tag")
         if len(unique) > 1:
-            raise TagNotFound(f"{tag_id}: ambiguous id prefix ({len(unique)} tags match)")
+            raise AmbiguousId(
+                f"{tag_id}: ambiguous id prefix ({len(unique)} tags match)",
+                sorted((found, rel) for rel, found, _ in unique.values()),
+            )
         rel, found_id, pin = next(iter(unique.values()))
         if pin is not None:
             before = len(self.problems)
@@ -857,7 +905,10 @@ class Store:
             known = tag.history
             start = known.logged if isinstance(known, History) and known.path == rel else 0
             lines += [event_line(tag.id, event) for event in known[start:]]
-        if lines:
+        pending = None if self.publishing else self.pending_history_file(rel)
+        if lines and pending is not None:
+            append_lines(pending, lines)  # a teammate may append to the shared log meanwhile
+        elif lines:
             file = self.history_file(rel)
             if not file.exists():  # a store made before history logs has no merge rule for them
                 self._write_missing((".gitattributes", GITATTRIBUTES))
@@ -912,7 +963,8 @@ class Store:
     def _write_pins(self, rel: str, tags: list[Tag], batch: list[tuple[Path, bytes]] | None = None) -> None:
         """Write the pins of `rel` that changed (into `batch`, to be written together, if given)."""
         rel = self.check_relpath(rel, resolve=False)
-        self._upgrade_meta()
+        if self.publishing:  # else the meta files wait for the commit (a teammate may push them)
+            self._upgrade_meta()
         where = self.pins_dir
         for part in rel.split("/"):
             where = where / part
@@ -1010,12 +1062,23 @@ class Store:
             raise StoreError(f"{sha!r}: not a snapshot id")
         return self._inside(self.snapshots_dir, f"{sha[:2]}/{sha}.gz")
 
+    def _snapshot_target(self, sha: str) -> Path | None:
+        """Where a new snapshot `sha` is to be written, or None when it is stored already: the
+        pending area in a git repository (a teammate may push the same name), unless publishing."""
+        file = self.snapshot_file(sha)
+        if file.is_file() and not file.is_symlink():
+            return None
+        pending = None if self.publishing else self.pending_snapshot_file(sha)
+        if pending is None:
+            self._touch(file)
+            return file
+        return None if pending.is_file() else pending
+
     def put_snapshot(self, text: str) -> str:
         """Store a document text (content-addressed) and return its id."""
         sha = text_hash(text)
-        file = self.snapshot_file(sha)
-        if not file.is_file() or file.is_symlink():
-            self._touch(file)
+        file = self._snapshot_target(sha)
+        if file is not None:
             raw = text.encode("utf-8", "surrogatepass")
             atomic_write(file, gzip.compress(raw, compresslevel=6, mtime=0), self.tmp_dir)
         return sha
@@ -1025,9 +1088,8 @@ class Store:
         unique = {text_hash(t): t for t in texts}
         batch = []
         for sha, text in unique.items():
-            file = self.snapshot_file(sha)
-            if not file.is_file() or file.is_symlink():
-                self._touch(file)
+            file = self._snapshot_target(sha)
+            if file is not None:
                 raw = text.encode("utf-8", "surrogatepass")
                 batch.append((file, gzip.compress(raw, compresslevel=6, mtime=0)))
         write_batch(batch, self.tmp_dir)
@@ -1041,7 +1103,13 @@ class Store:
         try:
             data = read_store_file(file, label, limit=MAX_SNAPSHOT_BYTES)
         except FileNotFoundError:
-            raise StoreError(f"{label}: snapshot missing") from None
+            pending = self.pending_snapshot_file(sha)
+            try:
+                if pending is None:
+                    raise FileNotFoundError(file)
+                data = read_store_file(pending, label, limit=MAX_SNAPSHOT_BYTES)
+            except FileNotFoundError:
+                raise StoreError(f"{label}: snapshot missing") from None
         raw = gunzip_limited(data, MAX_SNAPSHOT_BYTES, label=label, error=StoreError)
         text = raw.decode("utf-8", "surrogatepass")
         if text_hash(text) != sha:
@@ -1051,28 +1119,152 @@ class Store:
     def has_snapshot(self, sha: str) -> bool:
         try:
             file = self.snapshot_file(sha)
+            pending = self.pending_snapshot_file(sha)
         except StoreError:
             return False
-        return file.is_file() and not file.is_symlink()
+        return (file.is_file() and not file.is_symlink()) or (pending is not None and pending.is_file())
 
-    def gc_snapshots(self) -> int:
-        """Delete snapshots no tag's anchor refers to; returns how many were removed. Only
-        regular files in the store's own folders are considered (symlinks are never followed)."""
-        with self.locked():
-            keep = {t.anchor.snapshot for t in self.all_tags() if t.anchor.snapshot}
-            removed = 0
-            if self.snapshots_dir.is_symlink():
-                return 0
-            for sub in os.scandir(self.snapshots_dir) if self.snapshots_dir.is_dir() else []:
+    def snapshot_files(self) -> Iterator[tuple[str, Path, bool]]:
+        """(id, file, pending?) of every stored snapshot: regular files in the store's own
+        folders (symlinks never followed), then the pending area's."""
+        for folder, pending in ((self.snapshots_dir, False), (self._pending_root("snapshots"), True)):
+            if folder is None or folder.is_symlink() or not folder.is_dir():
+                continue
+            for sub in sorted(os.scandir(folder), key=lambda e: e.name):
                 if not sub.is_dir(follow_symlinks=False):
                     continue
-                for entry in os.scandir(sub.path):
-                    if not entry.name.endswith(".gz") or not entry.is_file(follow_symlinks=False):
+                for entry in sorted(os.scandir(sub.path), key=lambda e: e.name):
+                    if entry.name.endswith(".gz") and entry.is_file(follow_symlinks=False):
+                        yield entry.name[: -len(".gz")], Path(entry.path), pending
+
+    def _pending_root(self, kind: str) -> Path | None:
+        return None if self.pending_dir is None else self.pending_dir / kind
+
+    def pending_documents(self) -> list[str]:
+        """Documents with history lines waiting in the pending area."""
+        root = self._pending_root("history")
+        if root is None or not root.is_dir():
+            return []
+        found = []
+        for dirpath, _dirs, files in os.walk(root):
+            for name in files:
+                if name.endswith(".jsonl"):
+                    found.append((Path(dirpath, name).relative_to(root)).as_posix()[: -len(".jsonl")])
+        return sorted(found)
+
+    def pending_for(self, rel: str) -> list[Path]:
+        """What `publish([rel])` would copy into `.magicmarkup/`: the pending history of `rel` and
+        the pending snapshots its pins refer to."""
+        out: list[Path] = []
+        log = self.pending_history_file(rel)
+        if log is not None and log.is_file():
+            out.append(log)
+        for sha in sorted({t.anchor.snapshot for t in self._load_document(rel) if t.anchor.snapshot}):
+            pending = self.pending_snapshot_file(sha)
+            committed = self.snapshot_file(sha)
+            if pending is not None and pending.is_file() and not committed.is_file():
+                out.append(pending)
+        return out
+
+    def publish(self, rels: Iterable[str], snapshots: bool = True) -> list[str]:
+        """Move what waits in the pending area for the documents `rels` into `.magicmarkup/`:
+        the snapshots their pins refer to and their history lines (appended to the shared log,
+        each line once), and the store's meta files if missing. Hold the lock. Returns the
+        store files written (repository-relative); `touched` records them for staging."""
+        if self.pending_dir is None:
+            return []
+        before = set(self.touched)
+        was, self.publishing = self.publishing, True
+        try:
+            for rel in sorted(set(rels)):
+                rel = self.check_relpath(rel, resolve=False)
+                tags = self._load_document(rel)
+                for sha in sorted({t.anchor.snapshot for t in tags if t.anchor.snapshot and snapshots}):
+                    pending = self.pending_snapshot_file(sha)
+                    if pending is None or not pending.is_file():
                         continue
-                    if entry.name[: -len(".gz")] not in keep:
-                        os.unlink(entry.path)
+                    target = self._snapshot_target(sha)
+                    if target is not None:
+                        data = read_store_file(pending, self.label(pending), limit=MAX_SNAPSHOT_BYTES)
+                        atomic_write(target, data, self.tmp_dir)
+                    with _suppress_oserror():
+                        pending.unlink()
+                self._publish_history(rel)
+                if tags:
+                    self._upgrade_meta()
+        finally:
+            self.publishing = was
+        return sorted(set(self.touched) - before)
+
+    def _publish_history(self, rel: str) -> None:
+        pending = self.pending_history_file(rel)
+        if pending is None:
+            return
+        try:
+            data = read_store_file(pending, self.label(pending))
+        except FileNotFoundError:
+            return
+        file = self.history_file(rel)
+        try:
+            shared = set(read_store_file(file, self.label(file)).split(b"\n"))
+        except FileNotFoundError:
+            shared = set()
+            self._write_missing((".gitattributes", GITATTRIBUTES))
+        lines = [line + b"\n" for line in data.split(b"\n")[:-1] if line.strip() and line not in shared]
+        if lines:
+            self._touch(file)
+            append_lines(file, lines)
+        with _suppress_oserror():
+            pending.unlink()
+
+    def forget_pending(self, rel: str, tag_id: str, snapshot: str | None) -> None:
+        """Drop what the pending area holds for a tag that was never committed (after its pin is
+        removed): its history lines, and its snapshot if no pin of `rel` refers to it. Hold the
+        lock."""
+        log = self.pending_history_file(rel)
+        if log is not None:
+            try:
+                data = read_store_file(log, self.label(log))
+            except FileNotFoundError:
+                data = b""
+            mark = b'"tag":' + orjson.dumps(tag_id)
+            kept = [line + b"\n" for line in data.split(b"\n")[:-1] if line.strip() and mark not in line]
+            if len(kept) != data.count(b"\n"):
+                if kept:
+                    atomic_write(log, b"".join(kept), self.tmp_dir)
+                else:
+                    with _suppress_oserror():
+                        log.unlink()
+        if snapshot and all(t.anchor.snapshot != snapshot for t in self._load_document(rel)):
+            pending = self.pending_snapshot_file(snapshot)
+            if pending is not None:
+                with _suppress_oserror():
+                    pending.unlink()
+
+    def gc_snapshots(self, keep: Iterable[str] = ()) -> int:
+        """Delete the snapshots no tag refers to, except the files `keep` names (repository
+        -relative: the tracked ones, which only a person may delete); returns how many. Nothing
+        is deleted while a pin cannot be read."""
+        with self.locked():
+            unreferenced, complete = self.unreferenced_snapshots()
+            if not complete:
+                return 0
+            spared = set(keep)
+            removed = 0
+            for _sha, file, pending in unreferenced:
+                if pending or self.label(file) not in spared:
+                    with _suppress_oserror():
+                        file.unlink()
                         removed += 1
             return removed
+
+    def unreferenced_snapshots(self) -> tuple[list[tuple[str, Path, bool]], bool]:
+        """Snapshots no tag refers to (id, file, pending?), and whether every pin could be read
+        (when one could not, it may refer to any snapshot: nothing is safe to collect)."""
+        before = len(self.problems)
+        keep = {t.anchor.snapshot for t in self.all_tags() if t.anchor.snapshot}
+        complete = len(self.problems) == before
+        return [s for s in self.snapshot_files() if s[0] not in keep], complete
 
 
 def _try(parse: Callable[[bytes, str], Tag], data: bytes, label: str) -> Tag | None:

@@ -3,6 +3,7 @@ and the TUI. Everything that writes goes through the store's lock."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -10,9 +11,16 @@ from typing import Any
 from pydantic import JsonValue, ValidationError
 
 from magicmarkup.documents import language_for
-from magicmarkup.errors import MagicMarkupError, SpanError, StoreError, TagNotFound
+from magicmarkup.errors import (
+    AmbiguousId,
+    MagicMarkupError,
+    SpanError,
+    StoreError,
+    TagNotFound,
+)
 from magicmarkup.model import (
     SCHEMA_VERSION,
+    History,
     LineIndex,
     RetagEvent,
     Span,
@@ -23,6 +31,7 @@ from magicmarkup.model import (
 )
 from magicmarkup.pipeline import CONTEXT_CHARS as CONTEXT_CHARS  # (the anchor is made by the pipeline)
 from magicmarkup.pipeline import make_anchor as make_anchor
+from magicmarkup.positions import Positions
 from magicmarkup.safeio import load_json, read_regular
 from magicmarkup.sharing import check_copyable
 from magicmarkup.store import Store, bulk_load
@@ -81,8 +90,12 @@ def resolve_span(
         raise SpanError(f"{name}: --match text not found: {match!r}")
     if nth is None:
         if len(hits) > 1:
+            doc = Positions(text)
+            places = ", ".join(f"{i}: {name}:{doc.point(at)}" for i, at in enumerate(hits[:10], 1))
+            more = f", ... ({len(hits) - 10} more)" if len(hits) > 10 else ""
             raise SpanError(
-                f"{name}: --match text occurs {len(hits)} times; choose one with --nth 1..{len(hits)}"
+                f"{name}: --match text occurs {len(hits)} times ({places}{more}); "
+                f"choose one with --nth 1..{len(hits)}"
             )
         nth = 1
     if not 1 <= nth <= len(hits):
@@ -146,10 +159,31 @@ def list_tags(
     return tags
 
 
+def find_pin(store: Store, tag_id: str) -> Tag:
+    """The pin of the tag `tag_id` names (a unique prefix or suffix of its id). An ambiguous
+    prefix is an error that lists the tags it matches, each as `id path:line:col` (where it is
+    now), so the user can pick one."""
+    try:
+        return store.find(tag_id)
+    except AmbiguousId as exc:
+        shown = exc.matches[:10]
+        view = current(store, sorted({rel for _, rel in shown}))
+        placed = {t.id: t for t in view.tags}
+        parts = []
+        for found, rel in shown:
+            tag = placed.get(found)
+            place = rel
+            if tag is not None and tag.status is not Status.ORPHANED and tag.path in view.texts:
+                place = f"{tag.path}:{Positions(view.texts[tag.path]).point(tag.span.start)}"
+            parts.append(f"{found} {place}")
+        more = f", and {len(exc.matches) - len(shown)} more" if len(exc.matches) > len(shown) else ""
+        raise TagNotFound(f"{exc}: {', '.join(parts)}{more}") from None
+
+
 def find_tag(store: Store, tag_id: str) -> Tag:
     """The tag `tag_id` names (a unique prefix or suffix), with its history, where it is in the
     working tree now."""
-    pin = store.find(tag_id)
+    pin = find_pin(store, tag_id)
     view = current(store, [pin.path], history=True)
     return next((t for t in view.tags if t.id == pin.id), pin)
 
@@ -163,7 +197,7 @@ def edit_tag(
     unset: list[str] | None = None,
 ) -> Tag:
     """Change a tag's note and metadata (`unset` removes keys)."""
-    found = store.find(tag_id)
+    found = find_pin(store, tag_id)
     with store.locked():
         tag = store.find(found.id)  # as it is now, under the lock
         if metadata:
@@ -195,13 +229,39 @@ def _record(tag: Tag, method: str, reason: str) -> None:
 
 
 def remove_tag(store: Store, tag_id: str) -> Tag:
-    found = store.find(tag_id)
+    """Remove a tag. One that was never committed leaves nothing behind (its pending history
+    and snapshot go too); a shared one's log keeps why it is gone."""
+    found = find_pin(store, tag_id)
+    shared = is_shared(store, store.label(store.pin_file(found.path, found.id)))
     with store.edit(found.path) as tags:
         tag = _take(tags, found.id)
-        _record(tag, "removed", "removed by hand")
-        store.log_new_events(found.path, [tag])  # the log keeps why a tag is gone
+        if shared:
+            _record(tag, "removed", "removed by hand")
+            store.log_new_events(found.path, [tag])
         tags.remove(tag)
+    if not shared:
+        with store.locked():
+            store.forget_pending(found.path, found.id, found.anchor.snapshot)
+        if isinstance(tag.history, History):
+            tag.history.logged = 0  # its log is gone: a restore (undo) writes it again
     return tag
+
+
+def is_shared(store: Store, label: str) -> bool:
+    """Is the store file `label` (repository-relative) tracked by git? True outside git (every
+    file there is the store itself)."""
+    if store.pending_dir is None:
+        return True
+    try:
+        proc = subprocess.run(
+            ["git", "--literal-pathspecs", "ls-files", "--error-unmatch", "--", label],
+            cwd=store.root,
+            capture_output=True,
+            check=False,
+        )
+    except OSError:
+        return True
+    return proc.returncode == 0
 
 
 def restore_tag(store: Store, tag: Tag) -> Tag:

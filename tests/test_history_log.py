@@ -23,7 +23,11 @@ from magicmarkup.store import Store
 @pytest.fixture
 def store(repo: Path) -> Store:
     (repo / "a.py").write_text("x = 1\ny = 2\n", encoding="utf-8")
-    return Store.init(repo)
+    store = Store.init(repo)
+    # The shared log as a commit writes it; a person's act appends to a pending copy under the
+    # git dir until a commit publishes it (tests/test_team_loop.py).
+    store.publishing = True
+    return store
 
 
 def event(method: str, start: int = 0) -> RetagEvent:

@@ -68,7 +68,7 @@ def test_lines_exclude_crlf_and_count_a_bom_as_one_character(store: Store) -> No
         ({"lines": (1, 99)}, "past the end of the file (6 lines)"),
         ({"lines": (3, 3)}, "are empty"),
         ({"match": "no such text"}, "--match text not found"),
-        ({"match": "return"}, "occurs 2 times; choose one with --nth 1..2"),
+        ({"match": "return"}, "occurs 2 times (1: app.py:2:5, 2: app.py:6:5); choose one with --nth 1..2"),
         ({"match": "return", "nth": 3}, "--nth 3 is out of range"),
         ({"match": "return", "nth": 0}, "--nth 0 is out of range"),
         ({"match": ""}, "--match text is empty"),

@@ -37,7 +37,12 @@ LAZY_COMMANDS: dict[str, str] = {
     "grep": "magicmarkup.cli.grepcmd:grep_cmd",
     "export": "magicmarkup.cli.exportcmds:export_cmd",
     "import": "magicmarkup.cli.exportcmds:import_cmd",
-    "gc": "magicmarkup.cli.tagcmds:gc_cmd",
+    "gc": "magicmarkup.cli.sharecmds:gc_cmd",
+    "status": "magicmarkup.cli.sharecmds:status_cmd",
+    "publish": "magicmarkup.cli.sharecmds:publish_cmd",
+    "accept": "magicmarkup.cli.repaircmds:accept_cmd",
+    "reattach": "magicmarkup.cli.repaircmds:reattach_cmd",
+    "reject": "magicmarkup.cli.repaircmds:reject_cmd",
     "retag": "magicmarkup.cli.retagcmd:retag_cmd",
     "check": "magicmarkup.cli.checkcmd:check_cmd",
     "demo": "magicmarkup.cli.democmd:demo_cmd",
@@ -63,6 +68,11 @@ SHORT_HELP: dict[str, str] = {
     "edit": "Change a tag's note or metadata.",
     "export": "Export every tag (and the snapshots they are anchored to) as one JSON document.",
     "gc": "Delete snapshots that no tag is anchored to any more.",
+    "status": "Tag changes no commit has shared yet, per document, and what to do with them.",
+    "publish": "Stage tag changes for your next commit (what the pre-commit hook does by itself).",
+    "accept": "Confirm a tag where it is now, or on one of its candidates (--candidate N).",
+    "reattach": "Attach a tag to other code of its file: --lines A:B, --match TEXT or --span.",
+    "reject": "Say a tag's guessed place is wrong: it becomes orphaned (kept, re-attachable).",
     "grep": "Search notes, metadata and tagged text; print path:line:col: note per tag.",
     "hooks": "Git hooks that keep tags on the code through commits, pulls, checkouts and rebases.",
     "import": "Import tags from an `export` file; tags whose id exists are skipped.",
@@ -208,9 +218,24 @@ class State:
         self.json = as_json
 
     def store(self) -> Store:
+        from magicmarkup.errors import StoreError
         from magicmarkup.store import Store
 
-        return Store.discover(self.repo)
+        try:
+            return Store.discover(self.repo)
+        except StoreError as exc:
+            if "no .magicmarkup/ store" not in str(exc):
+                raise
+            from magicmarkup.git import store_elsewhere
+            from magicmarkup.store import find_repo_root
+
+            where = store_elsewhere(find_repo_root((self.repo or Path.cwd()).resolve()))
+            if not where:
+                raise
+            raise StoreError(
+                f"{str(exc).split(';')[0]}; this checkout has none yet, but {where[0]} has the team's: "
+                f"`git pull` (or check out a commit that has it) rather than `magicmarkup init`"
+            ) from None
 
 
 pass_state = click.make_pass_decorator(State)

@@ -21,10 +21,10 @@ def doctor_cmd(state: State, fix: bool, as_json: bool) -> None:
     """Check the tag store: schema, duplicate ids, snapshots, spans, paths.
 
     \b
-    Exits 1 while errors remain (warnings, such as unreferenced snapshots, do not count).
-    With --fix: duplicate ids get new ids, placed tags whose span no longer fits become
-    orphaned (retag re-finds them), dangling snapshot references are cleared or restored,
-    unreferenced snapshots and stray temp files are removed. Every rewritten file is
+    Exits 1 while errors remain (warnings do not count; unreferenced snapshots are only
+    information: `magicmarkup gc` collects them). With --fix: duplicate ids get new ids,
+    placed tags whose span no longer fits become orphaned (retag re-finds them), dangling
+    snapshot references are cleared or restored, stray temp files are removed. Every rewritten file is
     first copied to .magicmarkup/backup/<time>/. Unparsable or newer-schema files are
     never touched.
     """
@@ -37,12 +37,17 @@ def doctor_cmd(state: State, fix: bool, as_json: bool) -> None:
             style = "red" if problem.severity == "error" and not problem.fixed else "yellow"
             if problem.fixed:
                 style = "green"
+            elif problem.severity == "info":
+                style = "dim"
             app.console.print(
                 f"[{style}]{escape(printable(problem.line()))}[/]", highlight=False, soft_wrap=True
             )
+        problems = [p for p in report.problems if p.severity != "info"]
+        unreferenced = len(report.problems) - len(problems)
         summary = (
-            f"{report.files} store files, {report.tags} tags, {report.snapshots} snapshots: "
-            f"{len(report.problems)} problems, {sum(p.fixed for p in report.problems)} fixed, "
+            f"{report.files} store files, {report.tags} tags, {report.snapshots} snapshots"
+            + (f" ({unreferenced} unreferenced)" if unreferenced else "")
+            + f": {len(problems)} problems, {sum(p.fixed for p in problems)} fixed, "
             f"{len(report.remaining)} errors remaining"
         )
         app.console.print(

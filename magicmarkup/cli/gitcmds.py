@@ -39,7 +39,7 @@ def retag_range(store: Store, session: Session, rev_range: str, as_json: bool) -
         console.print(
             f"[bold]{step.commit[:10]}[/] {escape(step.subject[:60])}: {step.files} tagged files, {what}"
         )
-    print_report(result.total, note)
+    print_report(result.total, note, store)
 
 
 @click.group("hooks")
@@ -57,7 +57,11 @@ def hooks_group() -> None:
 
 
 def _hook_repo(state: State) -> Path:
-    root = state.store().root
+    """The repository the hooks go into: its git root (a store is not needed: in a clone
+    before its first pull, the hooks act once the team's store arrives)."""
+    from magicmarkup.store import find_repo_root
+
+    root = find_repo_root((state.repo or Path.cwd()).resolve())
     if gitlib.git_dir_of(root) is None:
         raise MagicMarkupError(f"{root}: not a git repository; hooks need one (run `git init` first)")
     return root
@@ -78,6 +82,16 @@ def install_cmd(state: State, llm: bool, as_json: bool) -> None:
     command = [sys.executable, "-m", "magicmarkup"]
     directory, actions = gitlib.install_hooks(root, command, [] if llm else ["--no-llm"])
     _print_actions(directory, actions, command, as_json)
+    if not as_json and not (root / ".magicmarkup").is_dir():
+        where = gitlib.store_elsewhere(root)
+        hint = (
+            f"{where[0]} has the team's store: `git pull` brings it"
+            if where
+            else "`magicmarkup init` starts one"
+        )
+        console.print(
+            f"[dim]no tag store in this checkout yet; the hooks act once there is one ({escape(hint)})[/]"
+        )
 
 
 @hooks_group.command("uninstall")
@@ -182,13 +196,19 @@ def hook_summary(hook: str, report: RetagReport) -> str:
     review, orphaned = counts.get("needs_review", 0), counts.get("orphaned", 0)
     if hook != "pre-commit" and not review and not orphaned and not report.errors:
         return ""  # tags that simply followed the code are not news after a checkout
+    staged = ""
+    if report.published:
+        n = len(report.published)
+        staged = f"staged {n} new tag{'s' if n != 1 else ''} with the commit"
     if not report.changes and not report.errors:
-        return ""
+        return f"magicmarkup {hook}: {staged}" if staged else ""
     parts = [f"{n} {s.replace('_', ' ')}" for s, n in sorted(counts.items())]
     verb = "re-pinned" if hook == "pre-commit" else "away from their pins"
     line = f"magicmarkup {hook}: {len(report.changes)} of {report.tags} tags {verb}"
     if parts:
         line += " (" + ", ".join(parts) + ")"
+    if staged:
+        line += f"; {staged}"
     if review or orphaned:
         which = "needs_review" if review and not orphaned else "orphaned" if orphaned and not review else None
         line += f"; see `magicmarkup list --status {which}`" if which else "; see `magicmarkup list`"

@@ -15,7 +15,9 @@ from magicmarkup.session import Session
 from magicmarkup.store import Store
 
 
-def print_report(report: RetagReport, llm_note: str) -> None:
+def print_report(report: RetagReport, llm_note: str, store: Store | None = None) -> None:
+    """The run's counts and a table of the tags that moved; ids are shortened to prefixes
+    unique among all of the store's tags (`show` takes them)."""
     counts = ", ".join(f"{v} {k}" for k, v in report.counts.items() if v)
     console.print(
         f"{report.tags} tags in {report.documents} documents: {counts or 'nothing to do'} "
@@ -24,7 +26,7 @@ def print_report(report: RetagReport, llm_note: str) -> None:
     if report.changes:
         from magicmarkup.positions import short_ids
 
-        shown = short_ids(c.id for c in report.changes)
+        shown = short_ids([*(c.id for c in report.changes), *(store.tag_ids() if store is not None else [])])
         table = Table(box=None, header_style="bold")
         for col in ("tag", "where now", "status", "by", "conf"):
             table.add_column(col, no_wrap=col in ("tag", "where now"), overflow="fold")
@@ -91,7 +93,7 @@ def retag_cmd(
         data["llm"]["note"] = note
         print_json(data)
     else:
-        print_report(report, note)
+        print_report(report, note, store)
     if report.errors:  # every other document was retagged; scripts still learn of the failures
         raise SystemExit(1)
 

@@ -144,11 +144,35 @@ def output_width() -> int | None:
 @pass_state
 def init_cmd(state: State, as_json: bool) -> None:
     """Create .magicmarkup/ at the repository root (the git root, else this directory)."""
+    from magicmarkup.git import store_elsewhere
+    from magicmarkup.store import STORE_DIR, find_repo_root
+
+    where = find_repo_root((state.repo or Path.cwd()).resolve()) / STORE_DIR
+    existed = (where / "pins").is_dir() or (where / "tags").is_dir()
     store = Store.init(state.repo)
+    elsewhere = [] if existed else store_elsewhere(store.root)
     if as_json:
-        print_json({"root": str(store.root), "store": str(store.dir)})
-    else:
-        app.console.print(f"Initialized tag store in [bold]{escape(str(store.dir))}[/]")
+        print_json(
+            {
+                "root": str(store.root),
+                "store": str(store.dir),
+                "existed": existed,
+                "team_store": elsewhere[:1] or None,
+            }
+        )
+        return
+    verb = "Tag store already in" if existed else "Initialized tag store in"
+    app.console.print(f"{verb} [bold]{escape(str(store.dir))}[/]")
+    if elsewhere:
+        app.console.print(
+            f"note: {escape(elsewhere[0])} already has the team's store: `git pull` (or check it out) "
+            "brings it; nothing written here stands in its way"
+        )
+    if store.pending_dir is not None and not existed:
+        app.console.print(
+            "[dim]new tags are shared with the commit of their file when the hooks are installed "
+            "(`magicmarkup hooks install`); without them, `magicmarkup publish` stages them[/]"
+        )
 
 
 @click.command("add")
@@ -278,8 +302,9 @@ def list_cmd(state: State, path: Path | None, status: str | None, tour: str | No
     Each tag is shown as: its id (the shortest unique prefix: `show`, `edit` and `rm`
     take it), where it is now (path:line:col-line:col; only the path for an orphan),
     status, confidence, the text it covers now (the last anchored text for an orphan)
-    and its note. Nothing of the id or the place is ever cut: on a narrow terminal
-    the note column goes first, then each tag takes two lines.
+    and its note. Nothing of the id or the place is ever cut: on a terminal too narrow
+    for the text and the note side by side, each tag takes two lines (the text and the
+    note on the second).
     """
     store = state.store()
     if tour is not None:
@@ -460,8 +485,8 @@ PIPE_TEXT = 60  # a pipe (no width) gets this much of the text's first line
 def layout_rows(rows: list[ListRow], width: int | None) -> list[str]:
     """`list`'s table as plain aligned lines (rich measured every cell: minutes for 100,000
     tags). The id, place, status and confidence are never cut; the text and note columns
-    share what is left, the note is dropped first, and below TEXT_MIN columns each tag takes
-    a second, indented line for its text and note (and the place moves to the end of the
+    share what is left; when that is too narrow for both (the note is never dropped), each tag
+    takes a second, indented line for its text and note (and the place moves to the end of the
     tag's first line, so one long path does not widen every line)."""
     idw = max(2, *(len(r.id) for r in rows))
     wherew = max(5, *(len(r.where) for r in rows))
@@ -479,7 +504,7 @@ def layout_rows(rows: list[ListRow], width: int | None) -> list[str]:
             textw = min(textw, max(TEXT_MIN, (rest - 2) // 2), 40)
             notew = min(notew, rest - 2 - textw)
             cols = "full"
-        elif rest >= TEXT_MIN:
+        elif rest >= TEXT_MIN and not has_note:  # a note is never dropped: two lines instead
             textw = min(textw, rest)
             cols = "no-note"
         else:
@@ -567,7 +592,10 @@ def render_tag(tag: Tag, docs: Documents, context: int) -> None:
         app.console.print(f"[dim]last anchored text{known}:[/]", highlight=False)
         app.console.print(safe(tag.anchor.text), highlight=False)
     if tag.candidates:
-        app.console.print("[bold]candidates[/] (repair in the TUI, or re-add with --match):")
+        app.console.print(
+            f"[bold]candidates[/] (`magicmarkup accept {tag.id} --candidate N` takes one):",
+            highlight=False,
+        )
         for i, cand in enumerate(tag.candidates, 1):
             ok = doc is not None and cand.end <= len(doc.text)
             at = where(tag.path, doc.region(cand.start, cand.end) if ok and doc else None)
@@ -608,11 +636,12 @@ def edit_cmd(
     TAG_ID is the id or any unique prefix of it (as `list` shows it)."""
     store = state.store()
     tag = tagapi.edit_tag(store, tag_id, note=note, metadata=parse_meta(meta), unset=list(unset))
+    now = tagapi.find_tag(store, tag.id)  # where it is in the files on disk, not its pinned place
     docs = Documents(store)
     if as_json:
-        print_json(tag_json(tag, docs))
+        print_json(tag_json(now, docs))
     else:
-        app.console.print(f"edited {tag.id} at {safe(docs.said_where(tag))}", highlight=False, soft_wrap=True)
+        app.console.print(f"edited {now.id} at {safe(docs.said_where(now))}", highlight=False, soft_wrap=True)
 
 
 @click.command("rm")
@@ -622,25 +651,16 @@ def edit_cmd(
 def rm_cmd(state: State, tag_id: str, as_json: bool) -> None:
     """Delete a tag. TAG_ID is the id or any unique prefix of it."""
     store = state.store()
-    tag = tagapi.remove_tag(store, tag_id)
+    now = tagapi.find_tag(store, tag_id)  # where it is in the files on disk, as it goes
+    tag = tagapi.remove_tag(store, now.id)
+    now.history = tag.history
     docs = Documents(store)
     if as_json:
-        print_json(tag_json(tag, docs))
+        print_json(tag_json(now, docs))
     else:
+        text = docs.current_text(now)
         app.console.print(
-            f"removed {tag.id} at {safe(docs.said_where(tag))}: {safe(one_line(tag.anchor.text, 50))}",
+            f"removed {tag.id} at {safe(docs.said_where(now))}: {safe(one_line(text or tag.anchor.text, 50))}",
             highlight=False,
             soft_wrap=True,
         )
-
-
-@click.command("gc")
-@json_option
-@pass_state
-def gc_cmd(state: State, as_json: bool) -> None:
-    """Delete snapshots that no tag is anchored to any more."""
-    removed = state.store().gc_snapshots()
-    if as_json:
-        print_json({"removed": removed})
-    else:
-        app.console.print(f"removed {removed} unreferenced snapshots")
