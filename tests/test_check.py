@@ -72,7 +72,8 @@ def _add(cli: CliRunner, root: Path, match: str, note: str) -> str:
 def build(repo: Path, cli: CliRunner) -> Scenario:
     """c1: three tags (A, B, D). base: B's code deleted (stale before the change). head: A's code
     deleted (the change breaks it), and tag C added on code the same commit deletes (a new tag
-    already unsure). Commits are made without the hooks, so the pins stay where they were made."""
+    already unsure). Commits are made without the hooks, so the pins stay where they were made
+    (each after `publish`, as a user without hooks is told to: the snapshots are committed)."""
     _write(repo, APP)
     assert cli("init").code == 0
     ids = {
@@ -80,12 +81,14 @@ def build(repo: Path, cli: CliRunner) -> Scenario:
         "B": _add(cli, repo, 'return compute_beta("b", "e", "t", "a")', "beta spells its name"),
         "D": _add(cli, repo, "total = price * quantity * rate", HOSTILE),
     }
+    assert cli("publish", cwd=repo).code == 0
     _commit(repo, "c1")
     _write(repo, APP.replace(BETA, ""))
     base = _commit(repo, "base: beta removed")
     git(repo, "branch", "base")
     ids["C"] = _add(cli, repo, "return compute_gamma([1, 2, 3])", "gamma takes a list")
     _write(repo, APP.replace(BETA, "").replace(ALPHA, "").replace(GAMMA, ""))
+    assert cli("publish", cwd=repo).code == 0
     head = _commit(repo, "head: alpha and gamma removed")
     return Scenario(repo, ids, base, head)
 
