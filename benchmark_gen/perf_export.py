@@ -35,6 +35,7 @@ def build(root: Path, files: int, tags: int, seed: int = 0) -> list[str]:
     changes on top, committed."""
     from magicmarkup.documents import language_for
     from magicmarkup.model import Span, Tag
+    from magicmarkup.publish import publish
     from magicmarkup.store import Store
     from magicmarkup.tags import make_anchor
     from magicmarkup.tours import Tour, TourStep, save_tour
@@ -71,6 +72,7 @@ def build(root: Path, files: int, tags: int, seed: int = 0) -> list[str]:
             if len(steps) < 100:
                 steps.append(TourStep(tag=made[1].id))
         save_tour(store, "walkthrough", Tour(title="A walk through the services", steps=steps))
+    publish(store)  # what the pre-commit hook does: the snapshots are committed with the pins
     _git(root, "add", "-A")
     _git(root, "commit", "-q", "-m", "code and notes")
     edit_all(root, rels, 1)

@@ -61,6 +61,7 @@ def _tag_spans(text: str, n: int, seed: int) -> list[tuple[int, int]]:
 
 def build(repo: Path, files: int, tags: int, commits: int, lines: int, seed: int = 1) -> None:
     """A repository whose pins were committed once, then `commits` commits editing the files."""
+    from magicmarkup.publish import publish
     from magicmarkup.store import Store
     from magicmarkup.tags import add_tag
 
@@ -76,6 +77,7 @@ def build(repo: Path, files: int, tags: int, commits: int, lines: int, seed: int
     for n, (rel, text) in enumerate(texts.items()):
         for s, e in _tag_spans(text, tags, seed + n):
             add_tag(store, rel, span=(s, e), note=f"n{s}")
+    publish(store)  # what the pre-commit hook does: the snapshots are committed with the pins
     _git(repo, "add", "-A")
     _git(repo, "commit", "-q", "-m", "tags")
     rng = random.Random(seed)

@@ -190,6 +190,7 @@ def edit_all(root: Path, files: list[str], round_: int) -> None:
 def tagged_repo(root: Path, files: int, tags: int, seed: int = 0) -> list[str]:
     """A new repository of `files` generated modules with `tags` tags in its store (nothing
     committed yet); returns the modules' paths. Shared by the hooks and check benchmarks."""
+    from magicmarkup.publish import publish
     from magicmarkup.store import Store
     from magicmarkup.tags import add_tag
 
@@ -211,6 +212,7 @@ def tagged_repo(root: Path, files: int, tags: int, seed: int = 0) -> list[str]:
     for rel in rels:
         for start, end, note in spans[rel]:
             add_tag(store, rel, span=(start, end), note=note, allow_ignored=True)
+    publish(store)  # what the pre-commit hook does: the snapshots are committed with the pins
     return rels
 
 
