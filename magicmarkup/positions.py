@@ -30,6 +30,8 @@ the store: `magicmarkup show <shown id>` always finds that tag (`short_ids`).
 
 from __future__ import annotations
 
+import bisect
+
 import re
 import unicodedata
 from collections import Counter
@@ -82,8 +84,9 @@ class Positions:
 
     def point(self, offset: int) -> Point:
         offset = max(0, min(offset, len(self.text)))
-        pos = self.index.position(offset)
-        return Point(pos.line, pos.column + 1)
+        starts = self.index.starts  # (no Position model: this runs for every tag of a `list`)
+        line = bisect.bisect_right(starts, offset) - 1
+        return Point(line + 1, offset - starts[line] + 1)
 
     def region(self, start: int, end: int) -> Region:
         first = self.point(start)
