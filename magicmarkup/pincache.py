@@ -104,26 +104,37 @@ class PinCache:
 
     def write(self, rel: str, entries: list[tuple[str, StatKey, bytes]]) -> None:
         """Cache `rel`'s pins: (tag id, stat key, the pin as JSON). Best effort."""
-        meta = {"v": CACHE_VERSION, "rel": rel, "ids": [e[0] for e in entries], "keys": [e[1] for e in entries]}
+        meta = {
+            "v": CACHE_VERSION,
+            "rel": rel,
+            "ids": [e[0] for e in entries],
+            "keys": [e[1] for e in entries],
+        }
         data = orjson.dumps(meta) + b"\n[" + b",".join(e[2] for e in entries) + b"]"
-        target = self._file(rel)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        with contextlib.suppress(OSError):  # a cache that cannot be written is only slower next time
-            self.dir.mkdir(parents=True, exist_ok=True)
-            if os.path.islink(self.dir):
-                return  # never write where a link planted in the local dir points
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()  # a leftover (or a planted link: unlinked, never followed)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)  # (no fsync: a cache lost in a crash is rebuilt)
-            os.replace(tmp, target)
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        write_cache(self._file(rel), data)
 
     def forget(self, rel: str) -> None:
         with contextlib.suppress(OSError):
             self._file(rel).unlink()
+
+
+def write_cache(target: Path, data: bytes) -> None:
+    """Replace the local cache file `target` with `data`, best effort: by temp file and rename (a
+    reader sees the old file or the new), without fsync (a cache lost in a crash is rebuilt),
+    never through a symbolic link (the local dir of a repository outside git is inside it)."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(OSError):  # a cache that cannot be written is only slower next time
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.islink(target.parent):
+            return
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()  # a leftover (or a planted link: unlinked, never followed)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+    with contextlib.suppress(OSError):
+        tmp.unlink()
 
 
 def pin_json(tag: Tag) -> bytes:

@@ -31,7 +31,6 @@ the store: `magicmarkup show <shown id>` always finds that tag (`short_ids`).
 from __future__ import annotations
 
 import bisect
-
 import re
 import unicodedata
 from collections import Counter
@@ -165,6 +164,8 @@ def printable(text: str, keep_newlines: bool = True) -> str:
     """`text` without terminal escape sequences and control characters (a note or a file could
     otherwise move the cursor, retitle the terminal or hide output). Tabs become a space;
     newlines are kept when asked, else become a space."""
+    if text.isascii() and text.isprintable():  # nothing to remove (most text: fast for `list`)
+        return text
     text = _ESCAPES.sub("", text)
     out = []
     for ch in text:

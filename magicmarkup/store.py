@@ -744,7 +744,9 @@ class Store:
                 except OSError:
                     continue  # gone since the listing
                 if stat.S_ISDIR(st.st_mode):
-                    self.problems.append(f"{self.label(Path(e.path))}: is a directory where a pin file should be")
+                    self.problems.append(
+                        f"{self.label(Path(e.path))}: is a directory where a pin file should be"
+                    )
                     continue
                 found.append((name[: -len(".json")], e.path, stat_key(st, now)))
         if not found:
@@ -798,7 +800,11 @@ class Store:
         label = self.label(file)
         cacheable: bytes | None = None
         try:
-            data = read_store_file(Path(file), label) if not isinstance(file, str) else _read_pin_file(file, label)
+            data = (
+                read_store_file(Path(file), label)
+                if not isinstance(file, str)
+                else _read_pin_file(file, label)
+            )
             sides = conflict_sides(data)
             if sides is None:
                 fast = parse_pin_fast(data)

@@ -7,8 +7,8 @@ import math
 import os
 import shutil
 import sys
-from pathlib import Path
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import click
