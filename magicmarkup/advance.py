@@ -68,12 +68,15 @@ def _advance(store: Store, history: History, pins: Sequence[Tag], th: Thresholds
     if head is None:
         return {}
     stale: list[Tag] = []
+    head_sha: dict[str, str | None] = {}  # path -> hash of its text at HEAD (once per document)
     for pin in pins:
         if pin.anchor.snapshot is None:
             continue
-        blob = history.blobs.at(head, pin.path)
-        text = history.blobs.text(blob) if blob is not None else None
-        if text is not None and text_hash(text) == pin.anchor.snapshot:
+        if pin.path not in head_sha:
+            blob = history.blobs.at(head, pin.path)
+            text = history.blobs.text(blob) if blob is not None else None
+            head_sha[pin.path] = text_hash(text) if text is not None else None
+        if head_sha[pin.path] == pin.anchor.snapshot:
             continue  # pinned to HEAD's text: only uncommitted edits since, a jump sees them all
         stale.append(pin)
     if not stale:

@@ -80,6 +80,9 @@ class Problem:
         return f"{self.severity}: {self.file}: {self.message}{state}"
 
 
+MISSING = "missing"  # _read_document: the document is gone
+
+
 @dataclass
 class DoctorReport:
     files: int = 0
@@ -137,12 +140,13 @@ class _Doctor:
         self.stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
         self.backup_root = store.dir / BACKUP_DIR / self.stamp
         self._unreadable = 0  # store files skipped before parsing (directories, symlinks)
+        # Once per document, not once per pin file (100,000 pins: 100,000 reads of 1,000 files).
+        self._documents: dict[str, tuple[str | None, str | None]] = {}  # rel -> (text, problem)
+        self._rel_problems: dict[str, str | None] = {}
+        self._shas: dict[str, str] = {}
 
     def label(self, path: Path) -> str:
-        try:
-            return path.relative_to(self.store.root).as_posix()
-        except ValueError:
-            return str(path)
+        return self.store.label(path)  # a string cut: this runs twice per store file
 
     def problem(
         self, kind: str, path: Path, message: str, tag: str | None = None, fixable: bool = False
@@ -313,10 +317,15 @@ class _Doctor:
 
     def _check_paths(self, files: list[_File]) -> None:
         for f in files:
-            try:
-                self.store.check_relpath(f.rel)
-            except MagicMarkupError as exc:
-                self.problem(PATH_OUTSIDE, f.path, str(exc))
+            if f.rel not in self._rel_problems:
+                try:
+                    self.store.check_relpath(f.rel)
+                    self._rel_problems[f.rel] = None
+                except MagicMarkupError as exc:
+                    self._rel_problems[f.rel] = str(exc)
+            outside = self._rel_problems[f.rel]
+            if outside is not None:
+                self.problem(PATH_OUTSIDE, f.path, outside)
             for tag in f.tags or []:
                 if tag.path == f.rel:
                     continue
@@ -420,7 +429,7 @@ class _Doctor:
                 if sha:
                     if sha not in snapshot_ok:
                         snapshot_ok[sha] = self._snapshot_readable(sha)
-                    if not snapshot_ok[sha] and text is not None and text_hash(text) == sha:
+                    if not snapshot_ok[sha] and text is not None and self._sha(text) == sha:
                         # The document is exactly the text the snapshot held: restore it from there.
                         p = self.problem(
                             MISSING_SNAPSHOT,
@@ -454,7 +463,7 @@ class _Doctor:
         return referenced
 
     def _check_span(self, f: _File, tag: Tag, text: str | None) -> None:
-        if not tag.status.placed or text is None or tag.anchor.snapshot != text_hash(text):
+        if not tag.status.placed or text is None or tag.anchor.snapshot != self._sha(text):
             return  # a pin's span is in its own snapshot; the working tree is the view's business
         if tag.span.end > len(text):
             p = self.problem(
@@ -472,7 +481,7 @@ class _Doctor:
                 p.message += "; marked orphaned (run `magicmarkup retag --worktree` to re-find it)"
             return
         current = text[tag.span.start : tag.span.end]
-        if tag.anchor.snapshot == text_hash(text) and current != tag.anchor.text:
+        if tag.anchor.snapshot == self._sha(text) and current != tag.anchor.text:
             p = self.problem(
                 SPAN_TEXT_MISMATCH,
                 f.path,
@@ -505,25 +514,41 @@ class _Doctor:
         tag.method = "doctor"
         tag.updated_at = utcnow()
 
+    def _sha(self, text: str) -> str:
+        """text_hash(text), once per text (the same string object for every pin of a document)."""
+        sha = self._shas.get(text)
+        if sha is None:
+            sha = self._shas[text] = text_hash(text)
+        return sha
+
     def _document(self, f: _File) -> str | None:
-        """The document's current text, or None (reported when tags depend on it)."""
-        try:
-            full = self.store.document_path(f.rel)
-        except MagicMarkupError:
-            return None  # already reported as PATH_OUTSIDE
-        if not full.exists() and not full.is_symlink():
+        """The document's current text, or None (reported, for each of its store files, when
+        tags depend on it)."""
+        if f.rel not in self._documents:
+            self._documents[f.rel] = self._read_document(f.rel)
+        text, problem = self._documents[f.rel]
+        if problem == MISSING:
             if any(t.status.placed for t in f.tags or []):
                 self.problem(
                     MISSING_DOCUMENT,
                     f.path,
                     f"{f.rel} no longer exists; `retag --worktree` will orphan its tags",
                 )
-            return None
+        elif problem is not None:
+            self.problem(MISSING_DOCUMENT, f.path, problem)
+        return text
+
+    def _read_document(self, rel: str) -> tuple[str | None, str | None]:
         try:
-            return self.store.read_document(f.rel)
+            full = self.store.document_path(rel)
+        except MagicMarkupError:
+            return None, None  # already reported as PATH_OUTSIDE
+        if not full.exists() and not full.is_symlink():
+            return None, MISSING
+        try:
+            return self.store.read_document(rel), None
         except MagicMarkupError as exc:
-            self.problem(MISSING_DOCUMENT, f.path, f"document unreadable: {exc}")
-            return None
+            return None, f"document unreadable: {exc}"
 
     # -- snapshots -----------------------------------------------------------------------
 

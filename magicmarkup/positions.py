@@ -30,6 +30,7 @@ the store: `magicmarkup show <shown id>` always finds that tag (`short_ids`).
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 from collections import Counter
@@ -82,8 +83,9 @@ class Positions:
 
     def point(self, offset: int) -> Point:
         offset = max(0, min(offset, len(self.text)))
-        pos = self.index.position(offset)
-        return Point(pos.line, pos.column + 1)
+        starts = self.index.starts  # (no Position model: this runs for every tag of a `list`)
+        line = bisect.bisect_right(starts, offset) - 1
+        return Point(line + 1, offset - starts[line] + 1)
 
     def region(self, start: int, end: int) -> Region:
         first = self.point(start)
@@ -162,6 +164,8 @@ def printable(text: str, keep_newlines: bool = True) -> str:
     """`text` without terminal escape sequences and control characters (a note or a file could
     otherwise move the cursor, retitle the terminal or hide output). Tabs become a space;
     newlines are kept when asked, else become a space."""
+    if text.isascii() and text.isprintable():  # nothing to remove (most text: fast for `list`)
+        return text
     text = _ESCAPES.sub("", text)
     out = []
     for ch in text:

@@ -29,6 +29,7 @@ import errno
 import gc
 import gzip
 import os
+import stat
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -44,6 +45,7 @@ from magicmarkup.documents import read_document, text_hash
 from magicmarkup.errors import AmbiguousId, DocumentError, MagicMarkupError, StoreError, TagNotFound
 from magicmarkup.lock import LockTimeout, StoreLock
 from magicmarkup.model import SCHEMA_VERSION, History, RetagEvent, Tag, TagFile
+from magicmarkup.pincache import PinCache, StatKey, now_ns, pin_json, stat_key
 from magicmarkup.safeio import (
     SafeIOError,
     check_inside,
@@ -417,19 +419,25 @@ def conflict_sides(data: bytes) -> tuple[bytes, bytes] | None:
     return b"".join(ours), b"".join(theirs)
 
 
-def parse_pin(data: bytes, label: str) -> Tag:
-    """Parse and validate one pin file; every failure names the file and the problem."""
+def parse_pin_fast(data: bytes) -> Tag | None:
+    """The pin in `data` if pydantic takes it straight from the bytes with a schema it knows (a
+    third of loading 100,000 pins), else None: `parse_pin` then gives the verdict users see."""
     try:
-        # Fast path: pydantic straight from the bytes (a third of loading 100,000 pins). Any
-        # file it refuses takes the slow path below, whose verdict is the error users see.
         tag = Tag.model_validate_json(data)
     except (ValidationError, RecursionError, TypeError, ValueError):
-        pass
-    else:
-        extra = tag.__pydantic_extra__
-        version = extra.pop("schema_version", None) if extra is not None else None
-        if type(version) is int and version <= SCHEMA_VERSION:
-            return tag
+        return None
+    extra = tag.__pydantic_extra__
+    version = extra.pop("schema_version", None) if extra is not None else None
+    if type(version) is int and version <= SCHEMA_VERSION:
+        return tag
+    return None
+
+
+def parse_pin(data: bytes, label: str) -> Tag:
+    """Parse and validate one pin file; every failure names the file and the problem."""
+    tag = parse_pin_fast(data)
+    if tag is not None:
+        return tag
     try:
         raw = orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -462,6 +470,16 @@ def read_store_file(path: Path, label: str, limit: int = MAX_STORE_FILE_BYTES) -
     unbounded read). A missing file is FileNotFoundError (callers treat it as empty)."""
     try:
         return read_regular(path, limit, follow_symlinks=False, label=label, error=StoreError)
+    except StoreError:
+        if not os.path.lexists(path):
+            raise FileNotFoundError(path) from None
+        raise
+
+
+def _read_pin_file(path: str, label: str) -> bytes:
+    """`read_store_file` for a path given as a string (no pathlib on the hot path)."""
+    try:
+        return read_regular(path, MAX_STORE_FILE_BYTES, follow_symlinks=False, label=label, error=StoreError)
     except StoreError:
         if not os.path.lexists(path):
             raise FileNotFoundError(path) from None
@@ -676,7 +694,7 @@ class Store:
                 )
         return folder / rel
 
-    def label(self, path: Path) -> str:
+    def label(self, path: Path | str) -> str:
         """`path` relative to the repository, for messages (a plain string cut: it is on every
         store file read)."""
         text, root = str(path), self._root_prefix
@@ -702,11 +720,61 @@ class Store:
         except StoreError as exc:
             self.problems.append(str(exc))
             return list(by_id.values())
-        for tag_id, file in self._pin_files(folder):
-            pinned = self._load_pin(rel, tag_id, file)
-            if pinned is not None:
-                by_id[pinned.id] = pinned  # a pin wins over a not yet migrated schema-2 copy
+        for pinned in self._load_pins(rel, str(folder)):
+            by_id[pinned.id] = pinned  # a pin wins over a not yet migrated schema-2 copy
         return sorted(by_id.values(), key=lambda t: t.id)
+
+    def _load_pins(self, rel: str, folder: str) -> list[Tag]:
+        """The pins in `folder` (of the document `rel`), taken from the local pin cache where a
+        pin file's stat is what it was when cached (see pincache.py), read and parsed otherwise;
+        the cache is rewritten when anything in it changed."""
+        try:
+            entries = os.scandir(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        now = now_ns()
+        found: list[tuple[str, str, StatKey | None]] = []
+        with entries:
+            for e in entries:
+                name = e.name
+                if not name.endswith(".json") or name.startswith("."):
+                    continue
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except OSError:
+                    continue  # gone since the listing
+                if stat.S_ISDIR(st.st_mode):
+                    self.problems.append(
+                        f"{self.label(Path(e.path))}: is a directory where a pin file should be"
+                    )
+                    continue
+                found.append((name[: -len(".json")], e.path, stat_key(st, now)))
+        if not found:
+            return []
+        found.sort()
+        cache = PinCache(self.local_dir)
+        cached = cache.read(rel)
+        tags: list[Tag] = []
+        keep: list[tuple[str, StatKey, bytes]] = []
+        for tag_id, file, key in found:
+            hit = cached.get(tag_id) if key is not None else None
+            if hit is not None and hit[0] == key:
+                tag = hit[1]
+                if tag.path != rel:
+                    tag.path = rel
+                tags.append(tag)
+                keep.append((tag_id, key, b""))  # filled in only if the cache is rewritten
+                continue
+            pinned, raw = self._read_pin(rel, tag_id, file)
+            if pinned is None:
+                continue
+            tags.append(pinned)
+            if key is not None and raw is not None:
+                keep.append((tag_id, key, raw))
+        if len(keep) != len(cached) or any(cached.get(i, (None,))[0] != k for i, k, _ in keep):
+            by_id = {t.id: t for t in tags}
+            cache.write(rel, [(i, k, raw or pin_json(by_id[i])) for i, k, raw in keep])
+        return tags
 
     def _pin_files(self, folder: Path) -> list[tuple[str, Path]]:
         try:
@@ -723,13 +791,27 @@ class Store:
             found.append((e.name[: -len(".json")], Path(e.path)))
         return sorted(found)
 
-    def _load_pin(self, rel: str, tag_id: str, file: Path) -> Tag | None:
+    def _load_pin(self, rel: str, tag_id: str, file: Path | str) -> Tag | None:
+        return self._read_pin(rel, tag_id, file)[0]
+
+    def _read_pin(self, rel: str, tag_id: str, file: Path | str) -> tuple[Tag | None, bytes | None]:
+        """The pin in `file` (None if it cannot be used: named in `problems`), and its bytes
+        when it may be cached (a clean pin that parsed on the fast path)."""
         label = self.label(file)
+        cacheable: bytes | None = None
         try:
-            data = read_store_file(file, label)
+            data = (
+                read_store_file(Path(file), label)
+                if not isinstance(file, str)
+                else _read_pin_file(file, label)
+            )
             sides = conflict_sides(data)
             if sides is None:
-                tag = parse_pin(data, label)
+                fast = parse_pin_fast(data)
+                if fast is not None:
+                    tag, cacheable = fast, data
+                else:
+                    tag = parse_pin(data, label)
             else:
                 ours = _try(parse_pin, sides[0], label + " (ours)")
                 theirs = _try(parse_pin, sides[1], label + " (theirs)")
@@ -739,16 +821,16 @@ class Store:
                     raise StoreError(f"{label}: merge conflict, and neither side is a valid tag")
                 tag = tag_or_none
         except FileNotFoundError:
-            return None
+            return None, None
         except StoreError as exc:
             self.problems.append(str(exc))
-            return None
+            return None, None
         if tag.id != tag_id:
             self.problems.append(f"{label}: holds tag {tag.id}, not {tag_id}; skipped")
-            return None
+            return None, None
         if tag.path != rel:
             tag.path = rel  # the file's place is the truth (a folder renamed by hand or by git)
-        return tag
+        return tag, cacheable
 
     def _load_legacy(self, rel: str) -> list[Tag]:
         try:

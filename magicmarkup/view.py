@@ -10,7 +10,6 @@ cheap. A reader never sees a placement computed for other text than the one on d
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import time
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ from magicmarkup.anchoring import Resolver, Thresholds
 from magicmarkup.documents import text_hash
 from magicmarkup.errors import MagicMarkupError
 from magicmarkup.model import Candidate, Status, Tag
+from magicmarkup.pincache import write_cache
 from magicmarkup.pipeline import Placed, Progress, Request
 from magicmarkup.report import RetagReport, TagChange
 from magicmarkup.store import Store, atomic_write
@@ -91,7 +91,8 @@ def current(
     cache = _Cache(store)
     out: list[Tag] = []
     todos: dict[str, list[Tag]] = {}
-    pending: list[tuple[str, str, list[Tag], dict[str, Placed]]] = []  # (rel, path, pins, cached)
+    # (rel, path, pins, placements taken from the cache, how many entries the cache had)
+    pending: list[tuple[str, str, list[Tag], dict[str, Placed], int]] = []
     texts_out: dict[str, str] = {}
     others: dict[str, str | None] = {}  # texts of other files tags' code moved to
 
@@ -123,8 +124,8 @@ def current(
             for pin in pins:
                 reason = "deleted" if not _exists(store, path) else "unreadable"
                 placed = Placed(None, None, Status.ORPHANED, 0.0, reason)
-                out.append(placed_copy(pin, path, placed))
                 _count(report, pin, path, placed)
+                out.append(placed_as(pin, path, placed))
             continue
         texts_out[path] = text
         sha = text_hash(text)
@@ -149,21 +150,21 @@ def current(
             todo.append(pin)
         if todo:
             todos[rel] = todo
-        pending.append((rel, path, pins, hits))
-    requests = [Request(path, texts_out[path], todos[rel]) for rel, path, _p, _h in pending if rel in todos]
-    owners = [rel for rel, _path, _p, _h in pending if rel in todos]
+        pending.append((rel, path, pins, hits, len(cached)))
+    requests = [Request(path, texts_out[path], todos[rel]) for rel, path, *_ in pending if rel in todos]
+    owners = [rel for rel, _path, *_ in pending if rel in todos]
     results = (
         place_carried(store, requests, resolver, thresholds, progress, report.errors, other_text)
         if requests
         else []
     )
     computed = dict(zip(owners, results, strict=True))
-    for rel, path, pins, hits in pending:
+    for rel, path, pins, hits, had in pending:
         fresh = computed.get(rel, {})
         text = texts_out[path]
-        placements = {**hits, **fresh}
+        placements = {**hits, **fresh} if fresh else hits
         buffer = texts is not None and path in texts  # an editor's unsaved text: not the file's view
-        if not buffer and (fresh or len(hits) != len(cache.get(rel, path, text_hash(text)))):
+        if not buffer and (fresh or len(hits) != had):
             moved_to = {
                 k: text_hash(t)
                 for k, p in placements.items()
@@ -185,8 +186,8 @@ def current(
             report.llm_tokens += placed.llm_tokens
             report.llm_failed += placed.llm_error is not None
             where = placed.path or path
-            out.append(placed_copy(pin, where, placed))
             _count(report, pin, where, placed, text if where == path else other_text(where))
+            out.append(placed_as(pin, where, placed))
     out.sort(key=lambda t: (t.path, t.span.start, t.id))
     report.seconds = time.perf_counter() - began
     return Current(out, report, texts_out, problems)
@@ -211,6 +212,26 @@ def _count(report: RetagReport, pin: Tag, path: str, placed: Placed, text: str |
                 placed.confidence,
             ).place(text)
         )
+
+
+def placed_as(pin: Tag, path: str, placed: Placed) -> Tag:
+    """`placed_copy`, but `pin` itself when it is placed where and as it is pinned (most tags of
+    a big store: a copy each cost a sixth of a `list` of 100,000). Only for a pin no one else
+    holds (as `current` loads them)."""
+    if (
+        path == pin.path
+        and placed.status is pin.status
+        and placed.confidence == pin.confidence
+        and placed.method == pin.method
+        and placed.candidates == pin.candidates
+        and (
+            placed.start is None
+            or placed.end is None
+            or (placed.start, placed.end) == (pin.span.start, pin.span.end)
+        )
+    ):
+        return pin
+    return placed_copy(pin, path, placed)
 
 
 def placed_copy(pin: Tag, path: str, placed: Placed) -> Tag:
@@ -348,5 +369,4 @@ class _Cache:
                 tags[pin.id]["at"] = at[pin.id]
         data = {"v": VIEW_VERSION, "rel": rel, "path": path, "text": sha, "tags": tags}
         self._loaded[rel] = data
-        with contextlib.suppress(OSError):  # a cache that cannot be written is only slower next time
-            atomic_write(self._file(rel), orjson.dumps(data))
+        write_cache(self._file(rel), orjson.dumps(data))  # no fsync: 1,000 of them took 1 s

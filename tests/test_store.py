@@ -780,13 +780,13 @@ def test_find_parses_only_the_matching_pin(store: Store, monkeypatch: pytest.Mon
     b = tagapi.add_tag(store, "a.py", match="print")
     store.pin_file("a.py", "01brokenbrokenbrokenbroken").write_bytes(b"{ not json")
     parsed: list[str] = []
-    real = store_module.parse_pin
+    real = store_module.Store._read_pin
 
-    def counting(data: bytes, label: str) -> Tag:
-        parsed.append(label)
-        return real(data, label)
+    def counting(this: Store, rel: str, tag_id: str, file: Path | str) -> tuple[Tag | None, bytes | None]:
+        parsed.append(this.label(file))
+        return real(this, rel, tag_id, file)
 
-    monkeypatch.setattr(store_module, "parse_pin", counting)
+    monkeypatch.setattr(store_module.Store, "_read_pin", counting)
     fresh = Store(store.root)
     assert fresh.find(a.id[-7:]).id == a.id  # a corrupt neighbour does not get in the way
     assert parsed == [f".magicmarkup/pins/a.py/{a.id}.json"]

@@ -7,6 +7,7 @@ import math
 import os
 import shutil
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -346,18 +347,7 @@ def tags_under(
 def _print_list(store: Store, found: list[Tag], complete: bool, as_json: bool) -> None:
     docs = Documents(store)
     if as_json:
-        rows = []
-        for tag in found:
-            row = tag.summary()
-            row.update(span_fields(docs.region(tag)))
-            now = docs.current_text(tag)
-            row["current_text"] = now
-            # "text" is what the tag covers now (the last anchored text for an orphan);
-            # "tagged_text" what a person tagged or last confirmed
-            row["text"] = now if now is not None else tag.anchor.text
-            row["tagged_text"] = tag.confirmed_text if tag.confirmed_text is not None else tag.anchor.text
-            rows.append(row)
-        print_json(rows)
+        echo_json_list(_list_row(docs, tag) for tag in found)
         return
     if not found:
         click.echo("no tags")
@@ -378,6 +368,43 @@ def _print_list(store: Store, found: list[Tag], complete: bool, as_json: bool) -
             )
         )
     echo_lines(layout_rows(rows_out, output_width()))
+
+
+def _list_row(docs: Documents, tag: Tag) -> dict[str, Any]:
+    row = tag.summary()
+    row.update(span_fields(docs.region(tag)))
+    now = docs.current_text(tag)
+    row["current_text"] = now
+    # "text" is what the tag covers now (the last anchored text for an orphan);
+    # "tagged_text" what a person tagged or last confirmed
+    row["text"] = now if now is not None else tag.anchor.text
+    row["tagged_text"] = tag.confirmed_text if tag.confirmed_text is not None else tag.anchor.text
+    return row
+
+
+JSON_CHUNK_ROWS = 2000
+
+
+def echo_json_list(rows: Iterable[dict[str, Any]]) -> None:
+    """Print a JSON list as `print_json` does, byte for byte, but a chunk of rows at a time: the
+    list of 100,000 tags is never held whole (rows, then one 36 MB string, then its copy)."""
+    import orjson
+
+    out: list[bytes] = []
+    first = True
+    for row in rows:
+        try:
+            item = orjson.dumps(row, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str)
+        except TypeError:  # what orjson refuses (an int beyond 64 bits, say): the json module's way
+            item = json.dumps(row, indent=2, ensure_ascii=False, default=str).encode()
+        # one level deeper: JSON strings hold no raw newline, so every newline is a line break
+        out.append((b"[\n  " if first else b",\n  ") + item.replace(b"\n", b"\n  "))
+        first = False
+        if len(out) >= JSON_CHUNK_ROWS:
+            click.echo(b"".join(out), nl=False)
+            out.clear()
+    out.append(b"[]\n" if first else b"\n]\n")
+    click.echo(b"".join(out), nl=False)
 
 
 def _print_tour(store: Store, placed: tours.PlacedTour, as_json: bool) -> None:
