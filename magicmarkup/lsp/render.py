@@ -44,6 +44,53 @@ def md_lines(text: str) -> list[str]:
     return [md(line) if line.strip() else "" for line in printable(text).splitlines()]
 
 
+# What in a note could fetch, link or inject: links and images (`[`), raw HTML and autolinks
+# (`<`), entities (`&`). Everything else is the note's own Markdown (emphasis, code, headings).
+_LINKING = frozenset("[]<>&")
+_BACKTICKS = re.compile(r"`+")
+
+
+def note_md(text: str) -> list[str]:
+    """A note as Markdown lines that render as its author wrote them (no escape backslashes
+    before `*`, `_`, backticks), except that nothing in it can link, show an image, open HTML,
+    name an entity or make a heading: those characters are escaped outside code spans (inside a
+    code span nothing is Markdown, and a backslash would show)."""
+    return [_note_line(line) if line.strip() else "" for line in printable(text).splitlines()]
+
+
+def _note_line(line: str) -> str:
+    out: list[str] = []
+    pos = 0
+    lead = len(line) - len(line.lstrip(" "))
+    if line[lead : lead + 1] == "#":  # no heading from a note (a stranger's could shout)
+        out.append(line[:lead] + "\\#")
+        pos = lead + 1
+    while pos < len(line):
+        tick = _BACKTICKS.search(line, pos)
+        if tick is None:
+            out.append(_escape_linking(line[pos:]))
+            break
+        out.append(_escape_linking(line[pos : tick.start()]))
+        close = line.find(tick.group(), tick.end())
+        while close != -1 and (
+            line[close + len(tick.group()) : close + len(tick.group()) + 1] == "`"
+            or (close > 0 and line[close - 1] == "`")
+        ):  # a longer run is not the closing one
+            close = line.find(tick.group(), close + 1)
+        if close == -1:  # no closing run: the backticks are literal text
+            out.append("\\`" * len(tick.group()))
+            pos = tick.end()
+            continue
+        end = close + len(tick.group())
+        out.append(line[tick.start() : end])  # a code span: shown as is, nothing in it is markup
+        pos = end
+    return "".join(out)
+
+
+def _escape_linking(segment: str) -> str:
+    return "".join("\\" + ch if ch in _LINKING else ch for ch in segment)
+
+
 def plain(text: str, width: int | None = None) -> str:
     """`text` for a plain-text field: one line, no control characters or terminal escapes."""
     return one_line(text, width)
@@ -60,7 +107,7 @@ def hover_markdown(tag: Tag, where: str, short_id: str) -> str:
         f"**Magic Markup** · `{tag.status.value}` · confidence {tag.confidence:.2f} · {md(tag.method, 80)}",
         "",
     ]
-    note = md_lines(tag.note.strip())
+    note = note_md(tag.note.strip())
     lines += note if any(note) else ["*(no note)*"]
     meta = {k: v for k, v in tag.metadata.items() if k != "note"}
     if meta:
