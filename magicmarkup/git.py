@@ -59,7 +59,7 @@ def git(
     """Run git in `root` and return its stdout; failures become one-line GitErrors. `index`: use
     the index git gave this hook (GIT_INDEX_FILE: `commit -a` and `commit PATH` stage into a
     temporary one); `index_file`: use that index file."""
-    env = _git_env(index)
+    env = git_env(index)
     if index_file is not None:
         env["GIT_INDEX_FILE"] = str(index_file)
     try:
@@ -75,7 +75,7 @@ def git(
     return proc.stdout
 
 
-def _git_env(index: bool = False) -> dict[str, str]:
+def git_env(index: bool = False) -> dict[str, str]:
     """Inside a hook git exports GIT_INDEX_FILE etc.; queries about commits must see the repo
     as a whole, so drop the per-operation variables (keep GIT_DIR/GIT_WORK_TREE)."""
     env = dict(os.environ)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import heapq
 import subprocess
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from rapidfuzz import fuzz
@@ -31,6 +31,7 @@ from rapidfuzz import fuzz
 from magicmarkup.anchoring import Job, OldSpan, Placement, Thresholds, reanchor_many, syntax
 from magicmarkup.documents import decode, language_for, text_hash
 from magicmarkup.errors import DocumentError
+from magicmarkup.git import git_env  # the one environment scrub for every git call
 from magicmarkup.model import Status
 
 STORE_PREFIX = ".magicmarkup/"
@@ -42,19 +43,10 @@ MAX_BLOB_BYTES = 8 * 1024 * 1024
 # -- git, read-only, one process per question (and one long-lived cat-file) -----------------
 
 
-def _env() -> dict[str, str]:
-    import os
-
-    env = dict(os.environ)
-    for var in ("GIT_INDEX_FILE", "GIT_PREFIX"):
-        env.pop(var, None)
-    return env
-
-
 def _git(root: Path, *args: str) -> bytes | None:
     """stdout of a read-only git command, or None when it fails (no history is not an error)."""
     try:
-        proc = subprocess.run(["git", *args], cwd=root, capture_output=True, check=False, env=_env())
+        proc = subprocess.run(["git", *args], cwd=root, capture_output=True, check=False, env=git_env())
     except OSError:
         return None
     return proc.stdout if proc.returncode == 0 else None
@@ -78,7 +70,7 @@ class Blobs:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
-                env=_env(),
+                env=git_env(),
             )
         proc = self._proc
         assert proc.stdin is not None and proc.stdout is not None
@@ -204,7 +196,7 @@ class History:
                 cwd=self.root,
                 capture_output=True,
                 check=False,
-                env=_env(),
+                env=git_env(),
             )
         except OSError:
             return False
@@ -282,7 +274,6 @@ class Outcome:
     blob: str | None
     track: Track
     steps: int = 0
-    commits: list[str] = field(default_factory=list)
 
 
 def step(
@@ -345,9 +336,9 @@ def walk(history: History, start: Start, head: str, thresholds: Thresholds) -> d
     when the history cannot be read (the caller then jumps)."""
     hist = history
     if start.commit == head:
-        return {k: Outcome(start.path, start.blob, t, 0, []) for k, t in start.tracks.items()}
+        return {k: Outcome(start.path, start.blob, t, 0) for k, t in start.tracks.items()}
     order = hist.order(start.commit, head)
-    if not order and head != start.commit:
+    if not order:
         return None
     placed: dict[str, dict[str, Track]] = {start.blob: dict(start.tracks)}
     paths_of: dict[str, list[str]] = {k: [start.path] for k in start.tracks}
