@@ -51,6 +51,14 @@ def clean(repo: Path) -> str:
     return git(repo, "status", "--porcelain")
 
 
+def hooked_git(repo: Path, *args: str) -> None:
+    """A git command run as the user runs it (hooks included); it must succeed."""
+    proc = subprocess.run(
+        ["git", *args], cwd=repo, capture_output=True, text=True, env={**os.environ, **GIT_ENV}
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
 def edit(repo: Path, rel: str, old: str, new: str) -> None:
     path = repo / rel
     text = path.read_text()
@@ -136,14 +144,7 @@ def test_a_branch_tagged_long_ago_merges_a_moved_and_renamed_upstream(
     upstream_history(repo)
     git(repo, "checkout", "-q", "feature")
     assert mm("hooks", "install", cwd=repo).code == 0
-    proc = subprocess.run(
-        ["git", "merge", "-q", "--no-edit", "main"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **GIT_ENV},
-    )
-    assert proc.returncode == 0, proc.stderr
+    hooked_git(repo, "merge", "-q", "--no-edit", "main")
     assert clean(repo) == ""
     tags = listed(cli, repo)
     assert tags["loop"]["path"] == "shop/pay.py" and tags["loop"]["current_text"] == LOOP
@@ -151,17 +152,18 @@ def test_a_branch_tagged_long_ago_merges_a_moved_and_renamed_upstream(
     # the next commit re-pins them where they are now; the tree stays clean
     (repo / "notes.txt").write_text("feature work, merged\n")
     (repo / "shop/pay.py").write_text((repo / "shop/pay.py").read_text() + "\n# paid\n")
-    proc = subprocess.run(
-        ["git", "commit", "-q", "-am", "after the merge"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **GIT_ENV},
-    )
-    assert proc.returncode == 0, proc.stderr
+    hooked_git(repo, "commit", "-q", "-am", "after the merge")
     assert clean(repo) == ""
     again = listed(cli, repo)
     assert again["loop"]["path"] == "shop/pay.py" and again["loop"]["current_text"] == LOOP
+    # back to the branch as it was before the merge, and forward again: each view is right
+    hooked_git(repo, "checkout", "-q", "HEAD~2")
+    assert clean(repo) == ""
+    before = listed(cli, repo)
+    assert before["loop"]["path"] == "shop.py" and before["loop"]["status"] == "anchored"
+    hooked_git(repo, "checkout", "-q", "feature")
+    assert clean(repo) == ""
+    assert listed(cli, repo)["loop"]["path"] == "shop/pay.py"
 
 
 def test_a_shallow_clone_without_the_pins_commit_falls_back_to_the_jump(
