@@ -80,9 +80,13 @@ class Blobs:
         if len(header) != 3 or not header[2].isdigit():
             return None
         size = int(header[2])
-        body = proc.stdout.read(size + 1)[:size]
         if header[1] != b"blob" or size > MAX_BLOB_BYTES:
+            # a cloned history may hold a huge object: skip it in chunks, never hold it
+            left = size + 1
+            while left > 0:
+                left -= len(proc.stdout.read(min(left, 1 << 20))) or left
             return None
+        body = proc.stdout.read(size + 1)[:size]
         return header[0].decode(), body
 
     def at(self, commit: str, path: str) -> str | None:

@@ -291,3 +291,23 @@ def test_line_diff_baseline_maps_untouched_lines_only() -> None:
     new = "x\na\nb\nC\nd\n"
     assert line_diff(old, new, 0, 3) == (1, 2)
     assert line_diff(old, new, 4, 5) is None
+
+
+def test_a_huge_blob_in_the_history_is_skipped_and_the_next_read_still_works(repo: Path) -> None:
+    """A cloned history may hold an object far larger than any document: the blob reader skips
+    it without holding it, and its stream stays in step for the next question."""
+    from magicmarkup import walk as walk_module
+
+    (repo / "big.txt").write_text("x" * 5000)
+    (repo / "small.py").write_text("a = 1\n")
+    commit(repo, "both")
+    history = History(repo)
+    limit = walk_module.MAX_BLOB_BYTES
+    walk_module.MAX_BLOB_BYTES = 1000
+    try:
+        assert history.blobs.at("HEAD", "big.txt") is None
+        blob = history.blobs.at("HEAD", "small.py")
+        assert blob is not None and history.blobs.text(blob) == "a = 1\n"
+    finally:
+        walk_module.MAX_BLOB_BYTES = limit
+        history.close()
